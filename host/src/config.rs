@@ -1,0 +1,169 @@
+//! The host's configuration: one TOML file, every key optional.
+//!
+//! ```toml
+//! listen = "127.0.0.1:8080"
+//! data_dir = "./data"
+//! plugins_dir = "./dist/plugins"
+//! demo_data = true              # load the demo datasets into an empty data dir
+//! timezone_offset_hours = 8     # local time for working-day deadlines
+//!
+//! [limits]                      # see limits.rs for what each one bounds
+//! max_body_bytes = 1048576
+//! max_plugin_memory_mib = 512
+//! max_plugin_deadline_ms = 30000
+//! epoch_tick_ms = 5
+//! max_instances = 1000
+//! header_read_timeout_ms = 10000
+//! max_log_lines_per_call = 100
+//! max_plugin_json_bytes = 1048576
+//! ```
+//!
+//! Command-line flags override the file.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::limits;
+
+/// Everything the host needs to run.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where the HTTP API listens. Default `127.0.0.1:8080`.
+    pub listen: SocketAddr,
+    /// Where cases, items, datasets and the audit log are kept. Default `./data`.
+    pub data_dir: PathBuf,
+    /// A directory with one sub-directory per plugin, each holding
+    /// `onething.toml` and `plugin.wasm` (what `scripts/build-plugins.sh`
+    /// lays out). Default `./dist/plugins`.
+    pub plugins_dir: PathBuf,
+    /// Whether to load the demo datasets on the first start of an empty data
+    /// dir. Default `true`.
+    pub demo_data: bool,
+    /// The local time zone, in hours east of UTC, for working-day deadlines.
+    /// Default 8 (China Standard Time).
+    pub timezone_offset_hours: i32,
+    /// The host's limits.
+    pub limits: LimitsConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./data"),
+            plugins_dir: PathBuf::from("./dist/plugins"),
+            demo_data: true,
+            timezone_offset_hours: 8,
+            limits: LimitsConfig::default(),
+        }
+    }
+}
+
+/// The `[limits]` table; each default is documented in `limits.rs`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Largest request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Most memory a manifest may ask for, in MiB.
+    pub max_plugin_memory_mib: u32,
+    /// Longest deadline a manifest may ask for, in ms.
+    pub max_plugin_deadline_ms: u32,
+    /// Epoch ticker period, in ms.
+    pub epoch_tick_ms: u64,
+    /// Plugin instances that may exist at once.
+    pub max_instances: u32,
+    /// Time a client has to send its headers, in ms.
+    pub header_read_timeout_ms: u64,
+    /// Log lines one plugin call may write.
+    pub max_log_lines_per_call: u32,
+    /// Largest JSON a plugin may hand back, in bytes.
+    pub max_plugin_json_bytes: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_body_bytes: limits::MAX_BODY_BYTES,
+            max_plugin_memory_mib: limits::MAX_PLUGIN_MEMORY_MIB,
+            max_plugin_deadline_ms: limits::MAX_PLUGIN_DEADLINE_MS,
+            epoch_tick_ms: limits::EPOCH_TICK.as_millis() as u64,
+            max_instances: limits::MAX_INSTANCES,
+            header_read_timeout_ms: limits::HEADER_READ_TIMEOUT.as_millis() as u64,
+            max_log_lines_per_call: limits::MAX_LOG_LINES_PER_CALL,
+            max_plugin_json_bytes: limits::MAX_PLUGIN_JSON_BYTES,
+        }
+    }
+}
+
+impl LimitsConfig {
+    /// The epoch tick as a duration (at least 1 ms).
+    pub fn epoch_tick(&self) -> Duration {
+        Duration::from_millis(self.epoch_tick_ms.max(1))
+    }
+}
+
+/// Why the configuration could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid.
+    #[error("config file {path} is not valid: {source}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        source: toml::de::Error,
+    },
+}
+
+impl Config {
+    /// Reads a config file.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source,
+        })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_is_optional() {
+        let config: Config = toml::from_str("").unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.limits.max_body_bytes, 1024 * 1024);
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let err = toml::from_str::<Config>("lisen = \"127.0.0.1:1\"").unwrap_err();
+        assert!(err.to_string().contains("lisen"), "{err}");
+    }
+
+    #[test]
+    fn limits_can_be_overridden() {
+        let config: Config = toml::from_str("[limits]\nmax_body_bytes = 10\n").unwrap();
+        assert_eq!(config.limits.max_body_bytes, 10);
+        assert_eq!(config.limits.max_instances, limits::MAX_INSTANCES);
+    }
+}

@@ -1,0 +1,190 @@
+//! Department datasets: what departments already know, imported as JSON
+//! Lines and read by plugins through the `data` interface.
+//!
+//! An import is all or nothing: every line is parsed and checked before
+//! anything is written, and the records are then written in one atomic
+//! commit. A malformed line is reported with its line number.
+
+use std::path::Path;
+
+use crate::storage::{DatasetRecord, Storage, StorageError};
+
+/// The demo datasets, loaded on the first start of an empty data dir so that
+/// the quick start works with no set-up: `(dataset, key field, JSON Lines)`.
+pub const DEMO_DATASETS: &[(&str, &str, &str)] = &[
+    (
+        "health/birth-certificates",
+        "certificate_no",
+        include_str!("../demo/health/birth-certificates.jsonl"),
+    ),
+    (
+        "public-security/residents",
+        "id_number",
+        include_str!("../demo/public-security/residents.jsonl"),
+    ),
+];
+
+/// Why an import was refused. Nothing was written.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// The dataset name is not `DEPARTMENT/NAME`.
+    #[error(
+        "dataset `{0}` must be DEPARTMENT/NAME, each lowercase letters, digits and `-` (e.g. health/birth-certificates)"
+    )]
+    BadName(String),
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A line is not a JSON object with the key field.
+    #[error("line {line}: {message}; nothing was imported")]
+    Line {
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// The file has no records.
+    #[error("the file has no records; nothing was imported")]
+    Empty,
+    /// Writing failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// Checks a dataset name.
+pub fn check_dataset_name(dataset: &str) -> Result<(), ImportError> {
+    match dataset.split_once('/') {
+        Some((department, name))
+            if onething_registry::is_name(department) && onething_registry::is_name(name) =>
+        {
+            Ok(())
+        }
+        _ => Err(ImportError::BadName(dataset.to_owned())),
+    }
+}
+
+/// Parses JSON Lines into records keyed by `key_field`. Blank lines are
+/// skipped; a later line with the same key replaces an earlier one. The key
+/// may be a string or an integer.
+pub fn parse_jsonl(text: &str, key_field: &str) -> Result<Vec<DatasetRecord>, ImportError> {
+    let mut records = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        let line_no = index + 1;
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let value: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| ImportError::Line {
+                line: line_no,
+                message: format!("not valid JSON ({e})"),
+            })?;
+        let Some(object) = value.as_object() else {
+            return Err(ImportError::Line {
+                line: line_no,
+                message: "not a JSON object".into(),
+            });
+        };
+        let key = match object.get(key_field) {
+            Some(serde_json::Value::String(s)) if !s.is_empty() => s.clone(),
+            Some(serde_json::Value::Number(n)) if n.is_i64() || n.is_u64() => n.to_string(),
+            Some(_) => {
+                return Err(ImportError::Line {
+                    line: line_no,
+                    message: format!("key field `{key_field}` must be a non-empty string or an integer"),
+                });
+            }
+            None => {
+                return Err(ImportError::Line {
+                    line: line_no,
+                    message: format!("key field `{key_field}` is missing"),
+                });
+            }
+        };
+        records.push((key, value.to_string()));
+    }
+    if records.is_empty() {
+        return Err(ImportError::Empty);
+    }
+    Ok(records)
+}
+
+/// Imports a JSON Lines file into `dataset`, all or nothing.
+pub async fn import_file(
+    storage: &dyn Storage,
+    dataset: &str,
+    path: &Path,
+    key_field: &str,
+) -> Result<usize, ImportError> {
+    check_dataset_name(dataset)?;
+    let text = tokio::fs::read_to_string(path)
+        .await
+        .map_err(|source| ImportError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+    let records = parse_jsonl(&text, key_field)?;
+    Ok(storage.import_dataset(dataset, records).await?)
+}
+
+/// Loads the demo datasets if no dataset was ever imported. Returns whether
+/// it did.
+pub async fn seed_demo(storage: &dyn Storage) -> Result<bool, ImportError> {
+    if storage.has_datasets().await? {
+        return Ok(false);
+    }
+    for (dataset, key, text) in DEMO_DATASETS {
+        let records = parse_jsonl(text, key)?;
+        let count = storage.import_dataset(dataset, records).await?;
+        tracing::info!(dataset, count, "demo dataset loaded");
+    }
+    Ok(true)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_malformed_line_is_named_by_number() {
+        let text = "{\"id\":\"a\"}\n\n{\"id\":\"b\"\n";
+        let err = parse_jsonl(text, "id").unwrap_err();
+        assert!(matches!(err, ImportError::Line { line: 3, .. }), "{err}");
+        assert!(err.to_string().starts_with("line 3:"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_key_is_named() {
+        let err = parse_jsonl("{\"id\":\"a\"}\n{\"name\":\"x\"}\n", "id").unwrap_err();
+        assert!(err.to_string().contains("line 2"), "{err}");
+        assert!(err.to_string().contains("`id` is missing"), "{err}");
+    }
+
+    #[test]
+    fn integer_keys_become_text() {
+        let records = parse_jsonl("{\"n\":42,\"x\":1}\n", "n").unwrap();
+        assert_eq!(records[0].0, "42");
+    }
+
+    #[test]
+    fn dataset_names_are_checked() {
+        assert!(check_dataset_name("health/birth-certificates").is_ok());
+        assert!(check_dataset_name("health").is_err());
+        assert!(check_dataset_name("Health/x").is_err());
+        assert!(check_dataset_name("health/x/y").is_err());
+    }
+
+    #[test]
+    fn the_demo_data_parses() {
+        for (dataset, key, text) in DEMO_DATASETS {
+            check_dataset_name(dataset).unwrap();
+            assert!(!parse_jsonl(text, key).unwrap().is_empty());
+        }
+    }
+}

@@ -1,0 +1,523 @@
+//! The JSON API over HTTP/1.1 (hyper): routes, body limits, error mapping.
+//!
+//! Handlers read like the HTTP contract in PRODUCT.md and do nothing but
+//! parse, call the [`Service`], and render. Every error is
+//! `{"error": {"code", "message"}}` with a fitting status; a 5xx is answered
+//! only when a plugin or the disk failed, never for bad input.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use serde_json::{Value, json};
+use tracing::Instrument;
+
+use crate::model::{Case, ItemStatus, WorkItem};
+use crate::runtime::{PluginError, ScenarioError};
+use crate::service::{CaseWithItems, Service, ServiceError};
+use crate::storage::StorageError;
+
+/// How long a client may take to send a request body once the headers are in.
+const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// How much of an over-size body is read and thrown away so that a client
+/// which does not wait for an early answer still sees its 413.
+const MAX_DRAIN_BYTES: u64 = 8 * 1024 * 1024;
+
+/// The response type of every handler.
+pub type HttpResponse = Response<Full<Bytes>>;
+
+/// What the HTTP layer needs.
+pub struct Api {
+    service: Arc<Service>,
+    max_body_bytes: usize,
+}
+
+/// An error on its way to becoming a JSON error response.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn into_response(self) -> HttpResponse {
+        json_response(
+            self.status,
+            &json!({"error": {"code": self.code, "message": self.message}}),
+        )
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(err: ServiceError) -> Self {
+        let message = err.to_string();
+        let (status, code) = match &err {
+            ServiceError::NotFound { what, .. } => (
+                StatusCode::NOT_FOUND,
+                match *what {
+                    "scenario" => "scenario_not_found",
+                    "case" => "case_not_found",
+                    _ => "item_not_found",
+                },
+            ),
+            ServiceError::BadRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+            ServiceError::InvalidField { .. } => (StatusCode::BAD_REQUEST, "invalid_field"),
+            ServiceError::Conflict { code, .. } => (StatusCode::CONFLICT, *code),
+            ServiceError::IdempotencyKeyReused { .. } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused")
+            }
+            ServiceError::Refused(e) => match e {
+                ScenarioError::Invalid(_) => {
+                    (StatusCode::UNPROCESSABLE_ENTITY, "application_invalid")
+                }
+                ScenarioError::NotFound(_) => {
+                    (StatusCode::UNPROCESSABLE_ENTITY, "application_not_found")
+                }
+                ScenarioError::Denied(_) => (StatusCode::INTERNAL_SERVER_ERROR, "plugin_denied"),
+                ScenarioError::Unavailable(_) => {
+                    (StatusCode::SERVICE_UNAVAILABLE, "plugin_unavailable")
+                }
+            },
+            ServiceError::Plugin(e) => match e {
+                PluginError::Unavailable(_) => {
+                    (StatusCode::SERVICE_UNAVAILABLE, "plugin_instance_unavailable")
+                }
+                other => (StatusCode::INTERNAL_SERVER_ERROR, other.code()),
+            },
+            ServiceError::VersionUnavailable { .. } => {
+                (StatusCode::SERVICE_UNAVAILABLE, "plugin_version_unavailable")
+            }
+            ServiceError::Storage(StorageError::Conflict { .. }) => {
+                (StatusCode::CONFLICT, "concurrent_change")
+            }
+            ServiceError::Storage(e) => {
+                tracing::error!(error = %e, "storage failed");
+                (StatusCode::INTERNAL_SERVER_ERROR, "storage_failed")
+            }
+        };
+        ApiError::new(status, code, message)
+    }
+}
+
+fn json_response(status: StatusCode, body: &Value) -> HttpResponse {
+    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+type ApiResult = Result<HttpResponse, ApiError>;
+
+impl Api {
+    /// The API over `service`, refusing bodies over `max_body_bytes`.
+    pub fn new(service: Arc<Service>, max_body_bytes: usize) -> Self {
+        Api {
+            service,
+            max_body_bytes,
+        }
+    }
+
+    /// Handles one request; never fails (errors become JSON responses).
+    pub async fn handle(&self, req: Request<Incoming>) -> Result<HttpResponse, Infallible> {
+        let started = Instant::now();
+        let method = req.method().clone();
+        let path = req.uri().path().to_owned();
+        let span = tracing::info_span!("request", %method, %path, status = tracing::field::Empty);
+        let response = match self.route(req).instrument(span.clone()).await {
+            Ok(response) => response,
+            Err(err) => err.into_response(),
+        };
+        let status = response.status().as_u16();
+        span.record("status", status);
+        let elapsed_us = started.elapsed().as_micros() as u64;
+        if status >= 500 {
+            tracing::warn!(parent: &span, status, elapsed_us, "request failed");
+        } else {
+            tracing::debug!(parent: &span, status, elapsed_us, "request done");
+        }
+        Ok(response)
+    }
+
+    async fn route(&self, req: Request<Incoming>) -> ApiResult {
+        let path = req.uri().path().to_owned();
+        let segments: Vec<&str> = path
+            .trim_start_matches('/')
+            .trim_end_matches('/')
+            .split('/')
+            .collect();
+        let method = req.method().clone();
+        match (segments.as_slice(), &method) {
+            (["healthz"], &Method::GET) => Ok(json_response(StatusCode::OK, &json!({"status": "ok"}))),
+            (["v1", "scenarios"], &Method::GET) => self.catalogue(),
+            (["v1", "scenarios", scenario, "cases"], &Method::POST) => {
+                let scenario = (*scenario).to_owned();
+                self.apply(&scenario, req).await
+            }
+            (["v1", "cases", case_id], &Method::GET) => self.get_case(case_id).await,
+            (["v1", "cases", case_id, "supplements"], &Method::POST) => {
+                let case_id = (*case_id).to_owned();
+                self.supplement(&case_id, req).await
+            }
+            (["v1", "departments", dept, "items"], &Method::GET) => {
+                self.department_items(dept, req.uri().query()).await
+            }
+            (["v1", "departments", dept, "items", item, "complete"], &Method::POST) => {
+                let (dept, item) = ((*dept).to_owned(), (*item).to_owned());
+                self.complete(&dept, &item, req).await
+            }
+            (["v1", "departments", dept, "items", item, "reject"], &Method::POST) => {
+                let (dept, item) = ((*dept).to_owned(), (*item).to_owned());
+                self.reject(&dept, &item, req).await
+            }
+            (known, _) if route_exists(known) => Err(ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                format!("{method} is not allowed on {path}"),
+            )),
+            _ => Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "route_not_found",
+                format!("no route for {method} {path}; see GET /v1/scenarios"),
+            )),
+        }
+    }
+
+    fn catalogue(&self) -> ApiResult {
+        let scenarios: Vec<Value> = self
+            .service
+            .plugins()
+            .catalogue()
+            .iter()
+            .map(|plugin| {
+                let info = plugin.info();
+                json!({
+                    "id": info.id,
+                    "version": plugin.version(),
+                    "title": info.title,
+                    "description": info.description,
+                    "department": plugin.manifest().department,
+                    "departments": info.departments,
+                    "fields": info.fields,
+                })
+            })
+            .collect();
+        Ok(json_response(StatusCode::OK, &json!({"scenarios": scenarios})))
+    }
+
+    async fn apply(&self, scenario: &str, req: Request<Incoming>) -> ApiResult {
+        let key = match req.headers().get("idempotency-key") {
+            Some(value) => {
+                let key = value.to_str().ok().map(str::trim).unwrap_or_default();
+                if key.is_empty() || key.len() > 255 {
+                    return Err(ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_idempotency_key",
+                        "Idempotency-Key must be 1 to 255 visible ASCII characters",
+                    ));
+                }
+                Some(key.to_owned())
+            }
+            None => None,
+        };
+        // An unknown scenario is answered before the body is read.
+        if self.service.plugins().active(scenario).is_none() {
+            return Err(ServiceError::NotFound {
+                what: "scenario",
+                id: scenario.to_owned(),
+            }
+            .into());
+        }
+        let application = self.read_json(req).await?;
+        let applied = self.service.apply(scenario, application, key).await?;
+        let body = json!({
+            "case_id": applied.case.case.id,
+            "status": applied.case.case.status,
+            "message": applied.case.case.message,
+            "items": applied.case.items.iter().map(item_summary).collect::<Vec<_>>(),
+        });
+        let mut response = json_response(StatusCode::CREATED, &body);
+        response.headers_mut().insert(
+            header::LOCATION,
+            HeaderValue::from_str(&format!("/v1/cases/{}", applied.case.case.id))
+                .unwrap_or_else(|_| HeaderValue::from_static("/v1/cases")),
+        );
+        if applied.replayed {
+            response
+                .headers_mut()
+                .insert("idempotent-replayed", HeaderValue::from_static("true"));
+        }
+        Ok(response)
+    }
+
+    async fn get_case(&self, case_id: &str) -> ApiResult {
+        let case = self.service.case(case_id).await?;
+        Ok(json_response(StatusCode::OK, &case_view(&case)))
+    }
+
+    async fn supplement(&self, case_id: &str, req: Request<Incoming>) -> ApiResult {
+        // Unknown cases are answered before the body is read.
+        self.service.case(case_id).await?;
+        let material = self.read_json(req).await?;
+        if !material.is_object() {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "the supplement must be a JSON object",
+            ));
+        }
+        let case = self.service.supplement(case_id, material).await?;
+        Ok(json_response(StatusCode::OK, &case_view(&case)))
+    }
+
+    async fn department_items(&self, department: &str, query: Option<&str>) -> ApiResult {
+        let mut status = None;
+        for pair in query.unwrap_or_default().split('&').filter(|p| !p.is_empty()) {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            match name {
+                "status" => {
+                    status = Some(ItemStatus::parse(value).ok_or_else(|| {
+                        ApiError::new(
+                            StatusCode::BAD_REQUEST,
+                            "invalid_query",
+                            format!("status `{value}` is not one of: pending, completed, rejected"),
+                        )
+                    })?);
+                }
+                other => {
+                    return Err(ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_query",
+                        format!("unknown query parameter `{other}`; only `status` is supported"),
+                    ));
+                }
+            }
+        }
+        let items = self.service.department_items(department, status).await?;
+        let items: Vec<Value> = items.iter().map(item_view).collect();
+        Ok(json_response(
+            StatusCode::OK,
+            &json!({"department": department, "items": items}),
+        ))
+    }
+
+    async fn complete(&self, department: &str, item_id: &str, req: Request<Incoming>) -> ApiResult {
+        let body = self.read_json(req).await?;
+        let result = match body.get("result") {
+            Some(result @ Value::Object(_)) => result.clone(),
+            Some(_) => {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_field",
+                    "field `result`: must be a JSON object",
+                ));
+            }
+            None => {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_field",
+                    "field `result`: is required, e.g. {\"result\": {\"household_no\": \"...\"}}",
+                ));
+            }
+        };
+        let acted = self.service.complete_item(department, item_id, result).await?;
+        Ok(json_response(StatusCode::OK, &acted_view(&acted.item, &acted.case)))
+    }
+
+    async fn reject(&self, department: &str, item_id: &str, req: Request<Incoming>) -> ApiResult {
+        let body = self.read_json(req).await?;
+        let reason = match body.get("reason") {
+            Some(Value::String(reason)) if !reason.trim().is_empty() => reason.clone(),
+            Some(Value::String(_)) => {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_field",
+                    "field `reason`: must not be empty; say what the applicant must fix",
+                ));
+            }
+            Some(_) => {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_field",
+                    "field `reason`: must be a string",
+                ));
+            }
+            None => {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_field",
+                    "field `reason`: is required",
+                ));
+            }
+        };
+        let acted = self.service.reject_item(department, item_id, reason).await?;
+        Ok(json_response(StatusCode::OK, &acted_view(&acted.item, &acted.case)))
+    }
+
+    /// Reads a JSON body of at most `max_body_bytes`. A declared
+    /// Content-Length over the limit is refused before the body is read.
+    async fn read_json(&self, req: Request<Incoming>) -> Result<Value, ApiError> {
+        let too_large = || {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("the request body is larger than {} bytes", self.max_body_bytes),
+            )
+        };
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if let Some(length) = declared
+            && length > self.max_body_bytes as u64
+        {
+            let expects_continue = req
+                .headers()
+                .get(header::EXPECT)
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+            if !expects_continue && length <= MAX_DRAIN_BYTES {
+                drain(req.into_body()).await;
+            }
+            return Err(too_large());
+        }
+        let limited = Limited::new(req.into_body(), self.max_body_bytes);
+        let collected = tokio::time::timeout(BODY_READ_TIMEOUT, limited.collect())
+            .await
+            .map_err(|_| {
+                ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "body_timeout",
+                    format!("the request body did not arrive within {} s", BODY_READ_TIMEOUT.as_secs()),
+                )
+            })?;
+        let bytes = match collected {
+            Ok(collected) => collected.to_bytes(),
+            Err(err) if err.downcast_ref::<LengthLimitError>().is_some() => {
+                return Err(too_large());
+            }
+            Err(err) => {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "unreadable_body",
+                    format!("the request body could not be read: {err}"),
+                ));
+            }
+        };
+        if bytes.is_empty() {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "malformed_json",
+                "a JSON body is required",
+            ));
+        }
+        serde_json::from_slice(&bytes).map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "malformed_json",
+                format!("the request body is not valid JSON: {e}"),
+            )
+        })
+    }
+}
+
+/// Reads and discards a body, bounded in time.
+async fn drain(body: Incoming) {
+    let _ = tokio::time::timeout(Duration::from_secs(5), body.collect()).await;
+}
+
+fn route_exists(segments: &[&str]) -> bool {
+    matches!(
+        segments,
+        ["healthz"]
+            | ["v1", "scenarios"]
+            | ["v1", "scenarios", _, "cases"]
+            | ["v1", "cases", _]
+            | ["v1", "cases", _, "supplements"]
+            | ["v1", "departments", _, "items"]
+            | ["v1", "departments", _, "items", _, "complete" | "reject"]
+    )
+}
+
+/// An item as the applicant sees it.
+fn item_summary(item: &WorkItem) -> Value {
+    json!({
+        "item_id": item.id,
+        "department": item.department,
+        "task": item.task,
+        "status": item.status,
+        "due": item.due,
+        "due_at": item.due_at,
+    })
+}
+
+/// An item as its department sees it.
+fn item_view(item: &WorkItem) -> Value {
+    json!({
+        "item_id": item.id,
+        "case_id": item.case_id,
+        "scenario": item.scenario,
+        "department": item.department,
+        "task": item.task,
+        "payload": item.payload,
+        "status": item.status,
+        "due": item.due,
+        "due_at": item.due_at,
+        "created_at": item.created_at,
+        "finished_at": item.finished_at,
+        "result": item.result,
+        "reason": item.reason,
+    })
+}
+
+fn case_view(case: &CaseWithItems) -> Value {
+    let c = &case.case;
+    let items: Vec<Value> = case
+        .items
+        .iter()
+        .map(|item| {
+            let mut view = item_summary(item);
+            if let Value::Object(map) = &mut view {
+                map.insert("finished_at".into(), json!(item.finished_at));
+                map.insert("result".into(), json!(item.result));
+                map.insert("reason".into(), json!(item.reason));
+            }
+            view
+        })
+        .collect();
+    json!({
+        "case_id": c.id,
+        "scenario": c.scenario,
+        "plugin_version": c.plugin_version,
+        "applicant": c.applicant,
+        "status": c.status,
+        "message": c.message,
+        "created_at": c.created_at,
+        "updated_at": c.updated_at,
+        "items": items,
+        "timeline": c.timeline,
+    })
+}
+
+fn acted_view(item: &WorkItem, case: &Case) -> Value {
+    json!({
+        "item": item_view(item),
+        "case": {"case_id": case.id, "status": case.status, "message": case.message},
+    })
+}

@@ -1,0 +1,24 @@
+//! The onething host: runs department scenario plugins (WebAssembly
+//! components) for "one thing, done once" government services.
+//!
+//! A citizen's request flows one way through the rooms of this crate:
+//! [`http`] (the JSON API) → [`service`] (cases, items, ordering, atomic
+//! commits) → [`runtime`] (a fresh sandboxed instance per call, with the
+//! host side of the WIT interfaces `data`, `dispatch` and `log`) → [`storage`]
+//! (the seam behind which sled keeps everything). [`server`] wires them
+//! together; the `onething` binary only parses the command line.
+
+#![deny(missing_docs)]
+
+pub mod calendar;
+pub mod config;
+pub mod datasets;
+pub mod http;
+pub mod limits;
+pub mod locks;
+pub mod model;
+pub mod plugins;
+pub mod runtime;
+pub mod server;
+pub mod service;
+pub mod storage;

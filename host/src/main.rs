@@ -1,0 +1,144 @@
+//! `onething`: the host binary. It parses the command line and wires the
+//! library's rooms together; everything else lives in `onething_host`.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use onething_host::config::Config;
+use onething_host::datasets;
+use onething_host::server::Server;
+use onething_host::storage::sled::SledStorage;
+
+/// onething: a WebAssembly plugin host for "one thing, done once" services.
+#[derive(Parser)]
+#[command(name = "onething", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API with the plugins in the plugins dir.
+    Serve {
+        /// Address to listen on [default: 127.0.0.1:8080].
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+        /// Data directory [default: ./data].
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Config file (TOML); flags override it.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Plugins directory [default: ./dist/plugins].
+        #[arg(long)]
+        plugins_dir: Option<PathBuf>,
+        /// Do not load the demo datasets into an empty data dir.
+        #[arg(long)]
+        no_demo_data: bool,
+    },
+    /// Department datasets.
+    Data {
+        #[command(subcommand)]
+        command: DataCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DataCommand {
+    /// Import a JSON Lines file into DEPT/DATASET, all or nothing.
+    Import {
+        /// The dataset, as DEPARTMENT/NAME (e.g. health/birth-certificates).
+        dataset: String,
+        /// The JSON Lines file: one JSON object per line.
+        file: PathBuf,
+        /// The field of each object that is its key.
+        #[arg(long)]
+        key: String,
+        /// Data directory [default: ./data].
+        #[arg(long, default_value = "./data")]
+        data_dir: PathBuf,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve {
+            listen,
+            data_dir,
+            config,
+            plugins_dir,
+            no_demo_data,
+        } => {
+            let mut config = match config {
+                Some(path) => Config::from_file(&path)?,
+                None => Config::default(),
+            };
+            if let Some(listen) = listen {
+                config.listen = listen;
+            }
+            if let Some(dir) = data_dir {
+                config.data_dir = dir;
+            }
+            if let Some(dir) = plugins_dir {
+                config.plugins_dir = dir;
+            }
+            if no_demo_data {
+                config.demo_data = false;
+            }
+            let plugins_dir = config.plugins_dir.clone();
+            let server = Server::start(config).await?;
+            if server.plugin_errors().is_empty() && !plugins_dir.is_dir() {
+                tracing::warn!(dir = %plugins_dir.display(), "no plugins dir: run scripts/build-plugins.sh");
+            }
+            println!("onething listening on http://{}", server.addr());
+            tokio::signal::ctrl_c()
+                .await
+                .context("cannot wait for Ctrl-C")?;
+            tracing::info!("shutting down");
+            server.shutdown().await;
+            Ok(())
+        }
+        Command::Data {
+            command:
+                DataCommand::Import {
+                    dataset,
+                    file,
+                    key,
+                    data_dir,
+                },
+        } => {
+            std::fs::create_dir_all(&data_dir)
+                .with_context(|| format!("cannot create {}", data_dir.display()))?;
+            let storage = SledStorage::open(&data_dir).with_context(|| {
+                format!(
+                    "cannot open the data dir {} (is a host running on it? stop it first)",
+                    data_dir.display()
+                )
+            })?;
+            let count = datasets::import_file(&storage, &dataset, &file, &key)
+                .await
+                .with_context(|| format!("import of {} into {dataset} failed", file.display()))?;
+            println!("imported {count} records into {dataset}");
+            Ok(())
+        }
+    }
+}

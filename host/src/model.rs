@@ -1,0 +1,267 @@
+//! The host's domain types: cases, work items, their statuses and deadlines.
+//!
+//! These are what storage keeps and what the HTTP layer shows. The runtime
+//! converts the WIT types of `onething:scenario` into these at the boundary,
+//! so nothing outside `runtime` depends on generated bindings.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Where a case stands, as the applicant sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CaseStatus {
+    /// Received; nothing decided yet.
+    Submitted,
+    /// Work items are with the departments.
+    InProgress,
+    /// Waiting for the applicant.
+    AwaitingCitizen,
+    /// Done.
+    Completed,
+    /// Refused or ended without being done.
+    Rejected,
+}
+
+impl CaseStatus {
+    /// Whether nothing more can happen to the case.
+    pub fn is_final(self) -> bool {
+        matches!(self, CaseStatus::Completed | CaseStatus::Rejected)
+    }
+
+    /// The status as it is written in JSON, e.g. `in-progress`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CaseStatus::Submitted => "submitted",
+            CaseStatus::InProgress => "in-progress",
+            CaseStatus::AwaitingCitizen => "awaiting-citizen",
+            CaseStatus::Completed => "completed",
+            CaseStatus::Rejected => "rejected",
+        }
+    }
+}
+
+/// Where a work item stands in its department's queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ItemStatus {
+    /// Waiting for the department.
+    Pending,
+    /// The department finished it.
+    Completed,
+    /// The department refused it.
+    Rejected,
+}
+
+impl ItemStatus {
+    /// Parses the `?status=` filter of the department API.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "pending" => Some(ItemStatus::Pending),
+            "completed" => Some(ItemStatus::Completed),
+            "rejected" => Some(ItemStatus::Rejected),
+            _ => None,
+        }
+    }
+}
+
+/// A department's time limit for one item (办结时限).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "unit", content = "count")]
+pub enum Due {
+    /// Working days (weekends skipped), due at the same local time of day.
+    WorkingDays(u32),
+    /// Calendar hours from dispatch.
+    Hours(u32),
+}
+
+/// A task dispatched to one department.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkItem {
+    /// The item's id.
+    pub id: String,
+    /// The case it belongs to.
+    pub case_id: String,
+    /// The scenario of that case.
+    pub scenario: String,
+    /// The department that must do it.
+    pub department: String,
+    /// What to do.
+    pub task: String,
+    /// What the department needs to do it.
+    pub payload: serde_json::Value,
+    /// Where it stands.
+    pub status: ItemStatus,
+    /// The time limit as the plugin gave it.
+    pub due: Due,
+    /// When the time limit runs out.
+    pub due_at: DateTime<Utc>,
+    /// When it was dispatched.
+    pub created_at: DateTime<Utc>,
+    /// When the department completed or rejected it.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// What the department reported on completion.
+    pub result: Option<serde_json::Value>,
+    /// The department's reason on rejection.
+    pub reason: Option<String>,
+}
+
+/// One entry of a case's append-only history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimelineEntry {
+    /// When it happened.
+    pub at: DateTime<Utc>,
+    /// What happened.
+    #[serde(flatten)]
+    pub event: TimelineEvent,
+}
+
+/// What can happen to a case.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum TimelineEvent {
+    /// The applicant applied.
+    Submitted {
+        /// The plugin version that handles the case.
+        plugin_version: String,
+    },
+    /// The plugin read a department's data for this case.
+    DataRead {
+        /// `DEPARTMENT/NAME`.
+        dataset: String,
+        /// Why, as the plugin said.
+        purpose: String,
+        /// Whether the grant allowed it.
+        allowed: bool,
+        /// Whether a record was found.
+        found: bool,
+    },
+    /// A work item went to a department.
+    ItemDispatched {
+        /// The item's id.
+        item_id: String,
+        /// Its department.
+        department: String,
+        /// Its task.
+        task: String,
+    },
+    /// A department completed an item.
+    ItemCompleted {
+        /// The item's id.
+        item_id: String,
+        /// Its department.
+        department: String,
+    },
+    /// A department rejected an item.
+    ItemRejected {
+        /// The item's id.
+        item_id: String,
+        /// Its department.
+        department: String,
+        /// The department's reason.
+        reason: String,
+    },
+    /// The applicant supplied material.
+    Supplement,
+    /// The applicant was told something.
+    Notification {
+        /// What they were told.
+        message: String,
+    },
+    /// The plugin decided the case's status.
+    StatusChanged {
+        /// The new status.
+        status: CaseStatus,
+        /// The message for the applicant.
+        message: String,
+    },
+    /// A plugin call failed; nothing it did was kept.
+    CallFailed {
+        /// What the call was for (`start`, `item-completed`, ...).
+        call: String,
+        /// The error's code, e.g. `plugin_timeout`.
+        code: String,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// One application to one scenario (办件).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Case {
+    /// The case's id.
+    pub id: String,
+    /// The scenario id.
+    pub scenario: String,
+    /// The plugin version the case is pinned to.
+    pub plugin_version: String,
+    /// Who applied.
+    pub applicant: String,
+    /// Where it stands.
+    pub status: CaseStatus,
+    /// The last message for the applicant.
+    pub message: String,
+    /// The plugin's own state, as JSON text.
+    pub state: String,
+    /// The application as submitted.
+    pub application: serde_json::Value,
+    /// Every item ever dispatched for the case, in order.
+    pub item_ids: Vec<String>,
+    /// The append-only history.
+    pub timeline: Vec<TimelineEntry>,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+    /// Bumped by every commit; storage refuses a commit made from a stale
+    /// revision.
+    pub revision: u64,
+}
+
+/// What a scenario is, as its plugin describes it (the catalogue entry).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ScenarioInfo {
+    /// The scenario id.
+    pub id: String,
+    /// The title shown to applicants.
+    pub title: String,
+    /// What the applicant gets done.
+    pub description: String,
+    /// Every department involved.
+    pub departments: Vec<String>,
+    /// The application form.
+    pub fields: Vec<FieldSpec>,
+}
+
+/// One field of an application form.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FieldSpec {
+    /// The JSON key.
+    pub name: String,
+    /// Its type.
+    #[serde(flatten)]
+    pub kind: FieldKind,
+    /// Whether it must be given.
+    pub required: bool,
+    /// A sentence for the applicant.
+    pub description: String,
+}
+
+/// The type of an application field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum FieldKind {
+    /// A string.
+    Text,
+    /// A number.
+    Number,
+    /// true or false.
+    Boolean,
+    /// A `YYYY-MM-DD` date.
+    Date,
+    /// One of a list of strings.
+    Choice {
+        /// The allowed values.
+        choices: Vec<String>,
+    },
+}

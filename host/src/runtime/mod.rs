@@ -1,0 +1,726 @@
+//! The plugin runtime: one wasmtime engine, a compiled component and an
+//! `InstancePre` per plugin, and a fresh store and instance for every call.
+//!
+//! Invariants:
+//! - Every call runs in a fresh instance: nothing leaks between applicants,
+//!   and a trapped instance is never entered again. The pooling allocator
+//!   and pre-instantiation keep that cheap.
+//! - A call is bounded by its manifest's memory limit (a resource limiter
+//!   refuses growth past it) and wall-clock deadline (one epoch ticker
+//!   thread for the whole engine; the call yields to other tasks at every
+//!   tick and is stopped at the first tick past its deadline).
+//! - A call that traps, runs out of time or memory, or returns an error,
+//!   fails only itself: it becomes a [`PluginError`], and the effects it
+//!   asked for are handed back only so that its data reads stay on record.
+//! - Plugins have no ambient authority: WASI without preopens, environment,
+//!   arguments or network.
+
+mod bindings;
+mod data;
+mod dispatch;
+mod log;
+mod state;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tracing::Instrument;
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config, Engine, PoolingAllocationConfig, Store, Trap, UpdateDeadline};
+
+use onething_registry::Manifest;
+
+use crate::config::LimitsConfig;
+use crate::limits;
+use crate::model::{CaseStatus, FieldKind, FieldSpec, ScenarioInfo};
+use crate::storage::Storage;
+use bindings::{Plugin, PluginPre, wit};
+pub use state::{DataRead, Dispatched, Effects};
+use state::{CallCaps, CallIdentity, HostState, Phase};
+
+/// Why the runtime could not be set up or a plugin could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The engine could not be created with this configuration.
+    #[error("cannot create the wasm engine: {0}")]
+    Engine(String),
+    /// The bytes are not a valid component.
+    #[error("plugin `{plugin}` is not a valid WebAssembly component: {message}")]
+    Compile {
+        /// The plugin id.
+        plugin: String,
+        /// The compiler's message.
+        message: String,
+    },
+    /// The component does not fit the `onething:scenario` world.
+    #[error("plugin `{plugin}` does not fit the onething:scenario/plugin world: {message}")]
+    WrongWorld {
+        /// The plugin id.
+        plugin: String,
+        /// What does not fit.
+        message: String,
+    },
+    /// The manifest asks for more than the host allows.
+    #[error("plugin `{plugin}` asks for {what}, more than this host allows ({allowed})")]
+    OverLimit {
+        /// The plugin id.
+        plugin: String,
+        /// What it asks for.
+        what: String,
+        /// What the host allows.
+        allowed: String,
+    },
+    /// `describe()` failed or disagrees with the manifest.
+    #[error("plugin `{plugin}` describe() failed: {message}")]
+    Describe {
+        /// The plugin id.
+        plugin: String,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// The error a scenario returned on purpose (the WIT `error` variant).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScenarioError {
+    /// Not allowed.
+    #[error("denied: {0}")]
+    Denied(String),
+    /// Something needed does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The input is malformed or breaks a rule.
+    #[error("invalid: {0}")]
+    Invalid(String),
+    /// A dependency is out of reach for now.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Why a plugin call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PluginError {
+    /// The scenario returned an error.
+    #[error("the scenario answered {0}")]
+    Scenario(ScenarioError),
+    /// The call ran past its deadline.
+    #[error("the plugin ran past its deadline of {deadline_ms} ms")]
+    Timeout {
+        /// The deadline.
+        deadline_ms: u32,
+    },
+    /// The call tried to use more memory than its limit.
+    #[error("the plugin tried to use more than its memory limit of {limit_mib} MiB")]
+    OutOfMemory {
+        /// The limit.
+        limit_mib: u32,
+    },
+    /// The plugin trapped.
+    #[error("the plugin trapped: {0}")]
+    Trap(String),
+    /// The plugin answered something the host cannot use.
+    #[error("the plugin's answer is not valid: {0}")]
+    InvalidAnswer(String),
+    /// No instance could be created (e.g. every pool slot is busy).
+    #[error("no plugin instance is available: {0}")]
+    Unavailable(String),
+}
+
+impl PluginError {
+    /// A stable code for APIs, timelines and metrics.
+    pub fn code(&self) -> &'static str {
+        match self {
+            PluginError::Scenario(ScenarioError::Denied(_)) => "plugin_denied",
+            PluginError::Scenario(ScenarioError::NotFound(_)) => "plugin_not_found",
+            PluginError::Scenario(ScenarioError::Invalid(_)) => "plugin_invalid",
+            PluginError::Scenario(ScenarioError::Unavailable(_)) => "plugin_unavailable",
+            PluginError::Timeout { .. } => "plugin_timeout",
+            PluginError::OutOfMemory { .. } => "plugin_out_of_memory",
+            PluginError::Trap(_) => "plugin_trap",
+            PluginError::InvalidAnswer(_) => "plugin_invalid_answer",
+            PluginError::Unavailable(_) => "plugin_instance_unavailable",
+        }
+    }
+}
+
+/// A failed call: the error, and what the call had done before failing
+/// (only its data reads are kept, for the audit log).
+#[derive(Debug)]
+pub struct CallFailure {
+    /// Why it failed.
+    pub error: PluginError,
+    /// What it asked for before failing.
+    pub effects: Effects,
+}
+
+/// What a successful call decided.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// The case's new status.
+    pub status: CaseStatus,
+    /// The plugin's new state, as JSON text.
+    pub state: String,
+    /// The message for the applicant.
+    pub message: String,
+}
+
+/// A successful call: its outcome and its effects, to be committed together.
+#[derive(Debug)]
+pub struct CallSuccess {
+    /// The outcome.
+    pub outcome: Outcome,
+    /// The effects.
+    pub effects: Effects,
+}
+
+/// The case a call is for, as the plugin sees it.
+#[derive(Debug, Clone)]
+pub struct CaseContext {
+    /// The case id.
+    pub id: String,
+    /// The scenario id.
+    pub scenario: String,
+    /// The applicant.
+    pub applicant: String,
+    /// The plugin's state for the case (`{}` on the first call).
+    pub state: String,
+}
+
+/// Something that happened to a case, for `on-event`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CaseEvent {
+    /// A department completed an item.
+    ItemCompleted {
+        /// The item.
+        item_id: String,
+        /// The department.
+        department: String,
+        /// The item's task.
+        task: String,
+        /// The department's result, as JSON text.
+        result: String,
+    },
+    /// A department rejected an item.
+    ItemRejected {
+        /// The item.
+        item_id: String,
+        /// The department.
+        department: String,
+        /// The item's task.
+        task: String,
+        /// The department's reason.
+        reason: String,
+    },
+    /// An item is past its time limit.
+    ItemOverdue {
+        /// The item.
+        item_id: String,
+        /// The department.
+        department: String,
+        /// The item's task.
+        task: String,
+    },
+    /// The applicant supplied material (JSON text).
+    Supplement(String),
+}
+
+impl CaseEvent {
+    /// A short name for spans and timelines.
+    pub fn name(&self) -> &'static str {
+        match self {
+            CaseEvent::ItemCompleted { .. } => "item-completed",
+            CaseEvent::ItemRejected { .. } => "item-rejected",
+            CaseEvent::ItemOverdue { .. } => "item-overdue",
+            CaseEvent::Supplement(_) => "supplement",
+        }
+    }
+}
+
+/// Raised by the epoch callback when a call's deadline has passed.
+#[derive(Debug)]
+struct DeadlineExceeded;
+
+impl std::fmt::Display for DeadlineExceeded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("deadline exceeded")
+    }
+}
+
+impl std::error::Error for DeadlineExceeded {}
+
+/// Advances the engine's epoch from one thread for the whole host.
+struct EpochTicker {
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl EpochTicker {
+    fn start(engine: Engine, tick: Duration) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let handle = std::thread::Builder::new()
+            .name("onething-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(tick);
+                    engine.increment_epoch();
+                }
+            })
+            .ok();
+        if handle.is_none() {
+            tracing::error!("cannot start the epoch ticker: plugin deadlines will not be enforced");
+        }
+        EpochTicker { stop, handle }
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(handle) = self.handle.take() {
+            let _ = handle.join();
+        }
+    }
+}
+
+/// The wasm engine and everything plugins share.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<HostState>,
+    storage: Arc<dyn Storage>,
+    limits: LimitsConfig,
+    _ticker: EpochTicker,
+}
+
+impl Runtime {
+    /// Creates the engine (pooling allocator, epoch interruption) and the
+    /// linker with WASI and onething's interfaces.
+    pub fn new(limits: &LimitsConfig, storage: Arc<dyn Storage>) -> Result<Self, LoadError> {
+        let engine_error = |e: wasmtime::Error| LoadError::Engine(format!("{e:#}"));
+        let mut pool = PoolingAllocationConfig::new();
+        let instances = limits.max_instances.max(1);
+        pool.total_component_instances(instances)
+            .total_core_instances(instances.saturating_mul(8))
+            .total_memories(instances.saturating_mul(2))
+            .total_tables(instances.saturating_mul(4))
+            .total_stacks(instances)
+            .max_memory_size(mib_to_bytes(limits.max_plugin_memory_mib));
+        let mut config = Config::new();
+        config
+            .epoch_interruption(true)
+            .allocation_strategy(pool)
+            .wasm_component_model(true);
+        let engine = Engine::new(&config).map_err(engine_error)?;
+        let mut linker = Linker::<HostState>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(engine_error)?;
+        Plugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)
+            .map_err(engine_error)?;
+        let ticker = EpochTicker::start(engine.clone(), limits.epoch_tick());
+        Ok(Runtime {
+            engine,
+            linker,
+            storage,
+            limits: limits.clone(),
+            _ticker: ticker,
+        })
+    }
+
+    /// Compiles a plugin, checks it against the world and its manifest
+    /// against the host's ceilings, and calls `describe()` once.
+    pub async fn load(&self, manifest: Manifest, wasm: &[u8]) -> Result<LoadedPlugin, LoadError> {
+        let plugin = manifest.id.clone();
+        let memory_mib = manifest
+            .limits
+            .memory_mib
+            .unwrap_or(limits::DEFAULT_PLUGIN_MEMORY_MIB);
+        if memory_mib > self.limits.max_plugin_memory_mib {
+            return Err(LoadError::OverLimit {
+                plugin,
+                what: format!("{memory_mib} MiB of memory"),
+                allowed: format!("{} MiB", self.limits.max_plugin_memory_mib),
+            });
+        }
+        let deadline_ms = manifest
+            .limits
+            .deadline_ms
+            .unwrap_or(limits::DEFAULT_PLUGIN_DEADLINE_MS);
+        if deadline_ms > self.limits.max_plugin_deadline_ms {
+            return Err(LoadError::OverLimit {
+                plugin,
+                what: format!("a deadline of {deadline_ms} ms"),
+                allowed: format!("{} ms", self.limits.max_plugin_deadline_ms),
+            });
+        }
+        let engine = self.engine.clone();
+        let bytes = wasm.to_vec();
+        let component = tokio::task::spawn_blocking(move || Component::new(&engine, &bytes))
+            .await
+            .map_err(|e| LoadError::Compile {
+                plugin: plugin.clone(),
+                message: e.to_string(),
+            })?
+            .map_err(|e| LoadError::Compile {
+                plugin: plugin.clone(),
+                message: format!("{e:#}"),
+            })?;
+        let wrong_world = |e: wasmtime::Error| LoadError::WrongWorld {
+            plugin: plugin.clone(),
+            message: format!("{e:#}"),
+        };
+        let instance_pre = self.linker.instantiate_pre(&component).map_err(wrong_world)?;
+        let pre = PluginPre::new(instance_pre).map_err(wrong_world)?;
+        let version = manifest.version.to_string();
+        let mut loaded = LoadedPlugin {
+            manifest: Arc::new(manifest),
+            version,
+            info: ScenarioInfo::default(),
+            pre,
+            storage: self.storage.clone(),
+            memory_bytes: mib_to_bytes(memory_mib),
+            memory_mib,
+            deadline_ms,
+            caps: CallCaps {
+                max_log_lines: self.limits.max_log_lines_per_call,
+                max_json_bytes: self.limits.max_plugin_json_bytes,
+            },
+        };
+        let info = loaded.describe().await.map_err(|e| LoadError::Describe {
+            plugin: plugin.clone(),
+            message: e.error.to_string(),
+        })?;
+        if info.id != loaded.manifest.id {
+            return Err(LoadError::Describe {
+                plugin,
+                message: format!(
+                    "it describes scenario `{}` but its manifest says `{}`",
+                    info.id, loaded.manifest.id
+                ),
+            });
+        }
+        loaded.info = info;
+        Ok(loaded)
+    }
+}
+
+fn mib_to_bytes(mib: u32) -> usize {
+    usize::try_from(u64::from(mib) * 1024 * 1024).unwrap_or(usize::MAX)
+}
+
+/// A compiled, checked plugin version, ready to be called.
+pub struct LoadedPlugin {
+    manifest: Arc<Manifest>,
+    version: String,
+    info: ScenarioInfo,
+    pre: PluginPre<HostState>,
+    storage: Arc<dyn Storage>,
+    memory_bytes: usize,
+    memory_mib: u32,
+    deadline_ms: u32,
+    caps: CallCaps,
+}
+
+impl LoadedPlugin {
+    /// The manifest.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// The version, as text.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// What `describe()` answered at load time.
+    pub fn info(&self) -> &ScenarioInfo {
+        &self.info
+    }
+
+    /// Runs `start` for a new case.
+    pub async fn start(
+        &self,
+        case: &CaseContext,
+        application: &str,
+    ) -> Result<CallSuccess, CallFailure> {
+        let span = tracing::info_span!(
+            "plugin_call",
+            call = "start",
+            scenario = %self.manifest.id,
+            plugin_version = %self.version,
+            case_id = %case.id,
+        );
+        let wit_case = to_wit_case(case);
+        let application = application.to_owned();
+        self.call(async |plugin, store| {
+            plugin
+                .onething_scenario_scenario()
+                .call_start(store, &wit_case, &application)
+                .await
+        })
+        .instrument(span)
+        .await
+    }
+
+    /// Runs `on-event` for an existing case.
+    pub async fn on_event(
+        &self,
+        case: &CaseContext,
+        event: &CaseEvent,
+    ) -> Result<CallSuccess, CallFailure> {
+        let span = tracing::info_span!(
+            "plugin_call",
+            call = event.name(),
+            scenario = %self.manifest.id,
+            plugin_version = %self.version,
+            case_id = %case.id,
+        );
+        let wit_case = to_wit_case(case);
+        let wit_event = to_wit_event(event);
+        self.call(async |plugin, store| {
+            plugin
+                .onething_scenario_scenario()
+                .call_on_event(store, &wit_case, &wit_event)
+                .await
+        })
+        .instrument(span)
+        .await
+    }
+
+    async fn describe(&self) -> Result<ScenarioInfo, CallFailure> {
+        let mut store = self.new_store(self.new_state(Phase::Describe));
+        let plugin = self
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| self.failure(e, store.data_mut()))?;
+        match plugin
+            .onething_scenario_scenario()
+            .call_describe(&mut store)
+            .await
+        {
+            Ok(info) => Ok(from_wit_info(info)),
+            Err(e) => Err(self.failure(e, store.data_mut())),
+        }
+    }
+
+    fn new_state(&self, phase: Phase) -> HostState {
+        HostState::new(
+            CallIdentity {
+                manifest: self.manifest.clone(),
+                phase,
+            },
+            self.caps,
+            self.storage.clone(),
+            self.memory_bytes,
+            Instant::now() + Duration::from_millis(u64::from(self.deadline_ms)),
+        )
+    }
+
+    fn new_store(&self, state: HostState) -> Store<HostState> {
+        let mut store = Store::new(self.pre.engine(), state);
+        store.limiter(|state| &mut state.limiter);
+        // Check the deadline at every epoch tick, yielding to other tasks in
+        // between so that a spinning plugin cannot hog a worker thread.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|ctx| {
+            if Instant::now() >= ctx.data().deadline {
+                Err(wasmtime::Error::new(DeadlineExceeded))
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+        store
+    }
+
+    /// Runs one export in a fresh instance and turns its answer into an
+    /// outcome or a typed failure.
+    async fn call<F>(&self, export: F) -> Result<CallSuccess, CallFailure>
+    where
+        F: AsyncFnOnce(
+            &Plugin,
+            &mut Store<HostState>,
+        ) -> wasmtime::Result<Result<wit::Outcome, wit::Error>>,
+    {
+        let mut store = self.new_store(self.new_state(Phase::Case));
+        let plugin = match self.pre.instantiate_async(&mut store).await {
+            Ok(plugin) => plugin,
+            Err(e) => return Err(self.failure(e, store.data_mut())),
+        };
+        let answer = export(&plugin, &mut store).await;
+        let state = store.data_mut();
+        if state.log_dropped > 0 {
+            tracing::warn!(
+                dropped = state.log_dropped,
+                "plugin log lines over the per-call limit were dropped"
+            );
+        }
+        let effects = std::mem::take(&mut state.effects);
+        match answer {
+            Ok(Ok(outcome)) => match self.check_outcome(outcome) {
+                Ok(outcome) => Ok(CallSuccess { outcome, effects }),
+                Err(error) => Err(CallFailure { error, effects }),
+            },
+            Ok(Err(error)) => Err(CallFailure {
+                error: PluginError::Scenario(from_wit_error(error)),
+                effects,
+            }),
+            Err(e) => {
+                state.effects = effects;
+                Err(self.failure(e, state))
+            }
+        }
+    }
+
+    fn check_outcome(&self, outcome: wit::Outcome) -> Result<Outcome, PluginError> {
+        if outcome.state.len() > self.caps.max_json_bytes {
+            return Err(PluginError::InvalidAnswer(format!(
+                "its state is {} bytes; at most {} are allowed",
+                outcome.state.len(),
+                self.caps.max_json_bytes
+            )));
+        }
+        if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(&outcome.state) {
+            return Err(PluginError::InvalidAnswer(format!(
+                "its state is not JSON: {e}"
+            )));
+        }
+        if outcome.message.len() > limits::MAX_LOG_LINE_BYTES {
+            return Err(PluginError::InvalidAnswer(format!(
+                "its message is {} bytes; at most {} are allowed",
+                outcome.message.len(),
+                limits::MAX_LOG_LINE_BYTES
+            )));
+        }
+        Ok(Outcome {
+            status: from_wit_status(outcome.status),
+            state: outcome.state,
+            message: outcome.message,
+        })
+    }
+
+    /// Classifies a wasmtime error by type, never by message.
+    fn failure(&self, error: wasmtime::Error, state: &mut HostState) -> CallFailure {
+        let effects = std::mem::take(&mut state.effects);
+        let kind = if error.is::<DeadlineExceeded>()
+            || error.root_cause().is::<DeadlineExceeded>()
+        {
+            PluginError::Timeout {
+                deadline_ms: self.deadline_ms,
+            }
+        } else if state.limiter.exceeded {
+            PluginError::OutOfMemory {
+                limit_mib: self.memory_mib,
+            }
+        } else if let Some(trap) = error
+            .downcast_ref::<Trap>()
+            .or_else(|| error.root_cause().downcast_ref::<Trap>())
+        {
+            match trap {
+                Trap::Interrupt => PluginError::Timeout {
+                    deadline_ms: self.deadline_ms,
+                },
+                other => PluginError::Trap(other.to_string()),
+            }
+        } else {
+            PluginError::Unavailable(format!("{}", error.root_cause()))
+        };
+        tracing::warn!(code = kind.code(), error = %kind, cause = %error.root_cause(), "plugin call failed");
+        CallFailure {
+            error: kind,
+            effects,
+        }
+    }
+}
+
+fn to_wit_case(case: &CaseContext) -> wit::CaseInfo {
+    wit::CaseInfo {
+        id: case.id.clone(),
+        scenario: case.scenario.clone(),
+        applicant: case.applicant.clone(),
+        state: case.state.clone(),
+    }
+}
+
+fn to_wit_event(event: &CaseEvent) -> wit::CaseEvent {
+    match event.clone() {
+        CaseEvent::ItemCompleted {
+            item_id,
+            department,
+            task,
+            result,
+        } => wit::CaseEvent::ItemCompleted(wit::ItemCompletion {
+            item_id,
+            department,
+            task,
+            result,
+        }),
+        CaseEvent::ItemRejected {
+            item_id,
+            department,
+            task,
+            reason,
+        } => wit::CaseEvent::ItemRejected(wit::ItemRejection {
+            item_id,
+            department,
+            task,
+            reason,
+        }),
+        CaseEvent::ItemOverdue {
+            item_id,
+            department,
+            task,
+        } => wit::CaseEvent::ItemOverdue(wit::ItemOverdue {
+            item_id,
+            department,
+            task,
+        }),
+        CaseEvent::Supplement(material) => wit::CaseEvent::Supplement(material),
+    }
+}
+
+fn from_wit_status(status: wit::CaseStatus) -> CaseStatus {
+    match status {
+        wit::CaseStatus::Submitted => CaseStatus::Submitted,
+        wit::CaseStatus::InProgress => CaseStatus::InProgress,
+        wit::CaseStatus::AwaitingCitizen => CaseStatus::AwaitingCitizen,
+        wit::CaseStatus::Completed => CaseStatus::Completed,
+        wit::CaseStatus::Rejected => CaseStatus::Rejected,
+    }
+}
+
+fn from_wit_error(error: wit::Error) -> ScenarioError {
+    match error {
+        wit::Error::Denied(m) => ScenarioError::Denied(m),
+        wit::Error::NotFound(m) => ScenarioError::NotFound(m),
+        wit::Error::Invalid(m) => ScenarioError::Invalid(m),
+        wit::Error::Unavailable(m) => ScenarioError::Unavailable(m),
+    }
+}
+
+fn from_wit_info(info: wit::Info) -> ScenarioInfo {
+    ScenarioInfo {
+        id: info.id,
+        title: info.title,
+        description: info.description,
+        departments: info.departments,
+        fields: info
+            .fields
+            .into_iter()
+            .map(|f| FieldSpec {
+                name: f.name,
+                kind: match f.kind {
+                    wit::FieldKind::Text => FieldKind::Text,
+                    wit::FieldKind::Number => FieldKind::Number,
+                    wit::FieldKind::Boolean => FieldKind::Boolean,
+                    wit::FieldKind::Date => FieldKind::Date,
+                    wit::FieldKind::Choice(choices) => FieldKind::Choice { choices },
+                },
+                required: f.required,
+                description: f.description,
+            })
+            .collect(),
+    }
+}
+
+impl wit::Host for HostState {}

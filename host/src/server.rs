@@ -1,0 +1,189 @@
+//! Wires the rooms together: storage, demo data, runtime, plugins, service
+//! and the HTTP listener. `main` calls [`Server::start`]; so do the tests.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::calendar::Calendar;
+use crate::config::Config;
+use crate::datasets::{self, ImportError};
+use crate::http::Api;
+use crate::plugins::{PluginDirError, PluginSet};
+use crate::runtime::{LoadError, Runtime};
+use crate::service::{Clock, Service, SystemClock};
+use crate::storage::sled::SledStorage;
+use crate::storage::{Storage, StorageError};
+
+/// How long a shutdown waits for requests in flight.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Why the host could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The data dir could not be opened.
+    #[error("cannot open the data dir: {0}")]
+    Storage(#[from] StorageError),
+    /// The demo data could not be loaded.
+    #[error("cannot load the demo datasets: {0}")]
+    Demo(#[from] ImportError),
+    /// The wasm engine could not be created.
+    #[error(transparent)]
+    Runtime(#[from] LoadError),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// A running host.
+pub struct Server {
+    addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    task: JoinHandle<()>,
+    plugin_errors: Vec<PluginDirError>,
+}
+
+impl Server {
+    /// Opens storage, loads plugins and starts listening, with the system
+    /// clock.
+    pub async fn start(config: Config) -> Result<Server, StartError> {
+        Self::start_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// Like [`Server::start`], with a given clock.
+    pub async fn start_with_clock(
+        config: Config,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Server, StartError> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+            StorageError::Backend(format!("cannot create {}: {e}", config.data_dir.display()))
+        })?;
+        let storage: Arc<dyn Storage> = Arc::new(SledStorage::open(&config.data_dir)?);
+        if config.demo_data && datasets::seed_demo(storage.as_ref()).await? {
+            tracing::info!("demo datasets loaded into an empty data dir");
+        }
+        let runtime = Runtime::new(&config.limits, storage.clone())?;
+        let plugins = Arc::new(PluginSet::default());
+        let plugin_errors = plugins.load_dir(&runtime, &config.plugins_dir).await;
+        for error in &plugin_errors {
+            tracing::error!(%error, "plugin not loaded");
+        }
+        let service = Arc::new(Service::new(
+            storage,
+            plugins,
+            Calendar::new(config.timezone_offset_hours),
+            clock,
+        ));
+        let api = Arc::new(Api::new(service, config.limits.max_body_bytes));
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| StartError::Bind {
+                addr: config.listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+        if !addr.ip().is_loopback() {
+            tracing::warn!(%addr, "listening on a non-loopback address");
+        }
+        let (shutdown, signal) = watch::channel(false);
+        let header_timeout = Duration::from_millis(config.limits.header_read_timeout_ms.max(1));
+        let task = tokio::spawn(accept_loop(listener, api, signal, header_timeout, runtime));
+        tracing::info!(%addr, "onething listening");
+        Ok(Server {
+            addr,
+            shutdown,
+            task,
+            plugin_errors,
+        })
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The plugins that could not be loaded at start.
+    pub fn plugin_errors(&self) -> &[PluginDirError] {
+        &self.plugin_errors
+    }
+
+    /// Stops accepting, lets requests in flight finish (up to a grace
+    /// period), and closes storage.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.task.await;
+    }
+
+    /// Runs until the task ends (it ends only on shutdown).
+    pub async fn wait(self) {
+        let _ = self.task.await;
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    api: Arc<Api>,
+    mut signal: watch::Receiver<bool>,
+    header_timeout: Duration,
+    runtime: Runtime,
+) {
+    let graceful = GracefulShutdown::new();
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, _) = match accepted {
+                    Ok(pair) => pair,
+                    Err(error) => {
+                        tracing::warn!(%error, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let api = api.clone();
+                let service = service_fn(move |req| {
+                    let api = api.clone();
+                    async move { api.handle(req).await }
+                });
+                let connection = builder.serve_connection(TokioIo::new(stream), service);
+                let connection = graceful.watch(connection);
+                tokio::spawn(async move {
+                    if let Err(error) = connection.await {
+                        tracing::debug!(%error, "connection ended with an error");
+                    }
+                });
+            }
+            _ = signal.changed() => break,
+        }
+    }
+    drop(listener);
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("requests still in flight after the grace period were cut");
+    }
+    // The runtime (and its epoch ticker) and, through the API, storage are
+    // dropped here, closing the data dir.
+    drop(api);
+    drop(runtime);
+}

@@ -1,0 +1,841 @@
+//! The service layer: what citizens and departments can do to cases and
+//! work items, independent of HTTP.
+//!
+//! Invariants, and why they hold:
+//! - **A call's effects commit atomically with its outcome.** Plugins only
+//!   *ask* for effects (`runtime::Effects`); this module turns a successful
+//!   call's outcome and effects into one [`Commit`] (case, items, audit) that
+//!   storage applies all or nothing. A failed call commits no item and no
+//!   state: only a `call-failed` timeline entry on the case (or a failure
+//!   record when no case exists yet), plus the audit records of the data it
+//!   read, because a read that happened must stay on record.
+//! - **Events for one case are applied one at a time, in order.** Every
+//!   change to an existing case happens under that case's lock, and each
+//!   commit names the revision it started from, so a stale write is refused.
+//! - **Submissions are idempotent.** One `Idempotency-Key` creates at most
+//!   one case: submissions with the same key are serialised, and the key is
+//!   written in the same commit as the case it created.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde_json::{Map, Value};
+
+use crate::calendar::Calendar;
+use crate::locks::KeyedLocks;
+use crate::model::{
+    Case, CaseStatus, FieldKind, FieldSpec, ItemStatus, TimelineEntry, TimelineEvent, WorkItem,
+};
+use crate::plugins::PluginSet;
+use crate::runtime::{
+    CallFailure, CallSuccess, CaseContext, CaseEvent, Effects, LoadedPlugin, PluginError,
+    ScenarioError,
+};
+use crate::storage::{AuditRecord, Commit, FailureRecord, IdempotencyRecord, Storage, StorageError};
+
+/// The application field that names the applicant, until citizens are
+/// identified by their tokens.
+pub const APPLICANT_FIELD: &str = "applicant_id";
+
+/// Why a request could not be carried out. Each variant maps to one HTTP
+/// status in `http`.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// Something named in the request does not exist.
+    #[error("{what} `{id}` does not exist")]
+    NotFound {
+        /// What kind of thing.
+        what: &'static str,
+        /// Its id.
+        id: String,
+    },
+    /// The request is not well formed.
+    #[error("{0}")]
+    BadRequest(String),
+    /// An application field is missing or of the wrong type.
+    #[error("field `{field}`: {message}")]
+    InvalidField {
+        /// The field.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The state of the case or item does not allow this.
+    #[error("{message}")]
+    Conflict {
+        /// A stable code, e.g. `item_not_pending`.
+        code: &'static str,
+        /// A sentence for the caller.
+        message: String,
+    },
+    /// An `Idempotency-Key` was reused for a different application.
+    #[error(
+        "Idempotency-Key `{key}` was already used for a different application (case {case_id}); use a new key for a new application"
+    )]
+    IdempotencyKeyReused {
+        /// The key.
+        key: String,
+        /// The case it created.
+        case_id: String,
+    },
+    /// The plugin refused the request on purpose.
+    #[error("{0}")]
+    Refused(ScenarioError),
+    /// The plugin failed (trap, timeout, memory, bad answer).
+    #[error("{0}")]
+    Plugin(PluginError),
+    /// The plugin version a case is pinned to is not loaded.
+    #[error("plugin `{scenario}` version {version}, which case {case_id} is pinned to, is not loaded")]
+    VersionUnavailable {
+        /// The scenario.
+        scenario: String,
+        /// The pinned version.
+        version: String,
+        /// The case.
+        case_id: String,
+    },
+    /// Storage failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+impl ServiceError {
+    fn from_call(error: PluginError) -> Self {
+        match error {
+            PluginError::Scenario(e) => ServiceError::Refused(e),
+            other => ServiceError::Plugin(other),
+        }
+    }
+}
+
+/// A clock, so that deadline logic can be driven in tests.
+pub trait Clock: Send + Sync + 'static {
+    /// Now.
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The system clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// A case with its items, as the APIs show it.
+#[derive(Debug, Clone)]
+pub struct CaseWithItems {
+    /// The case.
+    pub case: Case,
+    /// Its items, in dispatch order.
+    pub items: Vec<WorkItem>,
+}
+
+/// What an application produced.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    /// The case (new, or the one an earlier submission with the same
+    /// idempotency key created).
+    pub case: CaseWithItems,
+    /// Whether this is a repeat of an earlier submission.
+    pub replayed: bool,
+}
+
+/// What a department's action produced.
+#[derive(Debug, Clone)]
+pub struct ItemActed {
+    /// The item after the action.
+    pub item: WorkItem,
+    /// Its case after the plugin handled the event.
+    pub case: Case,
+}
+
+/// Cases and work items over storage and plugins.
+pub struct Service {
+    storage: Arc<dyn Storage>,
+    plugins: Arc<PluginSet>,
+    locks: KeyedLocks,
+    calendar: Calendar,
+    clock: Arc<dyn Clock>,
+}
+
+impl Service {
+    /// A service over `storage` and `plugins`.
+    pub fn new(
+        storage: Arc<dyn Storage>,
+        plugins: Arc<PluginSet>,
+        calendar: Calendar,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Service {
+            storage,
+            plugins,
+            locks: KeyedLocks::default(),
+            calendar,
+            clock,
+        }
+    }
+
+    /// The loaded plugins.
+    pub fn plugins(&self) -> &PluginSet {
+        &self.plugins
+    }
+
+    /// A citizen applies to `scenario` with `application` (a JSON object).
+    pub async fn apply(
+        &self,
+        scenario: &str,
+        application: Value,
+        idempotency_key: Option<String>,
+    ) -> Result<Applied, ServiceError> {
+        let plugin = self
+            .plugins
+            .active(scenario)
+            .ok_or_else(|| ServiceError::NotFound {
+                what: "scenario",
+                id: scenario.to_owned(),
+            })?;
+        let Value::Object(form) = &application else {
+            return Err(ServiceError::BadRequest(
+                "the application must be a JSON object of the scenario's fields".into(),
+            ));
+        };
+        validate_application(&plugin.info().fields, form, scenario)?;
+        let applicant = match form.get(APPLICANT_FIELD) {
+            Some(Value::String(id)) if !id.is_empty() => id.clone(),
+            _ => "anonymous".to_owned(),
+        };
+        let fingerprint = fingerprint(&application);
+
+        let _guard = match &idempotency_key {
+            Some(key) => {
+                let guard = self.locks.lock(&format!("idem\0{scenario}\0{key}")).await;
+                if let Some(record) = self.storage.idempotency(scenario, key).await? {
+                    return self.replay(record, key, &fingerprint).await;
+                }
+                Some(guard)
+            }
+            None => None,
+        };
+
+        let now = self.clock.now();
+        let case_id = uuid::Uuid::now_v7().to_string();
+        let context = CaseContext {
+            id: case_id.clone(),
+            scenario: scenario.to_owned(),
+            applicant: applicant.clone(),
+            state: "{}".to_owned(),
+        };
+        let application_text = application.to_string();
+        let answer = plugin.start(&context, &application_text).await;
+        let success = match answer {
+            Ok(success) => success,
+            Err(failure) => {
+                return Err(self
+                    .record_start_failure(&plugin, &context, failure, now)
+                    .await);
+            }
+        };
+        let mut case = Case {
+            id: case_id,
+            scenario: scenario.to_owned(),
+            plugin_version: plugin.version().to_owned(),
+            applicant,
+            status: CaseStatus::Submitted,
+            message: String::new(),
+            state: "{}".to_owned(),
+            application,
+            item_ids: Vec::new(),
+            timeline: vec![TimelineEntry {
+                at: now,
+                event: TimelineEvent::Submitted {
+                    plugin_version: plugin.version().to_owned(),
+                },
+            }],
+            created_at: now,
+            updated_at: now,
+            revision: 0,
+        };
+        let (items, audit) = self.apply_success(&plugin, &mut case, success, now);
+        let idempotency = idempotency_key.as_ref().map(|key| IdempotencyRecord {
+            scenario: scenario.to_owned(),
+            key: key.clone(),
+            case_id: case.id.clone(),
+            fingerprint: fingerprint.clone(),
+        });
+        let commit = Commit {
+            case: case.clone(),
+            expected_revision: None,
+            items: items.clone(),
+            audit,
+            idempotency,
+        };
+        match self.storage.commit(commit).await {
+            Ok(()) => Ok(Applied {
+                case: CaseWithItems { case, items },
+                replayed: false,
+            }),
+            // Another host took the key between our check and our commit:
+            // the first case wins and nothing of ours was written.
+            Err(StorageError::IdempotencyTaken { case_id }) => {
+                let key = idempotency_key.unwrap_or_default();
+                let record = IdempotencyRecord {
+                    scenario: scenario.to_owned(),
+                    key: key.clone(),
+                    case_id,
+                    fingerprint: fingerprint.clone(),
+                };
+                self.replay(record, &key, &fingerprint).await
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn replay(
+        &self,
+        record: IdempotencyRecord,
+        key: &str,
+        fingerprint: &str,
+    ) -> Result<Applied, ServiceError> {
+        if record.fingerprint != fingerprint {
+            return Err(ServiceError::IdempotencyKeyReused {
+                key: key.to_owned(),
+                case_id: record.case_id,
+            });
+        }
+        let case = self.case(&record.case_id).await?;
+        Ok(Applied {
+            case,
+            replayed: true,
+        })
+    }
+
+    /// A case with its items.
+    pub async fn case(&self, case_id: &str) -> Result<CaseWithItems, ServiceError> {
+        let case = self
+            .storage
+            .case(case_id)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound {
+                what: "case",
+                id: case_id.to_owned(),
+            })?;
+        let mut items = Vec::with_capacity(case.item_ids.len());
+        for id in &case.item_ids {
+            if let Some(item) = self.storage.item(id).await? {
+                items.push(item);
+            }
+        }
+        Ok(CaseWithItems { case, items })
+    }
+
+    /// The applicant supplies material to a case that waits for them.
+    pub async fn supplement(
+        &self,
+        case_id: &str,
+        material: Value,
+    ) -> Result<CaseWithItems, ServiceError> {
+        let _guard = self.locks.lock(case_id).await;
+        let case = self
+            .storage
+            .case(case_id)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound {
+                what: "case",
+                id: case_id.to_owned(),
+            })?;
+        if case.status != CaseStatus::AwaitingCitizen {
+            return Err(ServiceError::Conflict {
+                code: "case_not_awaiting_citizen",
+                message: format!(
+                    "case {case_id} is {}, not awaiting-citizen: it needs no material now",
+                    case.status.as_str()
+                ),
+            });
+        }
+        let event = CaseEvent::Supplement(material.to_string());
+        let (case, _) = self
+            .deliver(case, event, TimelineEvent::Supplement, None)
+            .await?;
+        self.case(&case.id).await
+    }
+
+    /// A department's items, optionally only those with one status.
+    pub async fn department_items(
+        &self,
+        department: &str,
+        status: Option<ItemStatus>,
+    ) -> Result<Vec<WorkItem>, ServiceError> {
+        Ok(self.storage.department_items(department, status).await?)
+    }
+
+    /// A department completes one of its items with a result.
+    pub async fn complete_item(
+        &self,
+        department: &str,
+        item_id: &str,
+        result: Value,
+    ) -> Result<ItemActed, ServiceError> {
+        self.act_on_item(department, item_id, ItemAction::Complete(result))
+            .await
+    }
+
+    /// A department rejects one of its items with a reason.
+    pub async fn reject_item(
+        &self,
+        department: &str,
+        item_id: &str,
+        reason: String,
+    ) -> Result<ItemActed, ServiceError> {
+        self.act_on_item(department, item_id, ItemAction::Reject(reason))
+            .await
+    }
+
+    async fn act_on_item(
+        &self,
+        department: &str,
+        item_id: &str,
+        action: ItemAction,
+    ) -> Result<ItemActed, ServiceError> {
+        let not_found = || ServiceError::NotFound {
+            what: "work item",
+            id: format!("{department}/{item_id}"),
+        };
+        let item = self.storage.item(item_id).await?.ok_or_else(not_found)?;
+        if item.department != department {
+            return Err(not_found());
+        }
+        let _guard = self.locks.lock(&item.case_id).await;
+        // Read again under the case's lock: another action may have won.
+        let mut item = self.storage.item(item_id).await?.ok_or_else(not_found)?;
+        if item.status != ItemStatus::Pending {
+            return Err(ServiceError::Conflict {
+                code: "item_not_pending",
+                message: format!(
+                    "work item {item_id} is already {}; only a pending item can be completed or rejected",
+                    match item.status {
+                        ItemStatus::Completed => "completed",
+                        ItemStatus::Rejected => "rejected",
+                        ItemStatus::Pending => "pending",
+                    }
+                ),
+            });
+        }
+        let case = self
+            .storage
+            .case(&item.case_id)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound {
+                what: "case",
+                id: item.case_id.clone(),
+            })?;
+        let now = self.clock.now();
+        item.finished_at = Some(now);
+        let (event, entry) = match action {
+            ItemAction::Complete(result) => {
+                let event = CaseEvent::ItemCompleted {
+                    item_id: item.id.clone(),
+                    department: item.department.clone(),
+                    task: item.task.clone(),
+                    result: result.to_string(),
+                };
+                item.status = ItemStatus::Completed;
+                item.result = Some(result);
+                let entry = TimelineEvent::ItemCompleted {
+                    item_id: item.id.clone(),
+                    department: item.department.clone(),
+                };
+                (event, entry)
+            }
+            ItemAction::Reject(reason) => {
+                let event = CaseEvent::ItemRejected {
+                    item_id: item.id.clone(),
+                    department: item.department.clone(),
+                    task: item.task.clone(),
+                    reason: reason.clone(),
+                };
+                item.status = ItemStatus::Rejected;
+                item.reason = Some(reason.clone());
+                let entry = TimelineEvent::ItemRejected {
+                    item_id: item.id.clone(),
+                    department: item.department.clone(),
+                    reason,
+                };
+                (event, entry)
+            }
+        };
+        let (case, item) = self.deliver(case, event, entry, Some(item)).await?;
+        let item = item.ok_or_else(not_found)?;
+        Ok(ItemActed { item, case })
+    }
+
+    /// Hands an event to the case's plugin version and commits what it
+    /// decides, together with `changed_item` (the item the event is about)
+    /// and the `happened` timeline entry. On failure, commits only a
+    /// `call-failed` entry and the audit records of the reads.
+    async fn deliver(
+        &self,
+        mut case: Case,
+        event: CaseEvent,
+        happened: TimelineEvent,
+        changed_item: Option<WorkItem>,
+    ) -> Result<(Case, Option<WorkItem>), ServiceError> {
+        let plugin = self
+            .plugins
+            .version(&case.scenario, &case.plugin_version)
+            .ok_or_else(|| ServiceError::VersionUnavailable {
+                scenario: case.scenario.clone(),
+                version: case.plugin_version.clone(),
+                case_id: case.id.clone(),
+            })?;
+        let context = CaseContext {
+            id: case.id.clone(),
+            scenario: case.scenario.clone(),
+            applicant: case.applicant.clone(),
+            state: case.state.clone(),
+        };
+        let answer = plugin.on_event(&context, &event).await;
+        let now = self.clock.now();
+        let expected_revision = Some(case.revision);
+        case.revision += 1;
+        case.updated_at = now;
+        match answer {
+            Ok(success) => {
+                case.timeline.push(TimelineEntry {
+                    at: now,
+                    event: happened,
+                });
+                let mut audit = Vec::new();
+                if let Some(item) = &changed_item {
+                    audit.push(AuditRecord::DepartmentAction {
+                        department: item.department.clone(),
+                        case_id: case.id.clone(),
+                        item_id: item.id.clone(),
+                        status: item.status,
+                    });
+                }
+                let (mut items, more_audit) = self.apply_success(&plugin, &mut case, success, now);
+                audit.extend(more_audit);
+                if let Some(item) = &changed_item {
+                    items.insert(0, item.clone());
+                }
+                self.storage
+                    .commit(Commit {
+                        case: case.clone(),
+                        expected_revision,
+                        items,
+                        audit,
+                        idempotency: None,
+                    })
+                    .await?;
+                Ok((case, changed_item))
+            }
+            Err(CallFailure { error, effects }) => {
+                case.timeline.push(TimelineEntry {
+                    at: now,
+                    event: TimelineEvent::CallFailed {
+                        call: event.name().to_owned(),
+                        code: error.code().to_owned(),
+                        message: error.to_string(),
+                    },
+                });
+                let audit = read_audit(&plugin, &case.id, &case.applicant, &effects);
+                self.storage
+                    .commit(Commit {
+                        case,
+                        expected_revision,
+                        items: Vec::new(),
+                        audit,
+                        idempotency: None,
+                    })
+                    .await?;
+                Err(ServiceError::from_call(error))
+            }
+        }
+    }
+
+    /// Applies a successful call to `case` (timeline, status, state) and
+    /// returns the items to write and the audit records to append.
+    fn apply_success(
+        &self,
+        plugin: &LoadedPlugin,
+        case: &mut Case,
+        success: CallSuccess,
+        now: DateTime<Utc>,
+    ) -> (Vec<WorkItem>, Vec<AuditRecord>) {
+        let CallSuccess { outcome, effects } = success;
+        let mut audit = read_audit(plugin, &case.id, &case.applicant, &effects);
+        let Effects {
+            reads,
+            items: dispatched,
+            notifications,
+        } = effects;
+        for read in reads {
+            case.timeline.push(TimelineEntry {
+                at: now,
+                event: TimelineEvent::DataRead {
+                    dataset: read.dataset,
+                    purpose: read.purpose,
+                    allowed: read.allowed,
+                    found: read.found,
+                },
+            });
+        }
+        let mut items = Vec::with_capacity(dispatched.len());
+        for d in dispatched {
+            audit.push(AuditRecord::Dispatch {
+                plugin: plugin.manifest().id.clone(),
+                version: plugin.version().to_owned(),
+                case_id: case.id.clone(),
+                item_id: d.id.clone(),
+                department: d.department.clone(),
+                task: d.task.clone(),
+            });
+            case.timeline.push(TimelineEntry {
+                at: now,
+                event: TimelineEvent::ItemDispatched {
+                    item_id: d.id.clone(),
+                    department: d.department.clone(),
+                    task: d.task.clone(),
+                },
+            });
+            case.item_ids.push(d.id.clone());
+            items.push(WorkItem {
+                id: d.id,
+                case_id: case.id.clone(),
+                scenario: case.scenario.clone(),
+                department: d.department,
+                task: d.task,
+                payload: d.payload,
+                status: ItemStatus::Pending,
+                due: d.due,
+                due_at: self.calendar.due_at(now, d.due),
+                created_at: now,
+                finished_at: None,
+                result: None,
+                reason: None,
+            });
+        }
+        for message in notifications {
+            case.timeline.push(TimelineEntry {
+                at: now,
+                event: TimelineEvent::Notification { message },
+            });
+        }
+        audit.push(AuditRecord::Decision {
+            plugin: plugin.manifest().id.clone(),
+            version: plugin.version().to_owned(),
+            case_id: case.id.clone(),
+            status: outcome.status,
+        });
+        case.timeline.push(TimelineEntry {
+            at: now,
+            event: TimelineEvent::StatusChanged {
+                status: outcome.status,
+                message: outcome.message.clone(),
+            },
+        });
+        case.status = outcome.status;
+        case.state = outcome.state;
+        case.message = outcome.message;
+        case.updated_at = now;
+        (items, audit)
+    }
+
+    async fn record_start_failure(
+        &self,
+        plugin: &LoadedPlugin,
+        context: &CaseContext,
+        failure: CallFailure,
+        now: DateTime<Utc>,
+    ) -> ServiceError {
+        let CallFailure { error, effects } = failure;
+        let record = FailureRecord {
+            at: now,
+            scenario: context.scenario.clone(),
+            plugin_version: plugin.version().to_owned(),
+            applicant: context.applicant.clone(),
+            code: error.code().to_owned(),
+            message: error.to_string(),
+        };
+        let audit = read_audit(plugin, &context.id, &context.applicant, &effects);
+        if let Err(e) = self.storage.record_failure(record, audit).await {
+            tracing::error!(error = %e, "cannot record a failed start call");
+        }
+        ServiceError::from_call(error)
+    }
+}
+
+enum ItemAction {
+    Complete(Value),
+    Reject(String),
+}
+
+/// The audit records of a call's data reads.
+fn read_audit(
+    plugin: &LoadedPlugin,
+    case_id: &str,
+    applicant: &str,
+    effects: &Effects,
+) -> Vec<AuditRecord> {
+    effects
+        .reads
+        .iter()
+        .map(|read| AuditRecord::DataRead {
+            plugin: plugin.manifest().id.clone(),
+            version: plugin.version().to_owned(),
+            case_id: case_id.to_owned(),
+            applicant: applicant.to_owned(),
+            dataset: read.dataset.clone(),
+            key: read.key.clone(),
+            purpose: read.purpose.clone(),
+            allowed: read.allowed,
+        })
+        .collect()
+}
+
+/// A digest of an application, to tell a retry from a different
+/// application under the same idempotency key. JSON objects serialise with
+/// sorted keys, so the digest does not depend on field order.
+fn fingerprint(application: &Value) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(application.to_string().as_bytes()))
+}
+
+/// Checks an application against the scenario's form: every required field
+/// present, every field of its type, no field the form does not have.
+pub fn validate_application(
+    fields: &[FieldSpec],
+    form: &Map<String, Value>,
+    scenario: &str,
+) -> Result<(), ServiceError> {
+    for name in form.keys() {
+        if !fields.iter().any(|f| &f.name == name) {
+            return Err(ServiceError::InvalidField {
+                field: name.clone(),
+                message: format!("is not a field of the `{scenario}` application form"),
+            });
+        }
+    }
+    for field in fields {
+        let invalid = |message: String| ServiceError::InvalidField {
+            field: field.name.clone(),
+            message,
+        };
+        let value = match form.get(&field.name) {
+            None | Some(Value::Null) => {
+                if field.required {
+                    return Err(invalid("is required".into()));
+                }
+                continue;
+            }
+            Some(value) => value,
+        };
+        match &field.kind {
+            FieldKind::Text => match value {
+                Value::String(s) if field.required && s.trim().is_empty() => {
+                    return Err(invalid("must not be empty".into()));
+                }
+                Value::String(_) => {}
+                _ => return Err(invalid("must be a string".into())),
+            },
+            FieldKind::Number => {
+                if !value.is_number() {
+                    return Err(invalid("must be a number".into()));
+                }
+            }
+            FieldKind::Boolean => {
+                if !value.is_boolean() {
+                    return Err(invalid("must be true or false".into()));
+                }
+            }
+            FieldKind::Date => {
+                let ok = value
+                    .as_str()
+                    .is_some_and(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok());
+                if !ok {
+                    return Err(invalid("must be a date as YYYY-MM-DD".into()));
+                }
+            }
+            FieldKind::Choice { choices } => {
+                let ok = value.as_str().is_some_and(|s| choices.iter().any(|c| c == s));
+                if !ok {
+                    return Err(invalid(format!("must be one of: {}", choices.join(", "))));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn fields() -> Vec<FieldSpec> {
+        vec![
+            FieldSpec {
+                name: "name".into(),
+                kind: FieldKind::Text,
+                required: true,
+                description: String::new(),
+            },
+            FieldSpec {
+                name: "side".into(),
+                kind: FieldKind::Choice {
+                    choices: vec!["mother".into(), "father".into()],
+                },
+                required: true,
+                description: String::new(),
+            },
+            FieldSpec {
+                name: "born".into(),
+                kind: FieldKind::Date,
+                required: false,
+                description: String::new(),
+            },
+        ]
+    }
+
+    fn check(value: Value) -> Result<(), ServiceError> {
+        validate_application(&fields(), value.as_object().unwrap(), "test")
+    }
+
+    #[test]
+    fn a_complete_form_passes() {
+        check(json!({"name": "x", "side": "mother"})).unwrap();
+        check(json!({"name": "x", "side": "father", "born": "2026-11-20"})).unwrap();
+    }
+
+    #[test]
+    fn each_fault_names_its_field() {
+        let cases = [
+            (json!({"side": "mother"}), "name", "is required"),
+            (json!({"name": 3, "side": "mother"}), "name", "must be a string"),
+            (json!({"name": " ", "side": "mother"}), "name", "must not be empty"),
+            (json!({"name": "x", "side": "aunt"}), "side", "must be one of"),
+            (json!({"name": "x", "side": "mother", "born": "20/11"}), "born", "YYYY-MM-DD"),
+            (json!({"name": "x", "side": "mother", "extra": 1}), "extra", "not a field"),
+        ];
+        for (form, field, text) in cases {
+            match check(form) {
+                Err(ServiceError::InvalidField { field: f, message }) => {
+                    assert_eq!(f, field);
+                    assert!(message.contains(text), "{message}");
+                }
+                other => panic!("{field}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn fingerprints_ignore_key_order() {
+        let a: Value = serde_json::from_str(r#"{"a":1,"b":2}"#).unwrap();
+        let b: Value = serde_json::from_str(r#"{"b":2,"a":1}"#).unwrap();
+        assert_eq!(fingerprint(&a), fingerprint(&b));
+        assert_ne!(fingerprint(&a), fingerprint(&json!({"a": 1})));
+    }
+}

@@ -1,0 +1,230 @@
+//! `onething.toml`: the manifest every plugin ships with.
+//!
+//! ```toml
+//! id = "newborn"
+//! version = "0.1.0"
+//! department = "health"
+//! title = "新生儿出生一件事"
+//! description = "Birth registration, insurance, social security card and vaccination in one application."
+//!
+//! [grants]
+//! datasets = ["health/birth-certificates", "public-security/residents"]
+//! dispatch = ["public-security", "medical-insurance", "hrss", "disease-control"]
+//!
+//! [limits]
+//! memory_mib = 64
+//! deadline_ms = 2000
+//! ```
+//!
+//! Everything not granted is denied. Limits left out take the host's
+//! defaults.
+
+use serde::{Deserialize, Serialize};
+
+/// The parsed manifest of one plugin version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// The scenario id: lowercase letters, digits and `-`, starting with a
+    /// letter, at most 64 characters (e.g. `newborn`). Also the URL segment
+    /// in `/v1/scenarios/{id}/cases`.
+    pub id: String,
+    /// The plugin's version (semver). Cases are pinned to the version that
+    /// started them.
+    pub version: semver::Version,
+    /// The department that owns and signs the scenario, e.g. `health`.
+    pub department: String,
+    /// The title shown to operators.
+    pub title: String,
+    /// What the scenario does, for operators.
+    #[serde(default)]
+    pub description: String,
+    /// What the plugin may touch; nothing else is allowed.
+    #[serde(default)]
+    pub grants: Grants,
+    /// How much the plugin may use per call.
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+/// What a plugin is allowed: deny by default.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Grants {
+    /// Datasets the plugin may read, each `DEPARTMENT/NAME`
+    /// (e.g. `health/birth-certificates`).
+    #[serde(default)]
+    pub datasets: Vec<String>,
+    /// Departments the plugin may dispatch work items to (e.g. `hrss`).
+    #[serde(default)]
+    pub dispatch: Vec<String>,
+}
+
+impl Grants {
+    /// Whether the plugin may read `dataset`.
+    pub fn allows_dataset(&self, dataset: &str) -> bool {
+        self.datasets.iter().any(|d| d == dataset)
+    }
+
+    /// Whether the plugin may dispatch to `department`.
+    pub fn allows_dispatch(&self, department: &str) -> bool {
+        self.dispatch.iter().any(|d| d == department)
+    }
+}
+
+/// Per-call limits a plugin asks for; `None` takes the host's default.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// The most linear memory one call may use, in MiB (host default 64).
+    pub memory_mib: Option<u32>,
+    /// The wall-clock time one call may take, in milliseconds (host default
+    /// 2000).
+    pub deadline_ms: Option<u32>,
+}
+
+/// Why a manifest was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    /// The text is not valid TOML of the manifest's shape.
+    #[error("manifest is not valid: {0}")]
+    Syntax(#[from] toml::de::Error),
+    /// A field has a value the host cannot accept.
+    #[error("manifest field `{field}` is not valid: {reason}")]
+    Field {
+        /// The offending field, e.g. `grants.datasets`.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+impl Manifest {
+    /// Parses and checks a manifest.
+    pub fn parse(text: &str) -> Result<Self, ManifestError> {
+        let manifest: Manifest = toml::from_str(text)?;
+        manifest.validate()?;
+        Ok(manifest)
+    }
+
+    /// Checks the rules that TOML's shape alone cannot express.
+    pub fn validate(&self) -> Result<(), ManifestError> {
+        check_name("id", &self.id)?;
+        check_name("department", &self.department)?;
+        if self.title.trim().is_empty() {
+            return Err(field_error("title", "must not be empty"));
+        }
+        for dataset in &self.grants.datasets {
+            let Some((department, name)) = dataset.split_once('/') else {
+                return Err(field_error(
+                    "grants.datasets",
+                    format!("`{dataset}` must be DEPARTMENT/NAME"),
+                ));
+            };
+            check_name("grants.datasets", department)?;
+            check_name("grants.datasets", name)?;
+        }
+        for department in &self.grants.dispatch {
+            check_name("grants.dispatch", department)?;
+        }
+        if self.limits.memory_mib == Some(0) {
+            return Err(field_error("limits.memory_mib", "must be at least 1"));
+        }
+        if self.limits.deadline_ms == Some(0) {
+            return Err(field_error("limits.deadline_ms", "must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+fn field_error(field: &'static str, reason: impl Into<String>) -> ManifestError {
+    ManifestError::Field {
+        field,
+        reason: reason.into(),
+    }
+}
+
+/// Whether `value` is a usable identifier: what scenario ids, department
+/// ids and dataset names look like (lowercase letters, digits and `-`,
+/// starting with a letter, at most 64 characters).
+pub fn is_name(value: &str) -> bool {
+    let mut chars = value.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_lowercase())
+        && value.len() <= 64
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+fn check_name(field: &'static str, value: &str) -> Result<(), ManifestError> {
+    if is_name(value) {
+        Ok(())
+    } else {
+        Err(field_error(
+            field,
+            format!(
+                "`{value}` must be lowercase letters, digits and `-`, start with a letter, at most 64 characters"
+            ),
+        ))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+id = "newborn"
+version = "0.1.0"
+department = "health"
+title = "Newborn"
+
+[grants]
+datasets = ["health/birth-certificates"]
+dispatch = ["hrss"]
+
+[limits]
+memory_mib = 32
+"#;
+
+    #[test]
+    fn parses_a_good_manifest() {
+        let m = Manifest::parse(GOOD).unwrap();
+        assert_eq!(m.id, "newborn");
+        assert_eq!(m.version, semver::Version::new(0, 1, 0));
+        assert!(m.grants.allows_dataset("health/birth-certificates"));
+        assert!(!m.grants.allows_dataset("health/other"));
+        assert!(m.grants.allows_dispatch("hrss"));
+        assert!(!m.grants.allows_dispatch("tax"));
+        assert_eq!(m.limits.memory_mib, Some(32));
+        assert_eq!(m.limits.deadline_ms, None);
+    }
+
+    #[test]
+    fn refuses_bad_fields_naming_them() {
+        let cases = [
+            (GOOD.replace("\"newborn\"", "\"New Born\""), "id"),
+            (GOOD.replace("\"0.1.0\"", "\"one\""), "version"),
+            (
+                GOOD.replace("health/birth-certificates", "birth-certificates"),
+                "grants.datasets",
+            ),
+            (GOOD.replace("memory_mib = 32", "memory_mib = 0"), "limits.memory_mib"),
+            (GOOD.replace("title = \"Newborn\"", "title = \" \""), "title"),
+            (format!("{GOOD}\nextra = 1\n"), "extra"),
+        ];
+        for (text, field) in cases {
+            let err = Manifest::parse(&text).unwrap_err().to_string();
+            assert!(err.contains(field), "{field}: {err}");
+        }
+    }
+
+    #[test]
+    fn grants_default_to_nothing() {
+        let m = Manifest::parse(
+            "id = \"x\"\nversion = \"1.0.0\"\ndepartment = \"tax\"\ntitle = \"X\"\n",
+        )
+        .unwrap();
+        assert!(m.grants.datasets.is_empty());
+        assert!(m.grants.dispatch.is_empty());
+    }
+}
