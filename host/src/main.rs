@@ -110,9 +110,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 tracing::warn!(dir = %plugins_dir.display(), "no plugins dir: run scripts/build-plugins.sh");
             }
             println!("onething listening on http://{}", server.addr());
-            tokio::signal::ctrl_c()
-                .await
-                .context("cannot wait for Ctrl-C")?;
+            shutdown_signal().await?;
             tracing::info!("shutting down");
             server.shutdown().await;
             Ok(())
@@ -141,4 +139,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Waits for Ctrl-C or SIGTERM (what service managers send).
+async fn shutdown_signal() -> anyhow::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot listen for SIGTERM")?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result.context("cannot wait for Ctrl-C")?,
+        _ = term.recv() => {}
+    }
+    Ok(())
 }

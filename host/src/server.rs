@@ -71,6 +71,16 @@ impl Server {
             StorageError::Backend(format!("cannot create {}: {e}", config.data_dir.display()))
         })?;
         let storage: Arc<dyn Storage> = Arc::new(SledStorage::open(&config.data_dir)?);
+        Self::start_with(config, storage, clock).await
+    }
+
+    /// Starts on storage that is already open (`config.data_dir` is not
+    /// used), with a given clock.
+    pub async fn start_with(
+        config: Config,
+        storage: Arc<dyn Storage>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Server, StartError> {
         if config.demo_data && datasets::seed_demo(storage.as_ref()).await? {
             tracing::info!("demo datasets loaded into an empty data dir");
         }

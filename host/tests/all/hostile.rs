@@ -1,0 +1,116 @@
+//! Hostile plugins fail their own call only: the right error, nothing
+//! written, and good calls running beside them succeed.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use onething_host::storage::AuditRecord;
+
+use crate::support::{TestHost, assert_error, newborn_application};
+
+const ALL: &[&str] = &[
+    "newborn",
+    "loops-forever",
+    "allocates-without-end",
+    "traps",
+    "dispatches-then-traps",
+    "reads-undeclared-dataset",
+];
+
+/// Starts a hostile call and a good call at once; the good one must
+/// succeed whatever the hostile one does. Returns the hostile answer.
+async fn hostile_beside_good(host: &TestHost, scenario: &str) -> (StatusCode, serde_json::Value) {
+    let client = host.client.clone();
+    let url = format!("{}/v1/scenarios/{scenario}/cases", host.base);
+    let hostile = tokio::spawn(async move {
+        let response = client.post(url).json(&json!({"note": "x"})).send().await.unwrap();
+        crate::support::into_json(response).await
+    });
+    let (status, good) = host.post("/v1/scenarios/newborn/cases", &newborn_application()).await;
+    assert_eq!(status, StatusCode::CREATED, "good call beside {scenario}: {good}");
+    assert_eq!(good["status"], "in-progress");
+    hostile.await.unwrap()
+}
+
+#[tokio::test]
+async fn each_hostile_plugin_fails_its_own_call_with_a_typed_error() {
+    let host = TestHost::start(ALL).await;
+    for (scenario, code) in [
+        ("loops-forever", "plugin_timeout"),
+        ("allocates-without-end", "plugin_out_of_memory"),
+        ("traps", "plugin_trap"),
+        ("dispatches-then-traps", "plugin_trap"),
+    ] {
+        let answer = hostile_beside_good(&host, scenario).await;
+        let message = assert_error(answer, StatusCode::INTERNAL_SERVER_ERROR, code);
+        assert!(!message.is_empty());
+    }
+    // Four good applications went through, one per hostile call.
+    assert_eq!(host.pending("hrss").await.len(), 4);
+    // The item that dispatches-then-traps submitted before trapping was
+    // never written: public-security has only the newborn items.
+    let pending = host.pending("public-security").await;
+    assert_eq!(pending.len(), 4);
+    assert!(pending.iter().all(|i| i["scenario"] == "newborn"), "{pending:?}");
+
+    // The host keeps serving, and a failing plugin can be called again.
+    let (status, catalogue) = host.get("/v1/scenarios").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(catalogue["scenarios"].as_array().unwrap().len(), ALL.len());
+    assert_error(
+        host.post("/v1/scenarios/traps/cases", &json!({})).await,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "plugin_trap",
+    );
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn reading_an_undeclared_dataset_is_denied_and_audited() {
+    let host = TestHost::start(ALL).await;
+    let (status, body) = host
+        .post("/v1/scenarios/reads-undeclared-dataset/cases", &json!({"note": "x"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    // The plugin saw `denied` and said so.
+    assert_eq!(body["status"], "rejected", "{body}");
+    assert!(body["message"].as_str().unwrap().starts_with("denied"), "{body}");
+    let case_id = body["case_id"].as_str().unwrap();
+    let denied = host.audit().await.into_iter().any(|e| {
+        matches!(
+            &e.record,
+            AuditRecord::DataRead { plugin, dataset, allowed: false, case_id: c, .. }
+                if plugin == "reads-undeclared-dataset"
+                    && dataset == "health/birth-certificates"
+                    && c == case_id
+        )
+    });
+    assert!(denied, "the denied read is on the audit record");
+    // The case's timeline shows the attempt too.
+    let (_, case) = host.get(&format!("/v1/cases/{case_id}")).await;
+    let read = case["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event"] == "data-read")
+        .cloned()
+        .unwrap();
+    assert_eq!(read["allowed"], false, "{case}");
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn the_audit_chain_links_every_entry() {
+    let host = TestHost::start(&["newborn"]).await;
+    host.post("/v1/scenarios/newborn/cases", &newborn_application()).await;
+    let audit = host.audit().await;
+    assert!(audit.len() > 4);
+    let mut prev = onething_host::storage::GENESIS_HASH.to_owned();
+    for (i, entry) in audit.iter().enumerate() {
+        assert_eq!(entry.seq, i as u64 + 1);
+        assert_eq!(entry.prev_hash, prev);
+        assert_eq!(entry.hash, entry.expected_hash());
+        prev = entry.hash.clone();
+    }
+    host.stop().await;
+}

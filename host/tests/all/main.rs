@@ -1,0 +1,13 @@
+//! End-to-end tests: the real host over HTTP on loopback, with the real
+//! compiled plugins, real wasmtime and real sled in a temporary directory.
+//! One test binary (wasmtime's layout) keeps link time down.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+mod support;
+
+mod cli;
+mod hostile;
+mod http_errors;
+mod idempotency;
+mod newborn;

@@ -1,0 +1,200 @@
+//! The test harness: builds the plugins once, starts a host on a random
+//! loopback port with chosen plugins and datasets, and talks JSON to it.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use reqwest::StatusCode;
+use serde_json::Value;
+use tempfile::TempDir;
+
+use onething_host::config::Config;
+use onething_host::datasets;
+use onething_host::server::Server;
+use onething_host::service::SystemClock;
+use onething_host::storage::sled::SledStorage;
+use onething_host::storage::{AuditEntry, Storage};
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("host/ has a parent")
+        .to_owned()
+}
+
+/// `dist/`, with every plugin and fixture built (once per test run).
+pub fn dist() -> &'static Path {
+    static DIST: OnceLock<PathBuf> = OnceLock::new();
+    DIST.get_or_init(|| {
+        let root = repo_root();
+        let status = std::process::Command::new("bash")
+            .arg(root.join("scripts/build-plugins.sh"))
+            .current_dir(&root)
+            .status()
+            .expect("run scripts/build-plugins.sh");
+        assert!(status.success(), "scripts/build-plugins.sh failed");
+        root.join("dist")
+    })
+}
+
+/// The directory of a built example plugin or fixture.
+pub fn plugin_dir(id: &str) -> PathBuf {
+    let dist = dist();
+    let example = dist.join("plugins").join(id);
+    if example.is_dir() {
+        return example;
+    }
+    let fixture = dist.join("fixtures").join(id);
+    assert!(fixture.is_dir(), "no built plugin or fixture `{id}` in {}", dist.display());
+    fixture
+}
+
+/// The newborn test datasets: not the demo data.
+pub const BIRTH_CERTIFICATES: &str = r#"{"certificate_no":"T100","child_name":"赵一诺","sex":"female","born_at":"2026-11-18T09:00:00+08:00","hospital":"测试医院","mother_id":"M-ZHAO-MOTHER","father_id":"F-ZHAO-FATHER"}
+{"certificate_no":"T200","child_name":"钱多多","sex":"male","born_at":"2026-11-19T10:00:00+08:00","hospital":"测试医院","mother_id":"M-QIAN-MOTHER","father_id":"F-QIAN-NOT-REGISTERED"}
+"#;
+pub const RESIDENTS: &str = r#"{"id_number":"M-ZHAO-MOTHER","name":"孙梅","household_id":"HH-1","address":"测试路1号"}
+{"id_number":"F-ZHAO-FATHER","name":"赵刚","household_id":"HH-1","address":"测试路1号"}
+{"id_number":"M-QIAN-MOTHER","name":"周兰","household_id":"HH-2","address":"测试路2号"}
+"#;
+
+/// A valid newborn application for certificate T100.
+pub fn newborn_application() -> Value {
+    serde_json::json!({
+        "certificate_no": "T100",
+        "child_name": "赵一诺",
+        "applicant_id": "M-ZHAO-MOTHER",
+        "household_of": "mother",
+        "phone": "13800000000",
+    })
+}
+
+/// A running host and a client for it.
+pub struct TestHost {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub storage: Arc<dyn Storage>,
+    server: Option<Server>,
+    _dirs: TempDir,
+}
+
+impl TestHost {
+    /// A host with `plugins` (ids of examples or fixtures) and the newborn
+    /// test datasets.
+    pub async fn start(plugins: &[&str]) -> TestHost {
+        let dirs = tempfile::tempdir().unwrap();
+        let data_dir = dirs.path().join("data");
+        let plugins_dir = dirs.path().join("plugins");
+        std::fs::create_dir_all(&plugins_dir).unwrap();
+        for id in plugins {
+            let from = plugin_dir(id);
+            let to = plugins_dir.join(id);
+            std::fs::create_dir_all(&to).unwrap();
+            for file in ["onething.toml", "plugin.wasm"] {
+                std::fs::copy(from.join(file), to.join(file)).unwrap();
+            }
+        }
+        std::fs::create_dir_all(&data_dir).unwrap();
+        let storage: Arc<dyn Storage> = Arc::new(SledStorage::open(&data_dir).unwrap());
+        import(&*storage, dirs.path(), "health/birth-certificates", BIRTH_CERTIFICATES, "certificate_no").await;
+        import(&*storage, dirs.path(), "public-security/residents", RESIDENTS, "id_number").await;
+        let config = Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            data_dir,
+            plugins_dir,
+            demo_data: false,
+            ..Config::default()
+        };
+        let server = Server::start_with(config, storage.clone(), Arc::new(SystemClock))
+            .await
+            .unwrap();
+        assert!(
+            server.plugin_errors().is_empty(),
+            "plugins failed to load: {:?}",
+            server.plugin_errors()
+        );
+        TestHost {
+            base: format!("http://{}", server.addr()),
+            client: reqwest::Client::new(),
+            storage,
+            server: Some(server),
+            _dirs: dirs,
+        }
+    }
+
+    pub fn addr(&self) -> String {
+        self.base.trim_start_matches("http://").to_owned()
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let response = self.client.get(format!("{}{path}", self.base)).send().await.unwrap();
+        into_json(response).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        let response = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        into_json(response).await
+    }
+
+    pub async fn post_raw(&self, path: &str, body: &'static str) -> (StatusCode, Value) {
+        let response = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        into_json(response).await
+    }
+
+    /// A department's pending items.
+    pub async fn pending(&self, department: &str) -> Vec<Value> {
+        let (status, body) = self
+            .get(&format!("/v1/departments/{department}/items?status=pending"))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["items"].as_array().unwrap().clone()
+    }
+
+    /// Every audit entry so far.
+    pub async fn audit(&self) -> Vec<AuditEntry> {
+        self.storage.audit_entries(0, 100_000).await.unwrap()
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(server) = self.server.take() {
+            server.shutdown().await;
+        }
+    }
+}
+
+async fn import(storage: &dyn Storage, dir: &Path, dataset: &str, text: &str, key: &str) {
+    let file = dir.join(format!("{}.jsonl", dataset.replace('/', "_")));
+    std::fs::write(&file, text).unwrap();
+    datasets::import_file(storage, dataset, &file, key).await.unwrap();
+}
+
+pub async fn into_json(response: reqwest::Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
+    (status, body)
+}
+
+/// Asserts an error response's status and code, and returns its message.
+pub fn assert_error(actual: (StatusCode, Value), status: StatusCode, code: &str) -> String {
+    let (got, body) = actual;
+    assert_eq!(got, status, "{body}");
+    assert_eq!(body["error"]["code"], code, "{body}");
+    let message = body["error"]["message"].as_str().unwrap_or_default().to_owned();
+    assert!(!message.is_empty(), "an error needs a message: {body}");
+    message
+}
