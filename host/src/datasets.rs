@@ -96,7 +96,9 @@ pub fn parse_jsonl(text: &str, key_field: &str) -> Result<Vec<DatasetRecord>, Im
             Some(_) => {
                 return Err(ImportError::Line {
                     line: line_no,
-                    message: format!("key field `{key_field}` must be a non-empty string or an integer"),
+                    message: format!(
+                        "key field `{key_field}` must be a non-empty string or an integer"
+                    ),
                 });
             }
             None => {

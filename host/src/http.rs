@@ -93,14 +93,16 @@ impl From<ServiceError> for ApiError {
                 }
             },
             ServiceError::Plugin(e) => match e {
-                PluginError::Unavailable(_) => {
-                    (StatusCode::SERVICE_UNAVAILABLE, "plugin_instance_unavailable")
-                }
+                PluginError::Unavailable(_) => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "plugin_instance_unavailable",
+                ),
                 other => (StatusCode::INTERNAL_SERVER_ERROR, other.code()),
             },
-            ServiceError::VersionUnavailable { .. } => {
-                (StatusCode::SERVICE_UNAVAILABLE, "plugin_version_unavailable")
-            }
+            ServiceError::VersionUnavailable { .. } => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "plugin_version_unavailable",
+            ),
             ServiceError::Storage(StorageError::Conflict { .. }) => {
                 (StatusCode::CONFLICT, "concurrent_change")
             }
@@ -164,7 +166,9 @@ impl Api {
             .collect();
         let method = req.method().clone();
         match (segments.as_slice(), &method) {
-            (["healthz"], &Method::GET) => Ok(json_response(StatusCode::OK, &json!({"status": "ok"}))),
+            (["healthz"], &Method::GET) => {
+                Ok(json_response(StatusCode::OK, &json!({"status": "ok"})))
+            }
             (["v1", "scenarios"], &Method::GET) => self.catalogue(),
             (["v1", "scenarios", scenario, "cases"], &Method::POST) => {
                 let scenario = (*scenario).to_owned();
@@ -218,7 +222,10 @@ impl Api {
                 })
             })
             .collect();
-        Ok(json_response(StatusCode::OK, &json!({"scenarios": scenarios})))
+        Ok(json_response(
+            StatusCode::OK,
+            &json!({"scenarios": scenarios}),
+        ))
     }
 
     async fn apply(&self, scenario: &str, req: Request<Incoming>) -> ApiResult {
@@ -288,7 +295,11 @@ impl Api {
 
     async fn department_items(&self, department: &str, query: Option<&str>) -> ApiResult {
         let mut status = None;
-        for pair in query.unwrap_or_default().split('&').filter(|p| !p.is_empty()) {
+        for pair in query
+            .unwrap_or_default()
+            .split('&')
+            .filter(|p| !p.is_empty())
+        {
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
             match name {
                 "status" => {
@@ -336,8 +347,14 @@ impl Api {
                 ));
             }
         };
-        let acted = self.service.complete_item(department, item_id, result).await?;
-        Ok(json_response(StatusCode::OK, &acted_view(&acted.item, &acted.case)))
+        let acted = self
+            .service
+            .complete_item(department, item_id, result)
+            .await?;
+        Ok(json_response(
+            StatusCode::OK,
+            &acted_view(&acted.item, &acted.case),
+        ))
     }
 
     async fn reject(&self, department: &str, item_id: &str, req: Request<Incoming>) -> ApiResult {
@@ -366,8 +383,14 @@ impl Api {
                 ));
             }
         };
-        let acted = self.service.reject_item(department, item_id, reason).await?;
-        Ok(json_response(StatusCode::OK, &acted_view(&acted.item, &acted.case)))
+        let acted = self
+            .service
+            .reject_item(department, item_id, reason)
+            .await?;
+        Ok(json_response(
+            StatusCode::OK,
+            &acted_view(&acted.item, &acted.case),
+        ))
     }
 
     /// Reads a JSON body of at most `max_body_bytes`. A declared
@@ -377,7 +400,10 @@ impl Api {
             ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
-                format!("the request body is larger than {} bytes", self.max_body_bytes),
+                format!(
+                    "the request body is larger than {} bytes",
+                    self.max_body_bytes
+                ),
             )
         };
         let declared = req
@@ -404,7 +430,10 @@ impl Api {
                 ApiError::new(
                     StatusCode::REQUEST_TIMEOUT,
                     "body_timeout",
-                    format!("the request body did not arrive within {} s", BODY_READ_TIMEOUT.as_secs()),
+                    format!(
+                        "the request body did not arrive within {} s",
+                        BODY_READ_TIMEOUT.as_secs()
+                    ),
                 )
             })?;
         let bytes = match collected {

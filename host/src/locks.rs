@@ -77,7 +77,10 @@ mod tests {
             o.lock().unwrap_or_else(|e| e.into_inner()).push("second");
         });
         tokio::time::sleep(Duration::from_millis(20)).await;
-        order.lock().unwrap_or_else(|e| e.into_inner()).push("first");
+        order
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push("first");
         drop(first);
         let _ = waiter.await;
         assert_eq!(

@@ -31,7 +31,9 @@ use crate::runtime::{
     CallFailure, CallSuccess, CaseContext, CaseEvent, Effects, LoadedPlugin, PluginError,
     ScenarioError,
 };
-use crate::storage::{AuditRecord, Commit, FailureRecord, IdempotencyRecord, Storage, StorageError};
+use crate::storage::{
+    AuditRecord, Commit, FailureRecord, IdempotencyRecord, Storage, StorageError,
+};
 
 /// The application field that names the applicant, until citizens are
 /// identified by their tokens.
@@ -85,7 +87,9 @@ pub enum ServiceError {
     #[error("{0}")]
     Plugin(PluginError),
     /// The plugin version a case is pinned to is not loaded.
-    #[error("plugin `{scenario}` version {version}, which case {case_id} is pinned to, is not loaded")]
+    #[error(
+        "plugin `{scenario}` version {version}, which case {case_id} is pinned to, is not loaded"
+    )]
     VersionUnavailable {
         /// The scenario.
         scenario: String,
@@ -422,14 +426,14 @@ impl Service {
                 ),
             });
         }
-        let case = self
-            .storage
-            .case(&item.case_id)
-            .await?
-            .ok_or_else(|| ServiceError::NotFound {
-                what: "case",
-                id: item.case_id.clone(),
-            })?;
+        let case =
+            self.storage
+                .case(&item.case_id)
+                .await?
+                .ok_or_else(|| ServiceError::NotFound {
+                    what: "case",
+                    id: item.case_id.clone(),
+                })?;
         let now = self.clock.now();
         item.finished_at = Some(now);
         let (event, entry) = match action {
@@ -759,7 +763,9 @@ pub fn validate_application(
                 }
             }
             FieldKind::Choice { choices } => {
-                let ok = value.as_str().is_some_and(|s| choices.iter().any(|c| c == s));
+                let ok = value
+                    .as_str()
+                    .is_some_and(|s| choices.iter().any(|c| c == s));
                 if !ok {
                     return Err(invalid(format!("must be one of: {}", choices.join(", "))));
                 }
@@ -814,11 +820,31 @@ mod tests {
     fn each_fault_names_its_field() {
         let cases = [
             (json!({"side": "mother"}), "name", "is required"),
-            (json!({"name": 3, "side": "mother"}), "name", "must be a string"),
-            (json!({"name": " ", "side": "mother"}), "name", "must not be empty"),
-            (json!({"name": "x", "side": "aunt"}), "side", "must be one of"),
-            (json!({"name": "x", "side": "mother", "born": "20/11"}), "born", "YYYY-MM-DD"),
-            (json!({"name": "x", "side": "mother", "extra": 1}), "extra", "not a field"),
+            (
+                json!({"name": 3, "side": "mother"}),
+                "name",
+                "must be a string",
+            ),
+            (
+                json!({"name": " ", "side": "mother"}),
+                "name",
+                "must not be empty",
+            ),
+            (
+                json!({"name": "x", "side": "aunt"}),
+                "side",
+                "must be one of",
+            ),
+            (
+                json!({"name": "x", "side": "mother", "born": "20/11"}),
+                "born",
+                "YYYY-MM-DD",
+            ),
+            (
+                json!({"name": "x", "side": "mother", "extra": 1}),
+                "extra",
+                "not a field",
+            ),
         ];
         for (form, field, text) in cases {
             match check(form) {

@@ -208,8 +208,14 @@ memory_mib = 32
                 GOOD.replace("health/birth-certificates", "birth-certificates"),
                 "grants.datasets",
             ),
-            (GOOD.replace("memory_mib = 32", "memory_mib = 0"), "limits.memory_mib"),
-            (GOOD.replace("title = \"Newborn\"", "title = \" \""), "title"),
+            (
+                GOOD.replace("memory_mib = 32", "memory_mib = 0"),
+                "limits.memory_mib",
+            ),
+            (
+                GOOD.replace("title = \"Newborn\"", "title = \" \""),
+                "title",
+            ),
             (format!("{GOOD}\nextra = 1\n"), "extra"),
         ];
         for (text, field) in cases {

@@ -1,7 +1,7 @@
 //! Hand work to departments and tell the applicant.
 
 use crate::bindings::onething::scenario::dispatch as wit;
-use crate::bindings::onething::scenario::types as types;
+use crate::bindings::onething::scenario::types;
 use crate::{Due, Error, WorkItem};
 
 /// Dispatches a work item and returns its id. The item reaches the

@@ -111,9 +111,9 @@ pub mod __private {
     //! What [`export_scenario!`] expands to; not for plugin authors.
 
     pub use crate::bindings;
+    pub use crate::bindings::__export_plugin as export_plugin;
     pub use crate::bindings::exports::onething::scenario::scenario::Guest;
     pub use crate::bindings::onething::scenario::types as wit;
-    pub use crate::bindings::__export_plugin as export_plugin;
     pub use wit_bindgen;
 
     use crate::types::{Case, Event, Outcome};
@@ -148,7 +148,9 @@ pub mod __private {
         outcome_to_wit(outcome)
     }
 
-    fn outcome_to_wit<T: serde::Serialize>(outcome: Outcome<T>) -> Result<wit::Outcome, wit::Error> {
+    fn outcome_to_wit<T: serde::Serialize>(
+        outcome: Outcome<T>,
+    ) -> Result<wit::Outcome, wit::Error> {
         Ok(outcome.into_wit()?)
     }
 }

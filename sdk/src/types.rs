@@ -459,15 +459,26 @@ mod tests {
     fn an_empty_state_is_the_default() {
         assert_eq!(parse_state::<State>("{}").unwrap(), State::default());
         assert_eq!(parse_state::<State>("").unwrap(), State::default());
-        assert_eq!(parse_state::<State>("{\"count\":3}").unwrap(), State { count: 3 });
-        assert!(matches!(parse_state::<State>("[").unwrap_err(), Error::Invalid(_)));
+        assert_eq!(
+            parse_state::<State>("{\"count\":3}").unwrap(),
+            State { count: 3 }
+        );
+        assert!(matches!(
+            parse_state::<State>("[").unwrap_err(),
+            Error::Invalid(_)
+        ));
     }
 
     #[test]
     fn field_builders_set_what_they_say() {
-        let f = Field::choice("side", &["mother", "father"]).required().describe("whose household");
+        let f = Field::choice("side", &["mother", "father"])
+            .required()
+            .describe("whose household");
         assert!(f.required);
-        assert_eq!(f.kind, FieldKind::Choice(vec!["mother".into(), "father".into()]));
+        assert_eq!(
+            f.kind,
+            FieldKind::Choice(vec!["mother".into(), "father".into()])
+        );
         assert_eq!(f.description, "whose household");
         assert!(!Field::text("x").required);
     }

@@ -37,8 +37,8 @@ use crate::limits;
 use crate::model::{CaseStatus, FieldKind, FieldSpec, ScenarioInfo};
 use crate::storage::Storage;
 use bindings::{Plugin, PluginPre, wit};
-pub use state::{DataRead, Dispatched, Effects};
 use state::{CallCaps, CallIdentity, HostState, Phase};
+pub use state::{DataRead, Dispatched, Effects};
 
 /// Why the runtime could not be set up or a plugin could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -369,7 +369,10 @@ impl Runtime {
             plugin: plugin.clone(),
             message: format!("{e:#}"),
         };
-        let instance_pre = self.linker.instantiate_pre(&component).map_err(wrong_world)?;
+        let instance_pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(wrong_world)?;
         let pre = PluginPre::new(instance_pre).map_err(wrong_world)?;
         let version = manifest.version.to_string();
         let mut loaded = LoadedPlugin {
@@ -602,8 +605,7 @@ impl LoadedPlugin {
     /// Classifies a wasmtime error by type, never by message.
     fn failure(&self, error: wasmtime::Error, state: &mut HostState) -> CallFailure {
         let effects = std::mem::take(&mut state.effects);
-        let kind = if error.is::<DeadlineExceeded>()
-            || error.root_cause().is::<DeadlineExceeded>()
+        let kind = if error.is::<DeadlineExceeded>() || error.root_cause().is::<DeadlineExceeded>()
         {
             PluginError::Timeout {
                 deadline_ms: self.deadline_ms,

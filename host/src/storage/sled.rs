@@ -18,13 +18,11 @@ use async_trait::async_trait;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use sled::Transactional;
-use sled::transaction::{
-    ConflictableTransactionError, TransactionError, TransactionalTree,
-};
+use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 
 use super::{
-    AuditEntry, AuditRecord, Commit, DatasetRecord, FailureRecord, GENESIS_HASH,
-    IdempotencyRecord, Storage, StorageError,
+    AuditEntry, AuditRecord, Commit, DatasetRecord, FailureRecord, GENESIS_HASH, IdempotencyRecord,
+    Storage, StorageError,
 };
 use crate::model::{Case, ItemStatus, WorkItem};
 
@@ -169,41 +167,45 @@ impl Storage for SledStorage {
             &self.audit,
             &self.meta,
         )
-            .transaction(|(cases, items_tree, dept_items, idem_tree, audit_tree, meta)| {
-                let stored = cases.get(case.id.as_bytes())?;
-                match (expected_revision, stored) {
-                    (None, None) => {}
-                    (Some(expected), Some(bytes)) => {
-                        let current: Case = decode(case.id.as_bytes(), &bytes).map_err(abort)?;
-                        if current.revision != expected {
+            .transaction(
+                |(cases, items_tree, dept_items, idem_tree, audit_tree, meta)| {
+                    let stored = cases.get(case.id.as_bytes())?;
+                    match (expected_revision, stored) {
+                        (None, None) => {}
+                        (Some(expected), Some(bytes)) => {
+                            let current: Case =
+                                decode(case.id.as_bytes(), &bytes).map_err(abort)?;
+                            if current.revision != expected {
+                                return Err(abort(StorageError::Conflict {
+                                    case_id: case.id.clone(),
+                                }));
+                            }
+                        }
+                        _ => {
                             return Err(abort(StorageError::Conflict {
                                 case_id: case.id.clone(),
                             }));
                         }
                     }
-                    _ => {
-                        return Err(abort(StorageError::Conflict {
-                            case_id: case.id.clone(),
-                        }));
+                    if let Some((key, bytes)) = &idem {
+                        if let Some(existing) = idem_tree.get(key)? {
+                            let existing: IdempotencyRecord =
+                                decode(key, &existing).map_err(abort)?;
+                            return Err(abort(StorageError::IdempotencyTaken {
+                                case_id: existing.case_id,
+                            }));
+                        }
+                        idem_tree.insert(key.as_slice(), bytes.as_slice())?;
                     }
-                }
-                if let Some((key, bytes)) = &idem {
-                    if let Some(existing) = idem_tree.get(key)? {
-                        let existing: IdempotencyRecord = decode(key, &existing).map_err(abort)?;
-                        return Err(abort(StorageError::IdempotencyTaken {
-                            case_id: existing.case_id,
-                        }));
+                    cases.insert(case.id.as_bytes(), case_bytes.as_slice())?;
+                    for (item, bytes) in &item_bytes {
+                        items_tree.insert(item.id.as_bytes(), bytes.as_slice())?;
+                        dept_items.insert(pair_key(&item.department, &item.id), &[] as &[u8])?;
                     }
-                    idem_tree.insert(key.as_slice(), bytes.as_slice())?;
-                }
-                cases.insert(case.id.as_bytes(), case_bytes.as_slice())?;
-                for (item, bytes) in &item_bytes {
-                    items_tree.insert(item.id.as_bytes(), bytes.as_slice())?;
-                    dept_items.insert(pair_key(&item.department, &item.id), &[] as &[u8])?;
-                }
-                append_audit(audit_tree, meta, audit.clone())?;
-                Ok(())
-            });
+                    append_audit(audit_tree, meta, audit.clone())?;
+                    Ok(())
+                },
+            );
         tx_result(result)?;
         self.flush().await
     }
@@ -280,12 +282,14 @@ impl Storage for SledStorage {
     ) -> Result<Option<String>, StorageError> {
         let k = pair_key(dataset, key);
         match self.datasets.get(&k).map_err(backend)? {
-            Some(bytes) => String::from_utf8(bytes.to_vec())
-                .map(Some)
-                .map_err(|e| StorageError::Corrupt {
-                    key: format!("{dataset}/{key}"),
-                    message: e.to_string(),
-                }),
+            Some(bytes) => {
+                String::from_utf8(bytes.to_vec())
+                    .map(Some)
+                    .map_err(|e| StorageError::Corrupt {
+                        key: format!("{dataset}/{key}"),
+                        message: e.to_string(),
+                    })
+            }
             None => Ok(None),
         }
     }

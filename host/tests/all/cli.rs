@@ -40,7 +40,11 @@ async fn an_operator_imports_datasets_and_serves_newborn() {
     assert!(stderr.contains("line 3"), "{stderr}");
 
     for (dataset, text, key) in [
-        ("health/birth-certificates", BIRTH_CERTIFICATES, "certificate_no"),
+        (
+            "health/birth-certificates",
+            BIRTH_CERTIFICATES,
+            "certificate_no",
+        ),
         ("public-security/residents", RESIDENTS, "id_number"),
     ] {
         let file = dir.path().join("in.jsonl");
@@ -51,7 +55,11 @@ async fn an_operator_imports_datasets_and_serves_newborn() {
             .args(["--key", key, "--data-dir", data_dir])
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert!(String::from_utf8_lossy(&out.stdout).contains("imported"));
     }
 
@@ -59,7 +67,11 @@ async fn an_operator_imports_datasets_and_serves_newborn() {
     let plugins = dir.path().join("plugins");
     std::fs::create_dir_all(plugins.join("newborn")).unwrap();
     for file in ["onething.toml", "plugin.wasm"] {
-        std::fs::copy(plugin_dir("newborn").join(file), plugins.join("newborn").join(file)).unwrap();
+        std::fs::copy(
+            plugin_dir("newborn").join(file),
+            plugins.join("newborn").join(file),
+        )
+        .unwrap();
     }
     let mut child = onething()
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir", data_dir])

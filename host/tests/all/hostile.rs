@@ -23,11 +23,22 @@ async fn hostile_beside_good(host: &TestHost, scenario: &str) -> (StatusCode, se
     let client = host.client.clone();
     let url = format!("{}/v1/scenarios/{scenario}/cases", host.base);
     let hostile = tokio::spawn(async move {
-        let response = client.post(url).json(&json!({"note": "x"})).send().await.unwrap();
+        let response = client
+            .post(url)
+            .json(&json!({"note": "x"}))
+            .send()
+            .await
+            .unwrap();
         crate::support::into_json(response).await
     });
-    let (status, good) = host.post("/v1/scenarios/newborn/cases", &newborn_application()).await;
-    assert_eq!(status, StatusCode::CREATED, "good call beside {scenario}: {good}");
+    let (status, good) = host
+        .post("/v1/scenarios/newborn/cases", &newborn_application())
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "good call beside {scenario}: {good}"
+    );
     assert_eq!(good["status"], "in-progress");
     hostile.await.unwrap()
 }
@@ -51,7 +62,10 @@ async fn each_hostile_plugin_fails_its_own_call_with_a_typed_error() {
     // never written: public-security has only the newborn items.
     let pending = host.pending("public-security").await;
     assert_eq!(pending.len(), 4);
-    assert!(pending.iter().all(|i| i["scenario"] == "newborn"), "{pending:?}");
+    assert!(
+        pending.iter().all(|i| i["scenario"] == "newborn"),
+        "{pending:?}"
+    );
 
     // The host keeps serving, and a failing plugin can be called again.
     let (status, catalogue) = host.get("/v1/scenarios").await;
@@ -69,12 +83,18 @@ async fn each_hostile_plugin_fails_its_own_call_with_a_typed_error() {
 async fn reading_an_undeclared_dataset_is_denied_and_audited() {
     let host = TestHost::start(ALL).await;
     let (status, body) = host
-        .post("/v1/scenarios/reads-undeclared-dataset/cases", &json!({"note": "x"}))
+        .post(
+            "/v1/scenarios/reads-undeclared-dataset/cases",
+            &json!({"note": "x"}),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     // The plugin saw `denied` and said so.
     assert_eq!(body["status"], "rejected", "{body}");
-    assert!(body["message"].as_str().unwrap().starts_with("denied"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().starts_with("denied"),
+        "{body}"
+    );
     let case_id = body["case_id"].as_str().unwrap();
     let denied = host.audit().await.into_iter().any(|e| {
         matches!(
@@ -102,7 +122,8 @@ async fn reading_an_undeclared_dataset_is_denied_and_audited() {
 #[tokio::test]
 async fn the_audit_chain_links_every_entry() {
     let host = TestHost::start(&["newborn"]).await;
-    host.post("/v1/scenarios/newborn/cases", &newborn_application()).await;
+    host.post("/v1/scenarios/newborn/cases", &newborn_application())
+        .await;
     let audit = host.audit().await;
     assert!(audit.len() > 4);
     let mut prev = onething_host::storage::GENESIS_HASH.to_owned();

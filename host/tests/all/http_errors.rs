@@ -14,13 +14,15 @@ use crate::support::{TestHost, assert_error, newborn_application};
 async fn unknown_things_are_404_with_a_code_that_says_which() {
     let host = TestHost::start(&["newborn"]).await;
     let message = assert_error(
-        host.post("/v1/scenarios/no-such-thing/cases", &newborn_application()).await,
+        host.post("/v1/scenarios/no-such-thing/cases", &newborn_application())
+            .await,
         StatusCode::NOT_FOUND,
         "scenario_not_found",
     );
     assert!(message.contains("no-such-thing"), "{message}");
     assert_error(
-        host.get("/v1/cases/0190a0b0-0000-7000-8000-000000000000").await,
+        host.get("/v1/cases/0190a0b0-0000-7000-8000-000000000000")
+            .await,
         StatusCode::NOT_FOUND,
         "case_not_found",
     );
@@ -30,11 +32,19 @@ async fn unknown_things_are_404_with_a_code_that_says_which() {
         "case_not_found",
     );
     assert_error(
-        host.post("/v1/departments/hrss/items/nope/complete", &json!({"result": {}})).await,
+        host.post(
+            "/v1/departments/hrss/items/nope/complete",
+            &json!({"result": {}}),
+        )
+        .await,
         StatusCode::NOT_FOUND,
         "item_not_found",
     );
-    assert_error(host.get("/v1/nothing-here").await, StatusCode::NOT_FOUND, "route_not_found");
+    assert_error(
+        host.get("/v1/nothing-here").await,
+        StatusCode::NOT_FOUND,
+        "route_not_found",
+    );
     assert_error(
         host.client
             .delete(format!("{}/v1/scenarios", host.base))
@@ -48,12 +58,21 @@ async fn unknown_things_are_404_with_a_code_that_says_which() {
     );
 
     // An item is found only through its own department.
-    let (_, case) = host.post("/v1/scenarios/newborn/cases", &newborn_application()).await;
+    let (_, case) = host
+        .post("/v1/scenarios/newborn/cases", &newborn_application())
+        .await;
     let item = &case["items"][0];
-    let other = if item["department"] == "hrss" { "tax" } else { "hrss" };
+    let other = if item["department"] == "hrss" {
+        "tax"
+    } else {
+        "hrss"
+    };
     assert_error(
         host.post(
-            &format!("/v1/departments/{other}/items/{}/complete", item["item_id"].as_str().unwrap()),
+            &format!(
+                "/v1/departments/{other}/items/{}/complete",
+                item["item_id"].as_str().unwrap()
+            ),
             &json!({"result": {}}),
         )
         .await,
@@ -67,7 +86,8 @@ async fn unknown_things_are_404_with_a_code_that_says_which() {
 async fn malformed_bodies_are_400_and_name_the_problem() {
     let host = TestHost::start(&["newborn"]).await;
     let message = assert_error(
-        host.post_raw("/v1/scenarios/newborn/cases", "{\"certificate_no\": ").await,
+        host.post_raw("/v1/scenarios/newborn/cases", "{\"certificate_no\": ")
+            .await,
         StatusCode::BAD_REQUEST,
         "malformed_json",
     );
@@ -82,7 +102,9 @@ async fn malformed_bodies_are_400_and_name_the_problem() {
         StatusCode::BAD_REQUEST,
         "invalid_request",
     );
-    let (_, case) = host.post("/v1/scenarios/newborn/cases", &newborn_application()).await;
+    let (_, case) = host
+        .post("/v1/scenarios/newborn/cases", &newborn_application())
+        .await;
     let item = &case["items"][0];
     let path = format!(
         "/v1/departments/{}/items/{}",
@@ -90,13 +112,15 @@ async fn malformed_bodies_are_400_and_name_the_problem() {
         item["item_id"].as_str().unwrap()
     );
     let message = assert_error(
-        host.post(&format!("{path}/complete"), &json!({"outcome": "done"})).await,
+        host.post(&format!("{path}/complete"), &json!({"outcome": "done"}))
+            .await,
         StatusCode::BAD_REQUEST,
         "invalid_field",
     );
     assert!(message.contains("`result`"), "{message}");
     let message = assert_error(
-        host.post(&format!("{path}/reject"), &json!({"reason": ""})).await,
+        host.post(&format!("{path}/reject"), &json!({"reason": ""}))
+            .await,
         StatusCode::BAD_REQUEST,
         "invalid_field",
     );
@@ -107,15 +131,25 @@ async fn malformed_bodies_are_400_and_name_the_problem() {
         "invalid_query",
     );
     // None of that touched the item.
-    let (_, case) = host.get(&format!("/v1/cases/{}", case["case_id"].as_str().unwrap())).await;
-    assert!(case["items"].as_array().unwrap().iter().all(|i| i["status"] == "pending"));
+    let (_, case) = host
+        .get(&format!("/v1/cases/{}", case["case_id"].as_str().unwrap()))
+        .await;
+    assert!(
+        case["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["status"] == "pending")
+    );
     host.stop().await;
 }
 
 /// Sends raw bytes and returns the status line and body of the answer.
 fn raw_exchange(addr: &str, head: &str, body: &[u8]) -> (u16, String) {
     let mut stream = TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     stream.write_all(head.as_bytes()).unwrap();
     // The body may be cut off by an early answer; that is the point.
     let _ = stream.write_all(body);
@@ -178,7 +212,9 @@ async fn a_body_over_one_mib_is_413() {
 
     // The host is fine afterwards and nothing was created.
     assert!(host.pending("public-security").await.is_empty());
-    let (status, _) = host.post("/v1/scenarios/newborn/cases", &newborn_application()).await;
+    let (status, _) = host
+        .post("/v1/scenarios/newborn/cases", &newborn_application())
+        .await;
     assert_eq!(status, StatusCode::CREATED);
     host.stop().await;
 }

@@ -38,7 +38,11 @@ async fn the_same_key_returns_the_first_case() {
     let mut other = application.clone();
     other["phone"] = json!("13911111111");
     let (status, body, _) = apply_with_key(&host, "apply-zhao-1", &other).await;
-    assert_error((status, body), StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused");
+    assert_error(
+        (status, body),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "idempotency_key_reused",
+    );
 
     // A new key is a new case.
     let (status, third, _) = apply_with_key(&host, "apply-zhao-2", &application).await;

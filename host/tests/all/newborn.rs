@@ -41,7 +41,13 @@ async fn a_mother_applies_once_and_four_departments_finish_the_case() {
         .iter()
         .map(|f| f["name"].as_str().unwrap())
         .collect();
-    for field in ["certificate_no", "child_name", "applicant_id", "household_of", "phone"] {
+    for field in [
+        "certificate_no",
+        "child_name",
+        "applicant_id",
+        "household_of",
+        "phone",
+    ] {
         assert!(fields.contains(&field), "{field} missing from {fields:?}");
     }
 
@@ -66,7 +72,10 @@ async fn a_mother_applies_once_and_four_departments_finish_the_case() {
         assert_eq!(pending.len(), 1, "{department}: {pending:?}");
         assert_eq!(pending[0]["case_id"], case_id.as_str());
         assert_eq!(pending[0]["task"], task);
-        item_ids.push((department, pending[0]["item_id"].as_str().unwrap().to_owned()));
+        item_ids.push((
+            department,
+            pending[0]["item_id"].as_str().unwrap().to_owned(),
+        ));
     }
     let household = &host.pending("public-security").await[0]["payload"];
     assert_eq!(household["child_name"], "赵一诺", "{household}");
@@ -100,7 +109,13 @@ async fn a_mother_applies_once_and_four_departments_finish_the_case() {
     assert_eq!(case["status"], "completed");
     let message = case["message"].as_str().unwrap();
     assert!(message.contains("vaccination-book-77"), "{message}");
-    assert!(case["items"].as_array().unwrap().iter().all(|i| i["status"] == "completed"));
+    assert!(
+        case["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["status"] == "completed")
+    );
     // The timeline tells the whole story, in order.
     let events: Vec<&str> = case["timeline"]
         .as_array()
@@ -109,7 +124,10 @@ async fn a_mother_applies_once_and_four_departments_finish_the_case() {
         .map(|e| e["event"].as_str().unwrap())
         .collect();
     assert_eq!(events.first(), Some(&"submitted"));
-    assert_eq!(events.iter().filter(|e| **e == "item-dispatched").count(), 4);
+    assert_eq!(
+        events.iter().filter(|e| **e == "item-dispatched").count(),
+        4
+    );
     assert_eq!(events.iter().filter(|e| **e == "item-completed").count(), 4);
     assert!(events.contains(&"data-read"));
     assert_eq!(events.last(), Some(&"status-changed"));
@@ -132,13 +150,25 @@ async fn a_mother_applies_once_and_four_departments_finish_the_case() {
         .iter()
         .filter_map(|e| match &e.record {
             onething_host::storage::AuditRecord::DataRead {
-                dataset, purpose, allowed, case_id: c, ..
+                dataset,
+                purpose,
+                allowed,
+                case_id: c,
+                ..
             } if c == &case_id => Some((dataset.clone(), purpose.clone(), *allowed)),
             _ => None,
         })
         .collect();
-    assert!(reads.iter().any(|(d, _, a)| d == "health/birth-certificates" && *a));
-    assert!(reads.iter().any(|(d, _, a)| d == "public-security/residents" && *a));
+    assert!(
+        reads
+            .iter()
+            .any(|(d, _, a)| d == "health/birth-certificates" && *a)
+    );
+    assert!(
+        reads
+            .iter()
+            .any(|(d, _, a)| d == "public-security/residents" && *a)
+    );
     assert!(reads.iter().all(|(_, p, _)| !p.is_empty()));
     host.stop().await;
 }
@@ -149,7 +179,10 @@ async fn every_failed_check_refuses_the_application_and_names_the_check() {
     let refusals = [
         ("certificate-not-found", json!({"certificate_no": "T999"})),
         ("child-name-mismatch", json!({"child_name": "赵二"})),
-        ("applicant-not-parent", json!({"applicant_id": "SOMEONE-ELSE"})),
+        (
+            "applicant-not-parent",
+            json!({"applicant_id": "SOMEONE-ELSE"}),
+        ),
         // T200's father is not a registered resident.
         (
             "parent-not-resident",
@@ -165,17 +198,26 @@ async fn every_failed_check_refuses_the_application_and_names_the_check() {
         // A refused application is still a case: 201 with status rejected.
         assert_eq!(status, StatusCode::CREATED, "{check}: {body}");
         assert_eq!(body["status"], "rejected", "{check}: {body}");
-        assert!(body["items"].as_array().unwrap().is_empty(), "{check}: {body}");
+        assert!(
+            body["items"].as_array().unwrap().is_empty(),
+            "{check}: {body}"
+        );
         let message = body["message"].as_str().unwrap();
         assert!(message.starts_with(check), "{check}: {message}");
-        let (_, case) = host.get(&format!("/v1/cases/{}", body["case_id"].as_str().unwrap())).await;
+        let (_, case) = host
+            .get(&format!("/v1/cases/{}", body["case_id"].as_str().unwrap()))
+            .await;
         assert_eq!(case["status"], "rejected");
     }
     // The same family with the other parent's household is fine.
     let mut ok = newborn_application();
     ok["household_of"] = json!("father");
     let (status, body) = host.post("/v1/scenarios/newborn/cases", &ok).await;
-    assert_eq!((status, body["status"].clone()), (StatusCode::CREATED, json!("in-progress")), "{body}");
+    assert_eq!(
+        (status, body["status"].clone()),
+        (StatusCode::CREATED, json!("in-progress")),
+        "{body}"
+    );
 
     // Nothing was dispatched for the refused ones.
     assert_eq!(host.pending("public-security").await.len(), 1);
@@ -196,7 +238,10 @@ async fn every_failed_check_refuses_the_application_and_names_the_check() {
         StatusCode::BAD_REQUEST,
         "invalid_field",
     );
-    assert!(message.contains("`household_of`") && message.contains("mother"), "{message}");
+    assert!(
+        message.contains("`household_of`") && message.contains("mother"),
+        "{message}"
+    );
     let mut typed = newborn_application();
     typed["certificate_no"] = json!(100);
     let message = assert_error(
@@ -216,7 +261,11 @@ async fn a_rejected_item_waits_for_the_parents_and_a_supplement_sends_it_again()
 
     // Supplying material while nothing is asked for is refused.
     assert_error(
-        host.post(&format!("/v1/cases/{case_id}/supplements"), &json!({"note": "x"})).await,
+        host.post(
+            &format!("/v1/cases/{case_id}/supplements"),
+            &json!({"note": "x"}),
+        )
+        .await,
         StatusCode::CONFLICT,
         "case_not_awaiting_citizen",
     );
@@ -233,7 +282,10 @@ async fn a_rejected_item_waits_for_the_parents_and_a_supplement_sends_it_again()
     assert_eq!(body["item"]["status"], "rejected");
     assert_eq!(body["case"]["status"], "awaiting-citizen");
     let message = body["case"]["message"].as_str().unwrap();
-    assert!(message.contains("hrss") && message.contains("photo missing"), "{message}");
+    assert!(
+        message.contains("hrss") && message.contains("photo missing"),
+        "{message}"
+    );
 
     // The parents supply the photo; the card office gets a new item with it.
     let (status, body) = host
@@ -247,10 +299,19 @@ async fn a_rejected_item_waits_for_the_parents_and_a_supplement_sends_it_again()
     let again = host.pending("hrss").await;
     assert_eq!(again.len(), 1);
     assert_ne!(again[0]["item_id"], item_id);
-    assert_eq!(again[0]["payload"]["supplement"]["photo"], "photo-ref-123", "{}", again[0]);
+    assert_eq!(
+        again[0]["payload"]["supplement"]["photo"], "photo-ref-123",
+        "{}",
+        again[0]
+    );
 
     // Everyone completes: the case is done.
-    for department in ["public-security", "medical-insurance", "hrss", "disease-control"] {
+    for department in [
+        "public-security",
+        "medical-insurance",
+        "hrss",
+        "disease-control",
+    ] {
         let pending = host.pending(department).await;
         let item_id = pending[0]["item_id"].as_str().unwrap();
         let (status, body) = host
@@ -335,7 +396,9 @@ async fn a_case_survives_a_restart_and_goes_on_where_it_stopped() {
     });
     let client = reqwest::Client::new();
 
-    let server = onething_host::server::Server::start(config.clone()).await.unwrap();
+    let server = onething_host::server::Server::start(config.clone())
+        .await
+        .unwrap();
     let base = format!("http://{}", server.addr());
     let response = client
         .post(format!("{base}/v1/scenarios/newborn/cases"))

@@ -46,7 +46,11 @@ pub fn plugin_dir(id: &str) -> PathBuf {
         return example;
     }
     let fixture = dist.join("fixtures").join(id);
-    assert!(fixture.is_dir(), "no built plugin or fixture `{id}` in {}", dist.display());
+    assert!(
+        fixture.is_dir(),
+        "no built plugin or fixture `{id}` in {}",
+        dist.display()
+    );
     fixture
 }
 
@@ -97,8 +101,22 @@ impl TestHost {
         }
         std::fs::create_dir_all(&data_dir).unwrap();
         let storage: Arc<dyn Storage> = Arc::new(SledStorage::open(&data_dir).unwrap());
-        import(&*storage, dirs.path(), "health/birth-certificates", BIRTH_CERTIFICATES, "certificate_no").await;
-        import(&*storage, dirs.path(), "public-security/residents", RESIDENTS, "id_number").await;
+        import(
+            &*storage,
+            dirs.path(),
+            "health/birth-certificates",
+            BIRTH_CERTIFICATES,
+            "certificate_no",
+        )
+        .await;
+        import(
+            &*storage,
+            dirs.path(),
+            "public-security/residents",
+            RESIDENTS,
+            "id_number",
+        )
+        .await;
         let config = Config {
             listen: "127.0.0.1:0".parse().unwrap(),
             data_dir,
@@ -128,7 +146,12 @@ impl TestHost {
     }
 
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
-        let response = self.client.get(format!("{}{path}", self.base)).send().await.unwrap();
+        let response = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
         into_json(response).await
     }
 
@@ -158,7 +181,9 @@ impl TestHost {
     /// A department's pending items.
     pub async fn pending(&self, department: &str) -> Vec<Value> {
         let (status, body) = self
-            .get(&format!("/v1/departments/{department}/items?status=pending"))
+            .get(&format!(
+                "/v1/departments/{department}/items?status=pending"
+            ))
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body["items"].as_array().unwrap().clone()
@@ -179,13 +204,16 @@ impl TestHost {
 async fn import(storage: &dyn Storage, dir: &Path, dataset: &str, text: &str, key: &str) {
     let file = dir.join(format!("{}.jsonl", dataset.replace('/', "_")));
     std::fs::write(&file, text).unwrap();
-    datasets::import_file(storage, dataset, &file, key).await.unwrap();
+    datasets::import_file(storage, dataset, &file, key)
+        .await
+        .unwrap();
 }
 
 pub async fn into_json(response: reqwest::Response) -> (StatusCode, Value) {
     let status = response.status();
     let text = response.text().await.unwrap();
-    let body = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
+    let body =
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
     (status, body)
 }
 
@@ -194,7 +222,10 @@ pub fn assert_error(actual: (StatusCode, Value), status: StatusCode, code: &str)
     let (got, body) = actual;
     assert_eq!(got, status, "{body}");
     assert_eq!(body["error"]["code"], code, "{body}");
-    let message = body["error"]["message"].as_str().unwrap_or_default().to_owned();
+    let message = body["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     assert!(!message.is_empty(), "an error needs a message: {body}");
     message
 }

@@ -134,7 +134,10 @@ impl State {
 
 fn refuse(check: &str, message: String) -> Result<Outcome<State>, Error> {
     info!("application refused: {check}");
-    Ok(Outcome::rejected(State::refused(check), format!("{check}: {message}")))
+    Ok(Outcome::rejected(
+        State::refused(check),
+        format!("{check}: {message}"),
+    ))
 }
 
 struct Newborn;
@@ -165,11 +168,9 @@ impl Scenario for Newborn {
                     .required()
                     .describe("The child's name as on the certificate."),
             )
-            .field(
-                Field::text("applicant_id")
-                    .required()
-                    .describe("Your ID number; you must be the mother or the father on the certificate."),
-            )
+            .field(Field::text("applicant_id").required().describe(
+                "Your ID number; you must be the mother or the father on the certificate.",
+            ))
             .field(
                 Field::choice("household_of", &["mother", "father"])
                     .required()
@@ -307,7 +308,10 @@ impl Scenario for Newborn {
                     let message = format!("All done. {}", done.join("; "));
                     return Ok(Outcome::completed(state, message));
                 }
-                Ok(current(state, "A department finished its item; the others are still at work."))
+                Ok(current(
+                    state,
+                    "A department finished its item; the others are still at work.",
+                ))
             }
             Event::ItemRejected {
                 item_id,
@@ -329,7 +333,9 @@ impl Scenario for Newborn {
             Event::Supplement(material) => {
                 let rejected = state.rejected();
                 if rejected.is_empty() {
-                    return Err(Error::Invalid("no rejected item is waiting for material".into()));
+                    return Err(Error::Invalid(
+                        "no rejected item is waiting for material".into(),
+                    ));
                 }
                 for (id, item) in rejected {
                     let mut payload = state.payloads.get(&item.task).cloned().unwrap_or(json!({}));
