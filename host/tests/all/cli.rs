@@ -3,9 +3,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
-use serde_json::Value;
-
-use crate::support::{BIRTH_CERTIFICATES, RESIDENTS, newborn_application, plugin_dir};
+use crate::support::{Api, BIRTH_CERTIFICATES, RESIDENTS, newborn_application, plugin_dir};
 
 fn onething() -> Command {
     Command::new(env!("CARGO_BIN_EXE_onething"))
@@ -93,33 +91,15 @@ async fn an_operator_imports_datasets_and_serves_newborn() {
     let base = line.trim().rsplit(' ').next().unwrap().to_owned();
     assert!(base.starts_with("http://127.0.0.1:"), "{line}");
 
-    let client = reqwest::Client::new();
-    let catalogue: Value = client
-        .get(format!("{base}/v1/scenarios"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let api = Api::new(base);
+    let (_, catalogue) = api.get("/v1/scenarios").await;
     assert_eq!(catalogue["scenarios"][0]["id"], "newborn");
-    let response = client
-        .post(format!("{base}/v1/scenarios/newborn/cases"))
-        .json(&newborn_application())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201);
-    let case: Value = response.json().await.unwrap();
+    let (status, case) = api
+        .post("/v1/scenarios/newborn/cases", &newborn_application())
+        .await;
+    assert_eq!(status, 201);
     assert_eq!(case["status"], "in-progress", "{case}");
-    let health: Value = client
-        .get(format!("{base}/healthz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, health) = api.get("/healthz").await;
     assert_eq!(health["status"], "ok");
     drop(serving);
 }

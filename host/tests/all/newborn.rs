@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::support::{TestHost, assert_error, newborn_application};
+use crate::support::{Api, TestHost, assert_error, newborn_application};
 
 const DEPARTMENTS: [(&str, &str); 4] = [
     ("public-security", "household-registration"),
@@ -12,7 +12,7 @@ const DEPARTMENTS: [(&str, &str); 4] = [
     ("disease-control", "vaccination-record"),
 ];
 
-async fn apply(host: &TestHost, application: &Value) -> Value {
+async fn apply(host: &Api, application: &Value) -> Value {
     let (status, body) = host.post("/v1/scenarios/newborn/cases", application).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     body
@@ -394,20 +394,11 @@ async fn a_case_survives_a_restart_and_goes_on_where_it_stopped() {
         "household_of": "father",
         "phone": "13800000001",
     });
-    let client = reqwest::Client::new();
-
     let server = onething_host::server::Server::start(config.clone())
         .await
         .unwrap();
-    let base = format!("http://{}", server.addr());
-    let response = client
-        .post(format!("{base}/v1/scenarios/newborn/cases"))
-        .json(&application)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
-    let case: Value = response.json().await.unwrap();
+    let api = Api::new(format!("http://{}", server.addr()));
+    let case = apply(&api, &application).await;
     let case_id = case["case_id"].as_str().unwrap().to_owned();
     assert_eq!(case["status"], "in-progress", "{case}");
     server.shutdown().await;
@@ -415,37 +406,23 @@ async fn a_case_survives_a_restart_and_goes_on_where_it_stopped() {
     // Same data dir, new process state: the case and its items are there,
     // and departments carry on.
     let server = onething_host::server::Server::start(config).await.unwrap();
-    let base = format!("http://{}", server.addr());
-    let case: Value = client
-        .get(format!("{base}/v1/cases/{case_id}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let api = Api::new(format!("http://{}", server.addr()));
+    let (_, case) = api.get(&format!("/v1/cases/{case_id}")).await;
     assert_eq!(case["status"], "in-progress");
     for item in case["items"].as_array().unwrap() {
-        let response = client
-            .post(format!(
-                "{base}/v1/departments/{}/items/{}/complete",
-                item["department"].as_str().unwrap(),
-                item["item_id"].as_str().unwrap()
-            ))
-            .json(&json!({"result": {"ok": true}}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
+        let (status, body) = api
+            .post(
+                &format!(
+                    "/v1/departments/{}/items/{}/complete",
+                    item["department"].as_str().unwrap(),
+                    item["item_id"].as_str().unwrap()
+                ),
+                &json!({"result": {"ok": true}}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
     }
-    let case: Value = client
-        .get(format!("{base}/v1/cases/{case_id}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, case) = api.get(&format!("/v1/cases/{case_id}")).await;
     assert_eq!(case["status"], "completed");
     server.shutdown().await;
 }

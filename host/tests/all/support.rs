@@ -74,10 +74,16 @@ pub fn newborn_application() -> Value {
     })
 }
 
-/// A running host and a client for it.
-pub struct TestHost {
+/// A JSON client for one host's API.
+#[derive(Clone)]
+pub struct Api {
     pub base: String,
     pub client: reqwest::Client,
+}
+
+/// A running host and a client for it.
+pub struct TestHost {
+    pub api: Api,
     pub storage: Arc<dyn Storage>,
     server: Option<Server>,
     _dirs: TempDir,
@@ -133,8 +139,7 @@ impl TestHost {
             server.plugin_errors()
         );
         TestHost {
-            base: format!("http://{}", server.addr()),
-            client: reqwest::Client::new(),
+            api: Api::new(format!("http://{}", server.addr())),
             storage,
             server: Some(server),
             _dirs: dirs,
@@ -143,6 +148,34 @@ impl TestHost {
 
     pub fn addr(&self) -> String {
         self.base.trim_start_matches("http://").to_owned()
+    }
+
+    /// Every audit entry so far.
+    pub async fn audit(&self) -> Vec<AuditEntry> {
+        self.storage.audit_entries(0, 100_000).await.unwrap()
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(server) = self.server.take() {
+            server.shutdown().await;
+        }
+    }
+}
+
+impl std::ops::Deref for TestHost {
+    type Target = Api;
+
+    fn deref(&self) -> &Api {
+        &self.api
+    }
+}
+
+impl Api {
+    pub fn new(base: String) -> Self {
+        Api {
+            base,
+            client: reqwest::Client::new(),
+        }
     }
 
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
@@ -187,17 +220,6 @@ impl TestHost {
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body["items"].as_array().unwrap().clone()
-    }
-
-    /// Every audit entry so far.
-    pub async fn audit(&self) -> Vec<AuditEntry> {
-        self.storage.audit_entries(0, 100_000).await.unwrap()
-    }
-
-    pub async fn stop(mut self) {
-        if let Some(server) = self.server.take() {
-            server.shutdown().await;
-        }
     }
 }
 
