@@ -135,3 +135,40 @@ async fn the_audit_chain_links_every_entry() {
     }
     host.stop().await;
 }
+
+#[tokio::test]
+async fn a_plugin_failing_on_an_event_leaves_the_item_pending_and_says_so() {
+    let host = TestHost::start(&["traps-on-event"]).await;
+    let (status, case) = host
+        .post("/v1/scenarios/traps-on-event/cases", &json!({"note": "x"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{case}");
+    let case_id = case["case_id"].as_str().unwrap();
+    let item_id = case["items"][0]["item_id"].as_str().unwrap();
+
+    // The desk completes the item; the plugin traps handling it.
+    let answer = host
+        .post(
+            &format!("/v1/departments/test-desk/items/{item_id}/complete"),
+            &json!({"result": {"seen": true}}),
+        )
+        .await;
+    assert_error(answer, StatusCode::INTERNAL_SERVER_ERROR, "plugin_trap");
+
+    // Nothing changed but the record of the failure: the item is still
+    // pending (the desk can try again), the status is unchanged.
+    assert_eq!(host.pending("test-desk").await.len(), 1);
+    let (_, case) = host.get(&format!("/v1/cases/{case_id}")).await;
+    assert_eq!(case["status"], "in-progress");
+    assert_eq!(case["items"][0]["status"], "pending");
+    let last = case["timeline"]
+        .as_array()
+        .unwrap()
+        .last()
+        .cloned()
+        .unwrap();
+    assert_eq!(last["event"], "call-failed", "{case}");
+    assert_eq!(last["call"], "item-completed");
+    assert_eq!(last["code"], "plugin_trap");
+    host.stop().await;
+}
