@@ -13,6 +13,7 @@
 //! max_plugin_deadline_ms = 30000
 //! epoch_tick_ms = 5
 //! max_instances = 1000
+//! keep_resident_bytes = 2097152
 //! header_read_timeout_ms = 10000
 //! max_log_lines_per_call = 100
 //! max_plugin_json_bytes = 1048576
@@ -77,6 +78,8 @@ pub struct LimitsConfig {
     pub epoch_tick_ms: u64,
     /// Plugin instances that may exist at once.
     pub max_instances: u32,
+    /// Bytes of a freed instance slot kept mapped and reset in place.
+    pub keep_resident_bytes: usize,
     /// Time a client has to send its headers, in ms.
     pub header_read_timeout_ms: u64,
     /// Log lines one plugin call may write.
@@ -93,6 +96,7 @@ impl Default for LimitsConfig {
             max_plugin_deadline_ms: limits::MAX_PLUGIN_DEADLINE_MS,
             epoch_tick_ms: limits::EPOCH_TICK.as_millis() as u64,
             max_instances: limits::MAX_INSTANCES,
+            keep_resident_bytes: limits::KEEP_RESIDENT_BYTES,
             header_read_timeout_ms: limits::HEADER_READ_TIMEOUT.as_millis() as u64,
             max_log_lines_per_call: limits::MAX_LOG_LINES_PER_CALL,
             max_plugin_json_bytes: limits::MAX_PLUGIN_JSON_BYTES,

@@ -39,6 +39,13 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(5);
 /// Config key: `limits.max_instances`.
 pub const MAX_INSTANCES: u32 = 1_000;
 
+/// How much of a freed instance slot's memory stays mapped and is reset in
+/// place for the next call: 2 MiB. A small scenario touches about 1 MiB
+/// (mostly its shadow stack), so its next instance starts with no page
+/// faults; the cost is up to this much resident memory per warm slot.
+/// Config key: `limits.keep_resident_bytes`.
+pub const KEEP_RESIDENT_BYTES: usize = 2 * 1024 * 1024;
+
 /// The largest request body the HTTP API reads: 1 MiB. An application form
 /// with attachments by reference is a few KiB; bodies over this are refused
 /// with 413 before they are read when Content-Length says so.

@@ -9,15 +9,24 @@
 //! Every commit is one sled transaction over all the trees it touches, and
 //! is flushed to disk before `commit` returns: an acknowledged application
 //! survives a crash. The audit chain's head is read and written inside the
-//! same transaction, so concurrent commits serialise on it and the chain
-//! never forks.
+//! same transaction, so the chain never forks.
+//!
+//! Writes go through one writer thread (group commit): it takes every write
+//! waiting in its queue and applies each as its own transaction, one after
+//! the other (so they never conflict on the audit head and never retry).
+//! A flusher thread then makes everything applied so far durable with one
+//! flush and answers each caller, while the writer applies the next batch.
+//! Under load one fsync covers a whole batch; alone, a write costs one
+//! fsync as before.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use sled::Transactional;
+use tokio::sync::oneshot;
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 
 use super::{
@@ -28,8 +37,35 @@ use crate::model::{Case, ItemStatus, WorkItem};
 
 const AUDIT_HEAD: &[u8] = b"audit_head";
 
+/// The most writes one flush covers.
+const MAX_BATCH: usize = 256;
+
 /// Storage on an embedded sled database.
 pub struct SledStorage {
+    trees: Arc<Trees>,
+    writer: Option<Writer>,
+}
+
+/// The queue to the writer thread and its handle.
+struct Writer {
+    queue: std::sync::mpsc::Sender<(Write, Reply)>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+/// Where a write's answer goes.
+type Reply = oneshot::Sender<Result<(), StorageError>>;
+
+/// Applied writes waiting for the flush that makes them durable.
+type Applied = Vec<(Result<(), StorageError>, Reply)>;
+
+/// A write, applied by the writer thread.
+enum Write {
+    Commit(Commit),
+    Failure(FailureRecord, Vec<AuditRecord>),
+    Import(String, Vec<DatasetRecord>),
+}
+
+struct Trees {
     db: sled::Db,
     cases: sled::Tree,
     items: sled::Tree,
@@ -115,14 +151,14 @@ fn append_audit(
 }
 
 impl SledStorage {
-    /// Opens (or creates) the database in `dir`.
+    /// Opens (or creates) the database in `dir` and starts its writer.
     pub fn open(dir: &Path) -> Result<Self, StorageError> {
         let db = sled::Config::new()
             .path(dir.join("db"))
             .open()
             .map_err(|e| StorageError::Backend(format!("cannot open {}: {e}", dir.display())))?;
         let tree = |name: &str| db.open_tree(name).map_err(backend);
-        Ok(SledStorage {
+        let trees = Arc::new(Trees {
             cases: tree("cases")?,
             items: tree("items")?,
             dept_items: tree("dept_items")?,
@@ -132,17 +168,118 @@ impl SledStorage {
             failures: tree("failures")?,
             meta: tree("meta")?,
             db,
+        });
+        let (queue, inbox) = std::sync::mpsc::channel();
+        let (applied, to_flush) = std::sync::mpsc::channel();
+        let spawn_error =
+            |e: std::io::Error| StorageError::Backend(format!("cannot start a writer thread: {e}"));
+        let writer_trees = trees.clone();
+        let writer = std::thread::Builder::new()
+            .name("onething-sled-writer".into())
+            .spawn(move || write_loop(&writer_trees, &inbox, &applied))
+            .map_err(spawn_error)?;
+        let flusher_trees = trees.clone();
+        let flusher = std::thread::Builder::new()
+            .name("onething-sled-flusher".into())
+            .spawn(move || flush_loop(&flusher_trees, &to_flush))
+            .map_err(spawn_error)?;
+        Ok(SledStorage {
+            trees,
+            writer: Some(Writer {
+                queue,
+                threads: vec![writer, flusher],
+            }),
         })
     }
 
-    async fn flush(&self) -> Result<(), StorageError> {
-        self.db.flush_async().await.map(|_| ()).map_err(backend)
+    /// Hands a write to the writer thread and waits until it is durable.
+    async fn write(&self, write: Write) -> Result<(), StorageError> {
+        let (reply, answer) = oneshot::channel();
+        let queue = self
+            .writer
+            .as_ref()
+            .map(|w| &w.queue)
+            .ok_or_else(|| StorageError::Backend("storage is closed".into()))?;
+        queue
+            .send((write, reply))
+            .map_err(|_| StorageError::Backend("the writer thread has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StorageError::Backend("the writer thread has stopped".into()))?
     }
 }
 
-#[async_trait]
-impl Storage for SledStorage {
-    async fn commit(&self, commit: Commit) -> Result<(), StorageError> {
+impl Drop for SledStorage {
+    fn drop(&mut self) {
+        // Closing the queue ends the writer after it has answered every
+        // write it took; joining it releases the database.
+        if let Some(Writer { queue, threads }) = self.writer.take() {
+            drop(queue);
+            for thread in threads {
+                let _ = thread.join();
+            }
+        }
+    }
+}
+
+/// The writer thread: applies every waiting write as its own transaction,
+/// one after the other, and hands the batch to the flusher. It goes on
+/// applying the next batch while the flusher syncs the last one.
+fn write_loop(
+    trees: &Trees,
+    inbox: &std::sync::mpsc::Receiver<(Write, Reply)>,
+    flusher: &std::sync::mpsc::Sender<Applied>,
+) {
+    while let Ok(first) = inbox.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match inbox.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        let applied: Applied = batch
+            .into_iter()
+            .map(|(write, reply)| (trees.apply(write), reply))
+            .collect();
+        if let Err(std::sync::mpsc::SendError(applied)) = flusher.send(applied) {
+            for (_, reply) in applied {
+                let _ = reply.send(Err(StorageError::Backend("the flusher has stopped".into())));
+            }
+        }
+    }
+}
+
+/// The flusher thread: one flush for every batch applied since the last
+/// one; a write is answered only once a flush that began after it was
+/// applied has finished, so every `Ok` is durable.
+fn flush_loop(trees: &Trees, inbox: &std::sync::mpsc::Receiver<Applied>) {
+    while let Ok(first) = inbox.recv() {
+        let mut waiting = first;
+        while let Ok(more) = inbox.try_recv() {
+            waiting.extend(more);
+        }
+        let flushed = trees.db.flush().map(|_| ()).map_err(backend);
+        for (result, reply) in waiting {
+            let answer = match (&result, &flushed) {
+                (Ok(()), Err(e)) => Err(StorageError::Backend(format!("flush failed: {e}"))),
+                _ => result,
+            };
+            let _ = reply.send(answer);
+        }
+    }
+}
+
+impl Trees {
+    fn apply(&self, write: Write) -> Result<(), StorageError> {
+        match write {
+            Write::Commit(commit) => self.commit(commit),
+            Write::Failure(failure, audit) => self.record_failure(failure, audit),
+            Write::Import(dataset, records) => self.import_dataset(&dataset, records),
+        }
+    }
+
+    fn commit(&self, commit: Commit) -> Result<(), StorageError> {
         let Commit {
             case,
             expected_revision,
@@ -206,11 +343,10 @@ impl Storage for SledStorage {
                     Ok(())
                 },
             );
-        tx_result(result)?;
-        self.flush().await
+        tx_result(result)
     }
 
-    async fn record_failure(
+    fn record_failure(
         &self,
         failure: FailureRecord,
         audit: Vec<AuditRecord>,
@@ -224,12 +360,43 @@ impl Storage for SledStorage {
                 Ok(())
             },
         );
-        tx_result(result)?;
-        self.flush().await
+        tx_result(result)
+    }
+
+    fn import_dataset(&self, dataset: &str, records: Vec<DatasetRecord>) -> Result<(), StorageError> {
+        let audit = vec![AuditRecord::DatasetImport {
+            dataset: dataset.to_owned(),
+            records: records.len(),
+        }];
+        let result = (&self.datasets, &self.audit, &self.meta).transaction(
+            |(datasets, audit_tree, meta)| {
+                for (key, json) in &records {
+                    datasets.insert(pair_key(dataset, key), json.as_bytes())?;
+                }
+                append_audit(audit_tree, meta, audit.clone())?;
+                Ok(())
+            },
+        );
+        tx_result(result)
+    }
+}
+
+#[async_trait]
+impl Storage for SledStorage {
+    async fn commit(&self, commit: Commit) -> Result<(), StorageError> {
+        self.write(Write::Commit(commit)).await
+    }
+
+    async fn record_failure(
+        &self,
+        failure: FailureRecord,
+        audit: Vec<AuditRecord>,
+    ) -> Result<(), StorageError> {
+        self.write(Write::Failure(failure, audit)).await
     }
 
     async fn case(&self, case_id: &str) -> Result<Option<Case>, StorageError> {
-        match self.cases.get(case_id.as_bytes()).map_err(backend)? {
+        match self.trees.cases.get(case_id.as_bytes()).map_err(backend)? {
             Some(bytes) => Ok(Some(decode(case_id.as_bytes(), &bytes)?)),
             None => Ok(None),
         }
@@ -241,14 +408,14 @@ impl Storage for SledStorage {
         key: &str,
     ) -> Result<Option<IdempotencyRecord>, StorageError> {
         let k = pair_key(scenario, key);
-        match self.idempotency.get(&k).map_err(backend)? {
+        match self.trees.idempotency.get(&k).map_err(backend)? {
             Some(bytes) => Ok(Some(decode(&k, &bytes)?)),
             None => Ok(None),
         }
     }
 
     async fn item(&self, item_id: &str) -> Result<Option<WorkItem>, StorageError> {
-        match self.items.get(item_id.as_bytes()).map_err(backend)? {
+        match self.trees.items.get(item_id.as_bytes()).map_err(backend)? {
             Some(bytes) => Ok(Some(decode(item_id.as_bytes(), &bytes)?)),
             None => Ok(None),
         }
@@ -261,10 +428,10 @@ impl Storage for SledStorage {
     ) -> Result<Vec<WorkItem>, StorageError> {
         let prefix = pair_key(department, "");
         let mut found = Vec::new();
-        for entry in self.dept_items.scan_prefix(&prefix) {
+        for entry in self.trees.dept_items.scan_prefix(&prefix) {
             let (key, _) = entry.map_err(backend)?;
             let item_id = &key[prefix.len()..];
-            let Some(bytes) = self.items.get(item_id).map_err(backend)? else {
+            let Some(bytes) = self.trees.items.get(item_id).map_err(backend)? else {
                 continue;
             };
             let item: WorkItem = decode(item_id, &bytes)?;
@@ -281,7 +448,7 @@ impl Storage for SledStorage {
         key: &str,
     ) -> Result<Option<String>, StorageError> {
         let k = pair_key(dataset, key);
-        match self.datasets.get(&k).map_err(backend)? {
+        match self.trees.datasets.get(&k).map_err(backend)? {
             Some(bytes) => {
                 String::from_utf8(bytes.to_vec())
                     .map(Some)
@@ -300,26 +467,12 @@ impl Storage for SledStorage {
         records: Vec<DatasetRecord>,
     ) -> Result<usize, StorageError> {
         let count = records.len();
-        let audit = vec![AuditRecord::DatasetImport {
-            dataset: dataset.to_owned(),
-            records: count,
-        }];
-        let result = (&self.datasets, &self.audit, &self.meta).transaction(
-            |(datasets, audit_tree, meta)| {
-                for (key, json) in &records {
-                    datasets.insert(pair_key(dataset, key), json.as_bytes())?;
-                }
-                append_audit(audit_tree, meta, audit.clone())?;
-                Ok(())
-            },
-        );
-        tx_result(result)?;
-        self.flush().await?;
+        self.write(Write::Import(dataset.to_owned(), records)).await?;
         Ok(count)
     }
 
     async fn has_datasets(&self) -> Result<bool, StorageError> {
-        Ok(!self.datasets.is_empty())
+        Ok(!self.trees.datasets.is_empty())
     }
 
     async fn audit_entries(
@@ -328,7 +481,7 @@ impl Storage for SledStorage {
         limit: usize,
     ) -> Result<Vec<AuditEntry>, StorageError> {
         let mut entries = Vec::new();
-        for entry in self.audit.range(from_seq.to_be_bytes()..).take(limit) {
+        for entry in self.trees.audit.range(from_seq.to_be_bytes()..).take(limit) {
             let (key, bytes) = entry.map_err(backend)?;
             entries.push(decode(&key, &bytes)?);
         }
@@ -337,7 +490,7 @@ impl Storage for SledStorage {
 
     async fn failures(&self, limit: usize) -> Result<Vec<FailureRecord>, StorageError> {
         let mut found = Vec::new();
-        for entry in self.failures.iter().rev().take(limit) {
+        for entry in self.trees.failures.iter().rev().take(limit) {
             let (key, bytes) = entry.map_err(backend)?;
             found.push(decode(&key, &bytes)?);
         }

@@ -1,0 +1,265 @@
+//! `loadcompare`: one bounded load run on loopback against, in the same run,
+//! a raw hyper hello-world, onething taking applications for a trivial
+//! scenario (the `echo` fixture), onething taking newborn applications (each
+//! durable before its 201), and `wasmtime serve` with a hello-world
+//! wasi:http component when a `wasmtime` CLI is on PATH. Prints req/s, p50
+//! and p99 for each, and the ratios between them.
+//!
+//! The load generator is wrk (Debian's package). Every run is bounded in time
+//! (`--seconds`) and in requests (`--max-requests`, enforced per wrk thread
+//! from its Lua script) and stops by itself. Every server binds 127.0.0.1.
+//!
+//! Run it with `scripts/loadcompare.sh`, which builds what it needs.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+
+/// One target of the comparison.
+struct Target {
+    name: &'static str,
+    url: String,
+    method: &'static str,
+    body: Option<String>,
+}
+
+/// What the wrk script reports.
+#[derive(Debug, Deserialize)]
+struct Figures {
+    requests: u64,
+    duration_us: u64,
+    p50_us: u64,
+    p99_us: u64,
+    non2xx: u64,
+    socket_errors: u64,
+}
+
+impl Figures {
+    fn rps(&self) -> f64 {
+        self.requests as f64 / (self.duration_us.max(1) as f64 / 1e6)
+    }
+}
+
+struct Settings {
+    seconds: u64,
+    connections: u64,
+    threads: u64,
+    max_requests: u64,
+}
+
+/// A child process that is killed when dropped.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `cmd`, waits for a `http://127.0.0.1:PORT` on its stdout.
+fn start(name: &'static str, mut cmd: Command) -> anyhow::Result<(Server, String)> {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("cannot start {name}"))?;
+    let stdout = child.stdout.take().context("no stdout")?;
+    let server = Server(child);
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line)?;
+    let Some(url) = line.split_whitespace().find(|w| w.starts_with("http://127.0.0.1:")) else {
+        bail!("{name} did not say where it listens: {line:?}");
+    };
+    Ok((server, url.trim_end_matches('/').to_owned()))
+}
+
+fn wrk_script(dir: &Path, target: &Target, per_thread: u64) -> anyhow::Result<PathBuf> {
+    let body = match &target.body {
+        Some(body) => format!(
+            "wrk.body = [[{body}]]\nwrk.headers[\"Content-Type\"] = \"application/json\"\n"
+        ),
+        None => String::new(),
+    };
+    let script = format!(
+        r#"wrk.method = "{method}"
+{body}local max = {per_thread}
+local count = 0
+local non2xx = 0
+response = function(status, headers, body)
+  count = count + 1
+  if status < 200 or status > 299 then non2xx = non2xx + 1 end
+  if count >= max then wrk.thread:stop() end
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('{{"requests":%d,"duration_us":%d,"p50_us":%d,"p99_us":%d,"non2xx":%d,"socket_errors":%d}}\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    e.status, e.connect + e.read + e.write + e.timeout))
+end
+"#,
+        method = target.method,
+    );
+    let path = dir.join(format!("{}.lua", target.name.replace(' ', "-")));
+    std::fs::write(&path, script)?;
+    Ok(path)
+}
+
+fn run_wrk(dir: &Path, target: &Target, s: &Settings) -> anyhow::Result<Figures> {
+    let per_thread = s.max_requests.div_ceil(s.threads).max(1);
+    let script = wrk_script(dir, target, per_thread)?;
+    let out = Command::new("wrk")
+        .arg(format!("-t{}", s.threads))
+        .arg(format!("-c{}", s.connections))
+        .arg(format!("-d{}s", s.seconds))
+        .arg("--timeout")
+        .arg("5s")
+        .arg("-s")
+        .arg(&script)
+        .arg(&target.url)
+        .output()
+        .context("cannot run wrk: install it with `apt-get install -y wrk`")?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let json = stdout
+        .lines()
+        .find(|l| l.starts_with('{'))
+        .with_context(|| format!("wrk printed no figures: {stdout}"))?;
+    Ok(serde_json::from_str(json)?)
+}
+
+fn arg(args: &[String], name: &str, default: u64) -> anyhow::Result<u64> {
+    match args.iter().position(|a| a == name) {
+        Some(i) => args
+            .get(i + 1)
+            .context("missing value")?
+            .parse()
+            .with_context(|| format!("{name} takes a number")),
+        None => Ok(default),
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let s = Settings {
+        seconds: arg(&args, "--seconds", 10)?,
+        connections: arg(&args, "--connections", 64)?,
+        threads: arg(&args, "--threads", 2)?,
+        max_requests: arg(&args, "--max-requests", 500_000)?,
+    };
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let release = root.join("target/release");
+    let dist = root.join("dist");
+    let work = tempfile::tempdir()?;
+
+    // onething with the echo fixture and newborn, demo data loaded.
+    let plugins = work.path().join("plugins");
+    for (kind, id) in [("fixtures", "echo"), ("plugins", "newborn")] {
+        let to = plugins.join(id);
+        std::fs::create_dir_all(&to)?;
+        for file in ["onething.toml", "plugin.wasm"] {
+            std::fs::copy(dist.join(kind).join(id).join(file), to.join(file))
+                .with_context(|| format!("{kind}/{id} is not built: run scripts/build-plugins.sh"))?;
+        }
+    }
+
+    let mut results: Vec<(&'static str, Figures)> = Vec::new();
+    let mut skipped: Vec<String> = Vec::new();
+
+    {
+        let (_server, url) = start("raw hyper", Command::new(release.join("hello-hyper")))?;
+        let target = Target { name: "raw hyper hello", url: format!("{url}/"), method: "GET", body: None };
+        results.push((target.name, run_wrk(work.path(), &target, &s)?));
+    }
+    {
+        let mut cmd = Command::new(release.join("onething"));
+        cmd.env("RUST_LOG", "warn")
+            .arg("serve")
+            .args(["--listen", "127.0.0.1:0"])
+            .arg("--data-dir")
+            .arg(work.path().join("data"))
+            .arg("--plugins-dir")
+            .arg(&plugins);
+        let (_server, url) = start("onething", cmd)?;
+        let echo = Target {
+            name: "onething echo apply",
+            url: format!("{url}/v1/scenarios/echo/cases"),
+            method: "POST",
+            body: Some(r#"{"note":"hi"}"#.into()),
+        };
+        results.push((echo.name, run_wrk(work.path(), &echo, &s)?));
+        let newborn = Target {
+            name: "onething newborn apply",
+            url: format!("{url}/v1/scenarios/newborn/cases"),
+            method: "POST",
+            body: Some(
+                r#"{"certificate_no":"Q500000001","child_name":"王小明","applicant_id":"500103199001010018","household_of":"father","phone":"13800000001"}"#
+                    .into(),
+            ),
+        };
+        results.push((newborn.name, run_wrk(work.path(), &newborn, &s)?));
+    }
+    let hello_http = dist.join("bench/hello-http.wasm");
+    if Command::new("wasmtime").arg("--version").output().is_ok() && hello_http.is_file() {
+        // wasmtime serve has no "port 0": pick a free port first.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let mut child = Command::new("wasmtime")
+            .args(["serve", "-Scli", "--addr"])
+            .arg(format!("127.0.0.1:{port}"))
+            .arg(&hello_http)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        let target = Target {
+            name: "wasmtime serve",
+            url: format!("http://127.0.0.1:{port}/"),
+            method: "GET",
+            body: None,
+        };
+        let figures = run_wrk(work.path(), &target, &s);
+        let _ = child.kill();
+        let _ = child.wait();
+        results.push((target.name, figures?));
+    } else {
+        skipped.push(
+            "wasmtime serve: no `wasmtime` on PATH or no dist/bench/hello-http.wasm \
+             (cargo install wasmtime-cli --locked; see docs/performance.md)"
+                .into(),
+        );
+    }
+
+    println!(
+        "loopback, wrk -t{} -c{} -d{}s, at most {} requests per target\n",
+        s.threads, s.connections, s.seconds, s.max_requests
+    );
+    println!(
+        "{:<24} {:>10} {:>10} {:>10} {:>8} {:>8} {:>10}",
+        "target", "req/s", "p50 ms", "p99 ms", "non-2xx", "errors", "vs hyper"
+    );
+    let hyper = results.first().map(|(_, f)| f.rps()).unwrap_or(1.0);
+    for (name, f) in &results {
+        println!(
+            "{:<24} {:>10.0} {:>10.2} {:>10.2} {:>8} {:>8} {:>9.1}%",
+            name,
+            f.rps(),
+            f.p50_us as f64 / 1000.0,
+            f.p99_us as f64 / 1000.0,
+            f.non2xx,
+            f.socket_errors,
+            100.0 * f.rps() / hyper
+        );
+    }
+    if let (Some(echo), Some(wt)) = (
+        results.iter().find(|(n, _)| *n == "onething echo apply"),
+        results.iter().find(|(n, _)| *n == "wasmtime serve"),
+    ) {
+        println!("\nonething echo / wasmtime serve: {:.2}x", echo.1.rps() / wt.1.rps());
+    }
+    for s in skipped {
+        println!("skipped: {s}");
+    }
+    Ok(())
+}
