@@ -147,7 +147,7 @@ fn main() -> anyhow::Result<()> {
         seconds: arg(&args, "--seconds", 10)?,
         connections: arg(&args, "--connections", 64)?,
         threads: arg(&args, "--threads", 2)?,
-        max_requests: arg(&args, "--max-requests", 500_000)?,
+        max_requests: arg(&args, "--max-requests", 2_000_000)?,
     };
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let release = root.join("target/release");

@@ -1,54 +1,61 @@
 //! The embedded default backend: sled, in the data dir.
 //!
-//! Trees: `cases` (id → case JSON), `items` (id → item JSON), `dept_items`
-//! (department NUL item id → nothing; item ids are time-ordered, so a
-//! prefix scan lists a queue oldest first), `idempotency` (scenario NUL key →
-//! record), `datasets` (dataset NUL key → record JSON), `audit` (seq, big
-//! endian → entry), `failures`, and `meta` (the audit chain's head).
+//! Everything lives in one sled tree, under key prefixes: `c/` cases
+//! (id → JSON), `i/` items (id → JSON), `d/` department index (department
+//! NUL item id → nothing; item ids are time-ordered, so a prefix scan lists a
+//! queue oldest first), `k/` idempotency keys (scenario NUL key → record),
+//! `s/` datasets (dataset NUL key → JSON), `a/` audit entries (seq, big
+//! endian → entry), `f/` failures, and `m/` meta (the audit chain's head).
 //!
-//! Every commit is one sled transaction over all the trees it touches, and
-//! is flushed to disk before `commit` returns: an acknowledged application
-//! survives a crash. The audit chain's head is read and written inside the
-//! same transaction, so the chain never forks.
-//!
-//! Writes go through one writer thread (group commit): it takes every write
-//! waiting in its queue and applies each as its own transaction, one after
-//! the other (so they never conflict on the audit head and never retry).
-//! A flusher thread then makes everything applied so far durable with one
-//! flush and answers each caller, while the writer applies the next batch.
-//! Under load one fsync covers a whole batch; alone, a write costs one
-//! fsync as before.
+//! Writes go through one writer thread (group commit). It is the only
+//! writer, so the checks a commit needs (the case's revision, the
+//! idempotency key, the audit chain's head) read a state nothing else
+//! changes. It takes every write waiting in its queue, checks each in turn
+//! against the tree and the writes before it in the batch, and applies the
+//! whole batch as one atomic sled batch: all of it lands or none of it. A
+//! flusher thread then makes everything applied so far durable with one
+//! flush and answers each caller, while the writer goes on with the next
+//! batch. So `commit` returns `Ok` only once the write is on disk: an
+//! acknowledged application survives a crash, and under load one fsync
+//! covers a whole batch.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::mpsc;
 
 use async_trait::async_trait;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
-use sled::Transactional;
 use tokio::sync::oneshot;
-use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 
 use super::{
-    AuditEntry, AuditRecord, Commit, DatasetRecord, FailureRecord, GENESIS_HASH, IdempotencyRecord,
-    Storage, StorageError,
+    AuditEntry, AuditRecord, Commit, DatasetRecord, FailureRecord, GENESIS_HASH,
+    IdempotencyRecord, Storage, StorageError,
 };
 use crate::model::{Case, ItemStatus, WorkItem};
 
-const AUDIT_HEAD: &[u8] = b"audit_head";
-
-/// The most writes one flush covers.
+/// The most writes one batch (and so one flush) covers.
 const MAX_BATCH: usize = 256;
+
+const CASES: &[u8] = b"c/";
+const ITEMS: &[u8] = b"i/";
+const DEPT_ITEMS: &[u8] = b"d/";
+const IDEMPOTENCY: &[u8] = b"k/";
+const DATASETS: &[u8] = b"s/";
+const AUDIT: &[u8] = b"a/";
+const FAILURES: &[u8] = b"f/";
+const AUDIT_HEAD: &[u8] = b"m/audit_head";
 
 /// Storage on an embedded sled database.
 pub struct SledStorage {
-    trees: Arc<Trees>,
+    db: Arc<sled::Db>,
     writer: Option<Writer>,
 }
 
-/// The queue to the writer thread and its handle.
+/// The queue to the writer thread, and the writer and flusher threads.
 struct Writer {
-    queue: std::sync::mpsc::Sender<(Write, Reply)>,
+    queue: mpsc::Sender<(Write, Reply)>,
     threads: Vec<std::thread::JoinHandle<()>>,
 }
 
@@ -65,19 +72,7 @@ enum Write {
     Import(String, Vec<DatasetRecord>),
 }
 
-struct Trees {
-    db: sled::Db,
-    cases: sled::Tree,
-    items: sled::Tree,
-    dept_items: sled::Tree,
-    idempotency: sled::Tree,
-    datasets: sled::Tree,
-    audit: sled::Tree,
-    failures: sled::Tree,
-    meta: sled::Tree,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct AuditHead {
     seq: u64,
     hash: String,
@@ -98,56 +93,16 @@ fn decode<T: for<'de> Deserialize<'de>>(key: &[u8], bytes: &[u8]) -> Result<T, S
     })
 }
 
-fn pair_key(a: &str, b: &str) -> Vec<u8> {
-    let mut key = Vec::with_capacity(a.len() + b.len() + 1);
-    key.extend_from_slice(a.as_bytes());
-    key.push(0);
-    key.extend_from_slice(b.as_bytes());
+/// `prefix` followed by `parts` joined with NUL.
+fn key(prefix: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    let mut key = prefix.to_vec();
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            key.push(0);
+        }
+        key.extend_from_slice(part);
+    }
     key
-}
-
-/// An error raised inside a transaction: ours, or the backend's.
-type TxError = ConflictableTransactionError<StorageError>;
-
-fn abort(err: StorageError) -> TxError {
-    ConflictableTransactionError::Abort(err)
-}
-
-fn tx_result<T>(result: Result<T, TransactionError<StorageError>>) -> Result<T, StorageError> {
-    match result {
-        Ok(value) => Ok(value),
-        Err(TransactionError::Abort(err)) => Err(err),
-        Err(TransactionError::Storage(err)) => Err(backend(err)),
-    }
-}
-
-/// Appends `records` to the audit chain inside a transaction.
-fn append_audit(
-    audit: &TransactionalTree,
-    meta: &TransactionalTree,
-    records: Vec<AuditRecord>,
-) -> Result<(), TxError> {
-    if records.is_empty() {
-        return Ok(());
-    }
-    let mut head = match meta.get(AUDIT_HEAD)? {
-        Some(bytes) => decode::<AuditHead>(AUDIT_HEAD, &bytes).map_err(abort)?,
-        None => AuditHead {
-            seq: 0,
-            hash: GENESIS_HASH.to_owned(),
-        },
-    };
-    let at = Utc::now();
-    for record in records {
-        let entry = AuditEntry::link(head.seq + 1, at, record, head.hash.clone());
-        audit.insert(&entry.seq.to_be_bytes(), encode(&entry).map_err(abort)?)?;
-        head = AuditHead {
-            seq: entry.seq,
-            hash: entry.hash,
-        };
-    }
-    meta.insert(AUDIT_HEAD, encode(&head).map_err(abort)?)?;
-    Ok(())
 }
 
 impl SledStorage {
@@ -157,34 +112,33 @@ impl SledStorage {
             .path(dir.join("db"))
             .open()
             .map_err(|e| StorageError::Backend(format!("cannot open {}: {e}", dir.display())))?;
-        let tree = |name: &str| db.open_tree(name).map_err(backend);
-        let trees = Arc::new(Trees {
-            cases: tree("cases")?,
-            items: tree("items")?,
-            dept_items: tree("dept_items")?,
-            idempotency: tree("idempotency")?,
-            datasets: tree("datasets")?,
-            audit: tree("audit")?,
-            failures: tree("failures")?,
-            meta: tree("meta")?,
-            db,
-        });
-        let (queue, inbox) = std::sync::mpsc::channel();
-        let (applied, to_flush) = std::sync::mpsc::channel();
+        let db = Arc::new(db);
+        let head = match db.get(AUDIT_HEAD).map_err(backend)? {
+            Some(bytes) => decode(AUDIT_HEAD, &bytes)?,
+            None => AuditHead {
+                seq: 0,
+                hash: GENESIS_HASH.to_owned(),
+            },
+        };
+        let (queue, inbox) = mpsc::channel();
+        let (applied, to_flush) = mpsc::channel();
         let spawn_error =
             |e: std::io::Error| StorageError::Backend(format!("cannot start a writer thread: {e}"));
-        let writer_trees = trees.clone();
+        let mut state = WriterState {
+            db: db.clone(),
+            head,
+        };
         let writer = std::thread::Builder::new()
             .name("onething-sled-writer".into())
-            .spawn(move || write_loop(&writer_trees, &inbox, &applied))
+            .spawn(move || state.run(&inbox, &applied))
             .map_err(spawn_error)?;
-        let flusher_trees = trees.clone();
+        let flusher_db = db.clone();
         let flusher = std::thread::Builder::new()
             .name("onething-sled-flusher".into())
-            .spawn(move || flush_loop(&flusher_trees, &to_flush))
+            .spawn(move || flush_loop(&flusher_db, &to_flush))
             .map_err(spawn_error)?;
         Ok(SledStorage {
-            trees,
+            db,
             writer: Some(Writer {
                 queue,
                 threads: vec![writer, flusher],
@@ -194,25 +148,26 @@ impl SledStorage {
 
     /// Hands a write to the writer thread and waits until it is durable.
     async fn write(&self, write: Write) -> Result<(), StorageError> {
+        let stopped = || StorageError::Backend("the storage writer has stopped".into());
+        let queue = self.writer.as_ref().map(|w| &w.queue).ok_or_else(stopped)?;
         let (reply, answer) = oneshot::channel();
-        let queue = self
-            .writer
-            .as_ref()
-            .map(|w| &w.queue)
-            .ok_or_else(|| StorageError::Backend("storage is closed".into()))?;
-        queue
-            .send((write, reply))
-            .map_err(|_| StorageError::Backend("the writer thread has stopped".into()))?;
-        answer
-            .await
-            .map_err(|_| StorageError::Backend("the writer thread has stopped".into()))?
+        queue.send((write, reply)).map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    fn get<T: for<'de> Deserialize<'de>>(&self, key: &[u8]) -> Result<Option<T>, StorageError> {
+        match self.db.get(key).map_err(backend)? {
+            Some(bytes) => Ok(Some(decode(key, &bytes)?)),
+            None => Ok(None),
+        }
     }
 }
 
 impl Drop for SledStorage {
     fn drop(&mut self) {
-        // Closing the queue ends the writer after it has answered every
-        // write it took; joining it releases the database.
+        // Closing the queue ends the writer once it has handed on every
+        // write it took, which ends the flusher once it has answered them;
+        // joining both releases the database.
         if let Some(Writer { queue, threads }) = self.writer.take() {
             drop(queue);
             for thread in threads {
@@ -222,64 +177,129 @@ impl Drop for SledStorage {
     }
 }
 
-/// The writer thread: applies every waiting write as its own transaction,
-/// one after the other, and hands the batch to the flusher. It goes on
-/// applying the next batch while the flusher syncs the last one.
-fn write_loop(
-    trees: &Trees,
-    inbox: &std::sync::mpsc::Receiver<(Write, Reply)>,
-    flusher: &std::sync::mpsc::Sender<Applied>,
-) {
-    while let Ok(first) = inbox.recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match inbox.try_recv() {
-                Ok(next) => batch.push(next),
-                Err(_) => break,
-            }
-        }
-        let applied: Applied = batch
-            .into_iter()
-            .map(|(write, reply)| (trees.apply(write), reply))
-            .collect();
-        if let Err(std::sync::mpsc::SendError(applied)) = flusher.send(applied) {
-            for (_, reply) in applied {
-                let _ = reply.send(Err(StorageError::Backend("the flusher has stopped".into())));
-            }
-        }
+/// What the writer thread owns: the database and the audit chain's head.
+struct WriterState {
+    db: Arc<sled::Db>,
+    head: AuditHead,
+}
+
+/// Writes staged for a batch, by key, so that a later write in the batch
+/// sees what an earlier one changed.
+#[derive(Default)]
+struct Pending {
+    written: HashMap<Vec<u8>, Vec<u8>>,
+}
+
+impl Pending {
+    fn insert(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.written.insert(key, value);
     }
 }
 
-/// The flusher thread: one flush for every batch applied since the last
-/// one; a write is answered only once a flush that began after it was
-/// applied has finished, so every `Ok` is durable.
-fn flush_loop(trees: &Trees, inbox: &std::sync::mpsc::Receiver<Applied>) {
-    while let Ok(first) = inbox.recv() {
-        let mut waiting = first;
-        while let Ok(more) = inbox.try_recv() {
-            waiting.extend(more);
-        }
-        let flushed = trees.db.flush().map(|_| ()).map_err(backend);
-        for (result, reply) in waiting {
-            let answer = match (&result, &flushed) {
-                (Ok(()), Err(e)) => Err(StorageError::Backend(format!("flush failed: {e}"))),
-                _ => result,
-            };
-            let _ = reply.send(answer);
+impl WriterState {
+    /// Takes batches of writes until the queue closes.
+    fn run(&mut self, inbox: &mpsc::Receiver<(Write, Reply)>, flusher: &mpsc::Sender<Applied>) {
+        while let Ok(first) = inbox.recv() {
+            let mut writes = vec![first];
+            while writes.len() < MAX_BATCH {
+                match inbox.try_recv() {
+                    Ok(next) => writes.push(next),
+                    Err(_) => break,
+                }
+            }
+            let applied = self.apply(writes);
+            if let Err(mpsc::SendError(applied)) = flusher.send(applied) {
+                for (_, reply) in applied {
+                    let _ = reply.send(Err(StorageError::Backend(
+                        "the storage flusher has stopped".into(),
+                    )));
+                }
+            }
         }
     }
-}
 
-impl Trees {
-    fn apply(&self, write: Write) -> Result<(), StorageError> {
+    /// Checks each write, then applies all that passed as one atomic batch.
+    fn apply(&mut self, writes: Vec<(Write, Reply)>) -> Applied {
+        let head_before = self.head.clone();
+        let mut pending = Pending::default();
+        let mut results = Vec::with_capacity(writes.len());
+        for (write, reply) in writes {
+            // A write that fails its checks adds nothing to the batch.
+            let mut own = Pending::default();
+            let head = self.head.clone();
+            let result = self.stage(write, &pending, &mut own);
+            match result {
+                Ok(()) => pending.written.extend(own.written),
+                Err(_) => self.head = head,
+            }
+            results.push((result, reply));
+        }
+        if self.head.seq != head_before.seq {
+            match encode(&self.head) {
+                Ok(bytes) => pending.insert(AUDIT_HEAD.to_vec(), bytes),
+                Err(e) => return fail_all(results, &e.to_string(), &mut self.head, head_before),
+            }
+        }
+        let mut batch = sled::Batch::default();
+        for (k, v) in pending.written {
+            batch.insert(k, v);
+        }
+        if let Err(e) = self.db.apply_batch(batch) {
+            return fail_all(results, &e.to_string(), &mut self.head, head_before);
+        }
+        results
+    }
+
+    /// Checks one write against the tree and the batch so far, and stages
+    /// its changes in `own`.
+    fn stage(
+        &mut self,
+        write: Write,
+        pending: &Pending,
+        own: &mut Pending,
+    ) -> Result<(), StorageError> {
         match write {
-            Write::Commit(commit) => self.commit(commit),
-            Write::Failure(failure, audit) => self.record_failure(failure, audit),
-            Write::Import(dataset, records) => self.import_dataset(&dataset, records),
+            Write::Commit(commit) => self.stage_commit(commit, pending, own),
+            Write::Failure(failure, audit) => {
+                let id = uuid::Uuid::now_v7();
+                own.insert(key(FAILURES, &[id.as_bytes()]), encode(&failure)?);
+                self.stage_audit(audit, own)
+            }
+            Write::Import(dataset, records) => {
+                let audit = vec![AuditRecord::DatasetImport {
+                    dataset: dataset.clone(),
+                    records: records.len(),
+                }];
+                for (k, json) in records {
+                    own.insert(
+                        key(DATASETS, &[dataset.as_bytes(), k.as_bytes()]),
+                        json.into_bytes(),
+                    );
+                }
+                self.stage_audit(audit, own)
+            }
         }
     }
 
-    fn commit(&self, commit: Commit) -> Result<(), StorageError> {
+    /// A key's value as the batch so far would leave it.
+    fn current(
+        &self,
+        key: &[u8],
+        pending: &Pending,
+        own: &Pending,
+    ) -> Result<Option<Vec<u8>>, StorageError> {
+        if let Some(value) = own.written.get(key).or_else(|| pending.written.get(key)) {
+            return Ok(Some(value.clone()));
+        }
+        Ok(self.db.get(key).map_err(backend)?.map(|v| v.to_vec()))
+    }
+
+    fn stage_commit(
+        &mut self,
+        commit: Commit,
+        pending: &Pending,
+        own: &mut Pending,
+    ) -> Result<(), StorageError> {
         let Commit {
             case,
             expected_revision,
@@ -287,97 +307,96 @@ impl Trees {
             audit,
             idempotency,
         } = commit;
-        let case_bytes = encode(&case)?;
-        let item_bytes = items
-            .iter()
-            .map(|item| Ok((item, encode(item)?)))
-            .collect::<Result<Vec<_>, StorageError>>()?;
-        let idem = match &idempotency {
-            Some(record) => Some((pair_key(&record.scenario, &record.key), encode(record)?)),
-            None => None,
-        };
-        let result = (
-            &self.cases,
-            &self.items,
-            &self.dept_items,
-            &self.idempotency,
-            &self.audit,
-            &self.meta,
-        )
-            .transaction(
-                |(cases, items_tree, dept_items, idem_tree, audit_tree, meta)| {
-                    let stored = cases.get(case.id.as_bytes())?;
-                    match (expected_revision, stored) {
-                        (None, None) => {}
-                        (Some(expected), Some(bytes)) => {
-                            let current: Case =
-                                decode(case.id.as_bytes(), &bytes).map_err(abort)?;
-                            if current.revision != expected {
-                                return Err(abort(StorageError::Conflict {
-                                    case_id: case.id.clone(),
-                                }));
-                            }
-                        }
-                        _ => {
-                            return Err(abort(StorageError::Conflict {
-                                case_id: case.id.clone(),
-                            }));
-                        }
-                    }
-                    if let Some((key, bytes)) = &idem {
-                        if let Some(existing) = idem_tree.get(key)? {
-                            let existing: IdempotencyRecord =
-                                decode(key, &existing).map_err(abort)?;
-                            return Err(abort(StorageError::IdempotencyTaken {
-                                case_id: existing.case_id,
-                            }));
-                        }
-                        idem_tree.insert(key.as_slice(), bytes.as_slice())?;
-                    }
-                    cases.insert(case.id.as_bytes(), case_bytes.as_slice())?;
-                    for (item, bytes) in &item_bytes {
-                        items_tree.insert(item.id.as_bytes(), bytes.as_slice())?;
-                        dept_items.insert(pair_key(&item.department, &item.id), &[] as &[u8])?;
-                    }
-                    append_audit(audit_tree, meta, audit.clone())?;
-                    Ok(())
-                },
-            );
-        tx_result(result)
-    }
-
-    fn record_failure(
-        &self,
-        failure: FailureRecord,
-        audit: Vec<AuditRecord>,
-    ) -> Result<(), StorageError> {
-        let key = uuid::Uuid::now_v7();
-        let bytes = encode(&failure)?;
-        let result = (&self.failures, &self.audit, &self.meta).transaction(
-            |(failures, audit_tree, meta)| {
-                failures.insert(key.as_bytes(), bytes.as_slice())?;
-                append_audit(audit_tree, meta, audit.clone())?;
-                Ok(())
-            },
-        );
-        tx_result(result)
-    }
-
-    fn import_dataset(&self, dataset: &str, records: Vec<DatasetRecord>) -> Result<(), StorageError> {
-        let audit = vec![AuditRecord::DatasetImport {
-            dataset: dataset.to_owned(),
-            records: records.len(),
-        }];
-        let result = (&self.datasets, &self.audit, &self.meta).transaction(
-            |(datasets, audit_tree, meta)| {
-                for (key, json) in &records {
-                    datasets.insert(pair_key(dataset, key), json.as_bytes())?;
+        let case_key = key(CASES, &[case.id.as_bytes()]);
+        match (expected_revision, self.current(&case_key, pending, own)?) {
+            (None, None) => {}
+            (Some(expected), Some(bytes)) => {
+                let stored: Case = decode(&case_key, &bytes)?;
+                if stored.revision != expected {
+                    return Err(StorageError::Conflict { case_id: case.id });
                 }
-                append_audit(audit_tree, meta, audit.clone())?;
-                Ok(())
-            },
-        );
-        tx_result(result)
+            }
+            _ => return Err(StorageError::Conflict { case_id: case.id }),
+        }
+        if let Some(record) = &idempotency {
+            let idem_key = key(
+                IDEMPOTENCY,
+                &[record.scenario.as_bytes(), record.key.as_bytes()],
+            );
+            if let Some(existing) = self.current(&idem_key, pending, own)? {
+                let existing: IdempotencyRecord = decode(&idem_key, &existing)?;
+                return Err(StorageError::IdempotencyTaken {
+                    case_id: existing.case_id,
+                });
+            }
+            own.insert(idem_key, encode(record)?);
+        }
+        own.insert(case_key, encode(&case)?);
+        for item in &items {
+            own.insert(key(ITEMS, &[item.id.as_bytes()]), encode(item)?);
+            own.insert(
+                key(DEPT_ITEMS, &[item.department.as_bytes(), item.id.as_bytes()]),
+                Vec::new(),
+            );
+        }
+        self.stage_audit(audit, own)
+    }
+
+    fn stage_audit(
+        &mut self,
+        records: Vec<AuditRecord>,
+        own: &mut Pending,
+    ) -> Result<(), StorageError> {
+        let at = Utc::now();
+        for record in records {
+            let entry = AuditEntry::link(self.head.seq + 1, at, record, self.head.hash.clone());
+            own.insert(key(AUDIT, &[&entry.seq.to_be_bytes()]), encode(&entry)?);
+            self.head = AuditHead {
+                seq: entry.seq,
+                hash: entry.hash,
+            };
+        }
+        Ok(())
+    }
+}
+
+/// Answers every write of a batch that could not be applied with an error,
+/// and rewinds the audit head.
+fn fail_all(
+    results: Applied,
+    message: &str,
+    head: &mut AuditHead,
+    before: AuditHead,
+) -> Applied {
+    *head = before;
+    results
+        .into_iter()
+        .map(|(result, reply)| {
+            let result = result.and(Err(StorageError::Backend(format!(
+                "write failed: {message}"
+            ))));
+            (result, reply)
+        })
+        .collect()
+}
+
+/// The flusher thread: one flush for every batch applied since the last
+/// one. A write is answered only once a flush that began after it was
+/// applied has finished, so every `Ok` is durable.
+fn flush_loop(db: &sled::Db, inbox: &mpsc::Receiver<Applied>) {
+    while let Ok(first) = inbox.recv() {
+        let mut waiting = first;
+        while let Ok(more) = inbox.try_recv() {
+            waiting.extend(more);
+        }
+        let flushed = db.flush().map(|_| ()).map_err(backend);
+        for (result, reply) in waiting {
+            let answer = match (&result, &flushed) {
+                (Ok(()), Err(e)) => Err(StorageError::Backend(format!("flush failed: {e}"))),
+                _ => result,
+            };
+            let _ = reply.send(answer);
+        }
     }
 }
 
@@ -396,29 +415,22 @@ impl Storage for SledStorage {
     }
 
     async fn case(&self, case_id: &str) -> Result<Option<Case>, StorageError> {
-        match self.trees.cases.get(case_id.as_bytes()).map_err(backend)? {
-            Some(bytes) => Ok(Some(decode(case_id.as_bytes(), &bytes)?)),
-            None => Ok(None),
-        }
+        self.get(&key(CASES, &[case_id.as_bytes()]))
     }
 
     async fn idempotency(
         &self,
         scenario: &str,
-        key: &str,
+        idempotency_key: &str,
     ) -> Result<Option<IdempotencyRecord>, StorageError> {
-        let k = pair_key(scenario, key);
-        match self.trees.idempotency.get(&k).map_err(backend)? {
-            Some(bytes) => Ok(Some(decode(&k, &bytes)?)),
-            None => Ok(None),
-        }
+        self.get(&key(
+            IDEMPOTENCY,
+            &[scenario.as_bytes(), idempotency_key.as_bytes()],
+        ))
     }
 
     async fn item(&self, item_id: &str) -> Result<Option<WorkItem>, StorageError> {
-        match self.trees.items.get(item_id.as_bytes()).map_err(backend)? {
-            Some(bytes) => Ok(Some(decode(item_id.as_bytes(), &bytes)?)),
-            None => Ok(None),
-        }
+        self.get(&key(ITEMS, &[item_id.as_bytes()]))
     }
 
     async fn department_items(
@@ -426,15 +438,14 @@ impl Storage for SledStorage {
         department: &str,
         status: Option<ItemStatus>,
     ) -> Result<Vec<WorkItem>, StorageError> {
-        let prefix = pair_key(department, "");
+        let prefix = key(DEPT_ITEMS, &[department.as_bytes(), b""]);
         let mut found = Vec::new();
-        for entry in self.trees.dept_items.scan_prefix(&prefix) {
-            let (key, _) = entry.map_err(backend)?;
-            let item_id = &key[prefix.len()..];
-            let Some(bytes) = self.trees.items.get(item_id).map_err(backend)? else {
+        for entry in self.db.scan_prefix(&prefix) {
+            let (k, _) = entry.map_err(backend)?;
+            let item_id = &k[prefix.len()..];
+            let Some(item) = self.get::<WorkItem>(&key(ITEMS, &[item_id]))? else {
                 continue;
             };
-            let item: WorkItem = decode(item_id, &bytes)?;
             if status.is_none_or(|s| s == item.status) {
                 found.push(item);
             }
@@ -445,18 +456,16 @@ impl Storage for SledStorage {
     async fn dataset_record(
         &self,
         dataset: &str,
-        key: &str,
+        record_key: &str,
     ) -> Result<Option<String>, StorageError> {
-        let k = pair_key(dataset, key);
-        match self.trees.datasets.get(&k).map_err(backend)? {
-            Some(bytes) => {
-                String::from_utf8(bytes.to_vec())
-                    .map(Some)
-                    .map_err(|e| StorageError::Corrupt {
-                        key: format!("{dataset}/{key}"),
-                        message: e.to_string(),
-                    })
-            }
+        let k = key(DATASETS, &[dataset.as_bytes(), record_key.as_bytes()]);
+        match self.db.get(&k).map_err(backend)? {
+            Some(bytes) => String::from_utf8(bytes.to_vec())
+                .map(Some)
+                .map_err(|e| StorageError::Corrupt {
+                    key: format!("{dataset}/{record_key}"),
+                    message: e.to_string(),
+                }),
             None => Ok(None),
         }
     }
@@ -472,7 +481,7 @@ impl Storage for SledStorage {
     }
 
     async fn has_datasets(&self) -> Result<bool, StorageError> {
-        Ok(!self.trees.datasets.is_empty())
+        Ok(self.db.scan_prefix(DATASETS).next().is_some())
     }
 
     async fn audit_entries(
@@ -480,21 +489,128 @@ impl Storage for SledStorage {
         from_seq: u64,
         limit: usize,
     ) -> Result<Vec<AuditEntry>, StorageError> {
+        let start = key(AUDIT, &[&from_seq.to_be_bytes()]);
         let mut entries = Vec::new();
-        for entry in self.trees.audit.range(from_seq.to_be_bytes()..).take(limit) {
-            let (key, bytes) = entry.map_err(backend)?;
-            entries.push(decode(&key, &bytes)?);
+        for entry in self.db.range(start..).take(limit) {
+            let (k, bytes) = entry.map_err(backend)?;
+            if !k.starts_with(AUDIT) {
+                break;
+            }
+            entries.push(decode(&k, &bytes)?);
         }
         Ok(entries)
     }
 
     async fn failures(&self, limit: usize) -> Result<Vec<FailureRecord>, StorageError> {
         let mut found = Vec::new();
-        for entry in self.trees.failures.iter().rev().take(limit) {
-            let (key, bytes) = entry.map_err(backend)?;
-            found.push(decode(&key, &bytes)?);
+        for entry in self.db.scan_prefix(FAILURES).rev().take(limit) {
+            let (k, bytes) = entry.map_err(backend)?;
+            found.push(decode(&k, &bytes)?);
         }
         found.reverse();
         Ok(found)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::model::CaseStatus;
+
+    fn case(id: &str, revision: u64) -> Case {
+        Case {
+            id: id.into(),
+            scenario: "s".into(),
+            plugin_version: "1.0.0".into(),
+            applicant: "a".into(),
+            status: CaseStatus::InProgress,
+            message: String::new(),
+            state: "{}".into(),
+            application: serde_json::Value::Null,
+            item_ids: Vec::new(),
+            timeline: Vec::new(),
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+            revision,
+        }
+    }
+
+    fn commit(id: &str, expected: Option<u64>, revision: u64, key: Option<&str>) -> Commit {
+        Commit {
+            case: case(id, revision),
+            expected_revision: expected,
+            items: Vec::new(),
+            audit: vec![AuditRecord::Decision {
+                plugin: "s".into(),
+                version: "1.0.0".into(),
+                case_id: id.into(),
+                status: CaseStatus::InProgress,
+            }],
+            idempotency: key.map(|k| IdempotencyRecord {
+                scenario: "s".into(),
+                key: k.into(),
+                case_id: id.into(),
+                fingerprint: "f".into(),
+            }),
+        }
+    }
+
+    #[tokio::test]
+    async fn concurrent_commits_in_one_batch_are_checked_against_each_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Arc::new(SledStorage::open(dir.path()).unwrap());
+        // Many writers at once, so that batches form: each case created
+        // once, then two updates from the same revision, of which one wins.
+        let mut tasks = Vec::new();
+        for n in 0..50 {
+            let s = storage.clone();
+            tasks.push(tokio::spawn(async move {
+                let id = format!("case-{n}");
+                s.commit(commit(&id, None, 0, Some(&format!("key-{}", n % 10))))
+                    .await
+            }));
+        }
+        let mut created = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(()) => created += 1,
+                Err(StorageError::IdempotencyTaken { .. }) => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+        // Ten keys: ten cases, however the batches fell.
+        assert_eq!(created, 10);
+
+        let first = storage.commit(commit("case-0", Some(0), 1, None)).await;
+        let stale = storage.commit(commit("case-0", Some(0), 1, None)).await;
+        assert!(first.is_ok());
+        assert!(matches!(stale, Err(StorageError::Conflict { .. })));
+
+        // The audit chain has one entry per applied commit, linked.
+        let entries = storage.audit_entries(0, 1000).await.unwrap();
+        assert_eq!(entries.len(), 11);
+        let mut prev = GENESIS_HASH.to_owned();
+        for (i, e) in entries.iter().enumerate() {
+            assert_eq!(e.seq, i as u64 + 1);
+            assert_eq!(e.prev_hash, prev);
+            assert_eq!(e.hash, e.expected_hash());
+            prev = e.hash.clone();
+        }
+    }
+
+    #[tokio::test]
+    async fn the_audit_chain_continues_across_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let storage = SledStorage::open(dir.path()).unwrap();
+            storage.commit(commit("a", None, 0, None)).await.unwrap();
+        }
+        let storage = SledStorage::open(dir.path()).unwrap();
+        storage.commit(commit("b", None, 0, None)).await.unwrap();
+        let entries = storage.audit_entries(0, 10).await.unwrap();
+        assert_eq!(entries.len(), 2);
+        assert_eq!(entries[1].prev_hash, entries[0].hash);
+        assert!(storage.case("a").await.unwrap().is_some());
     }
 }
