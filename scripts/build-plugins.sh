@@ -3,6 +3,7 @@
 # as a WebAssembly component for wasm32-wasip2, and lays them out for the host:
 #   dist/plugins/<id>/{onething.toml,plugin.wasm}    the example scenarios
 #   dist/fixtures/<id>/{onething.toml,plugin.wasm}   the hostile test fixtures
+#   dist/bench/hello-http.wasm                       the wasi:http peer for loadcompare
 # Installs the wasm32-wasip2 target with rustup when it is missing.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -36,3 +37,6 @@ done
 for dir in plugins/fixtures/*/; do
   [ -f "$dir/onething.toml" ] && place "${dir%/}" dist/fixtures
 done
+mkdir -p dist/bench
+cmp -s "$out/onething_peer_hello_http.wasm" dist/bench/hello-http.wasm \
+  || cp "$out/onething_peer_hello_http.wasm" dist/bench/hello-http.wasm

@@ -71,7 +71,10 @@ fn start(name: &'static str, mut cmd: Command) -> anyhow::Result<(Server, String
     let server = Server(child);
     let mut line = String::new();
     BufReader::new(stdout).read_line(&mut line)?;
-    let Some(url) = line.split_whitespace().find(|w| w.starts_with("http://127.0.0.1:")) else {
+    let Some(url) = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://127.0.0.1:"))
+    else {
         bail!("{name} did not say where it listens: {line:?}");
     };
     Ok((server, url.trim_end_matches('/').to_owned()))
@@ -79,9 +82,9 @@ fn start(name: &'static str, mut cmd: Command) -> anyhow::Result<(Server, String
 
 fn wrk_script(dir: &Path, target: &Target, per_thread: u64) -> anyhow::Result<PathBuf> {
     let body = match &target.body {
-        Some(body) => format!(
-            "wrk.body = [[{body}]]\nwrk.headers[\"Content-Type\"] = \"application/json\"\n"
-        ),
+        Some(body) => {
+            format!("wrk.body = [[{body}]]\nwrk.headers[\"Content-Type\"] = \"application/json\"\n")
+        }
         None => String::new(),
     };
     let script = format!(
@@ -160,8 +163,9 @@ fn main() -> anyhow::Result<()> {
         let to = plugins.join(id);
         std::fs::create_dir_all(&to)?;
         for file in ["onething.toml", "plugin.wasm"] {
-            std::fs::copy(dist.join(kind).join(id).join(file), to.join(file))
-                .with_context(|| format!("{kind}/{id} is not built: run scripts/build-plugins.sh"))?;
+            std::fs::copy(dist.join(kind).join(id).join(file), to.join(file)).with_context(
+                || format!("{kind}/{id} is not built: run scripts/build-plugins.sh"),
+            )?;
         }
     }
 
@@ -170,7 +174,12 @@ fn main() -> anyhow::Result<()> {
 
     {
         let (_server, url) = start("raw hyper", Command::new(release.join("hello-hyper")))?;
-        let target = Target { name: "raw hyper hello", url: format!("{url}/"), method: "GET", body: None };
+        let target = Target {
+            name: "raw hyper hello",
+            url: format!("{url}/"),
+            method: "GET",
+            body: None,
+        };
         results.push((target.name, run_wrk(work.path(), &target, &s)?));
     }
     {
@@ -204,7 +213,9 @@ fn main() -> anyhow::Result<()> {
     let hello_http = dist.join("bench/hello-http.wasm");
     if Command::new("wasmtime").arg("--version").output().is_ok() && hello_http.is_file() {
         // wasmtime serve has no "port 0": pick a free port first.
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
         let mut child = Command::new("wasmtime")
             .args(["serve", "-Scli", "--addr"])
             .arg(format!("127.0.0.1:{port}"))
@@ -256,7 +267,10 @@ fn main() -> anyhow::Result<()> {
         results.iter().find(|(n, _)| *n == "onething echo apply"),
         results.iter().find(|(n, _)| *n == "wasmtime serve"),
     ) {
-        println!("\nonething echo / wasmtime serve: {:.2}x", echo.1.rps() / wt.1.rps());
+        println!(
+            "\nonething echo / wasmtime serve: {:.2}x",
+            echo.1.rps() / wt.1.rps()
+        );
     }
     for s in skipped {
         println!("skipped: {s}");

@@ -71,7 +71,7 @@ fn benches(c: &mut Criterion) {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let storage: Arc<dyn Storage> = Arc::new(SledStorage::open(dir.path()).unwrap());
-    let runtime = Runtime::new(&LimitsConfig::default(), storage.clone()).unwrap();
+    let runtime = Runtime::new(&LimitsConfig::default(), storage.clone(), None).unwrap();
 
     // Fresh instance + call of a trivial scenario.
     let (manifest, wasm) = read_plugin("fixtures", "echo");
@@ -117,6 +117,8 @@ fn benches(c: &mut Criterion) {
     let set = PluginSet::default();
     let mut loaded = 0usize;
     for count in [1usize, 100, 1000] {
+        let started = std::time::Instant::now();
+        let before = loaded;
         while loaded < count {
             let mut m = manifest.clone();
             m.version = semver::Version::new(1, 0, loaded as u64);
@@ -124,6 +126,14 @@ fn benches(c: &mut Criterion) {
                 .unwrap();
             loaded += 1;
         }
+        // Not timed by criterion: what a host with this many plugins costs
+        // to load (compiling each, no cache) and to keep in memory.
+        eprintln!(
+            "loaded_plugins/{count}: compiled {} more in {:.1} s; process RSS {} MiB",
+            loaded - before,
+            started.elapsed().as_secs_f64(),
+            rss_mib()
+        );
         // Call the newest version, as a new case would.
         let plugin = set.active("echo").unwrap();
         group.bench_with_input(BenchmarkId::from_parameter(count), &count, |b, _| {
@@ -134,6 +144,20 @@ fn benches(c: &mut Criterion) {
         });
     }
     group.finish();
+}
+
+/// The process's resident set size, from /proc (Linux).
+fn rss_mib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map(|kb| kb / 1024)
+        .unwrap_or(0)
 }
 
 criterion_group!(runtime_benches, benches);

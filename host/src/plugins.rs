@@ -139,6 +139,7 @@ impl PluginSet {
                         scenario = %plugin.manifest().id,
                         plugin_version = %plugin.version(),
                         dir = %plugin_dir.display(),
+                        compile_cache = ?plugin.cache_outcome(),
                         "plugin loaded"
                     );
                     if let Err(e) = self.insert(plugin) {

@@ -84,7 +84,11 @@ impl Server {
         if config.demo_data && datasets::seed_demo(storage.as_ref()).await? {
             tracing::info!("demo datasets loaded into an empty data dir");
         }
-        let runtime = Runtime::new(&config.limits, storage.clone())?;
+        let runtime = Runtime::new(
+            &config.limits,
+            storage.clone(),
+            Some(config.data_dir.join("compile-cache")),
+        )?;
         let plugins = Arc::new(PluginSet::default());
         let plugin_errors = plugins.load_dir(&runtime, &config.plugins_dir).await;
         for error in &plugin_errors {

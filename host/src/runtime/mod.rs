@@ -16,6 +16,7 @@
 //!   arguments or network.
 
 mod bindings;
+mod cache;
 mod data;
 mod dispatch;
 mod log;
@@ -37,6 +38,8 @@ use crate::limits;
 use crate::model::{CaseStatus, FieldKind, FieldSpec, ScenarioInfo};
 use crate::storage::Storage;
 use bindings::{Plugin, PluginPre, wit};
+pub use cache::CacheOutcome;
+use cache::CompileCache;
 use state::{CallCaps, CallIdentity, HostState, Phase};
 pub use state::{DataRead, Dispatched, Effects};
 
@@ -289,6 +292,7 @@ impl Drop for EpochTicker {
 pub struct Runtime {
     engine: Engine,
     linker: Linker<HostState>,
+    cache: Option<Arc<CompileCache>>,
     storage: Arc<dyn Storage>,
     limits: LimitsConfig,
     _ticker: EpochTicker,
@@ -296,8 +300,13 @@ pub struct Runtime {
 
 impl Runtime {
     /// Creates the engine (pooling allocator, epoch interruption) and the
-    /// linker with WASI and onething's interfaces.
-    pub fn new(limits: &LimitsConfig, storage: Arc<dyn Storage>) -> Result<Self, LoadError> {
+    /// linker with WASI and onething's interfaces. With `cache_dir`,
+    /// compiled plugins are kept there and reused across restarts.
+    pub fn new(
+        limits: &LimitsConfig,
+        storage: Arc<dyn Storage>,
+        cache_dir: Option<std::path::PathBuf>,
+    ) -> Result<Self, LoadError> {
         let engine_error = |e: wasmtime::Error| LoadError::Engine(format!("{e:#}"));
         let mut pool = PoolingAllocationConfig::new();
         let instances = limits.max_instances.max(1);
@@ -325,9 +334,11 @@ impl Runtime {
         Plugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)
             .map_err(engine_error)?;
         let ticker = EpochTicker::start(engine.clone(), limits.epoch_tick());
+        let cache = cache_dir.map(|dir| Arc::new(CompileCache::new(dir, &engine)));
         Ok(Runtime {
             engine,
             linker,
+            cache,
             storage,
             limits: limits.clone(),
             _ticker: ticker,
@@ -362,16 +373,20 @@ impl Runtime {
         }
         let engine = self.engine.clone();
         let bytes = wasm.to_vec();
-        let component = tokio::task::spawn_blocking(move || Component::new(&engine, &bytes))
-            .await
-            .map_err(|e| LoadError::Compile {
-                plugin: plugin.clone(),
-                message: e.to_string(),
-            })?
-            .map_err(|e| LoadError::Compile {
-                plugin: plugin.clone(),
-                message: format!("{e:#}"),
-            })?;
+        let cache = self.cache.clone();
+        let (component, cached) = tokio::task::spawn_blocking(move || match cache {
+            Some(cache) => cache.load_or_compile(&engine, &bytes),
+            None => Component::new(&engine, &bytes).map(|c| (c, CacheOutcome::Compiled)),
+        })
+        .await
+        .map_err(|e| LoadError::Compile {
+            plugin: plugin.clone(),
+            message: e.to_string(),
+        })?
+        .map_err(|e| LoadError::Compile {
+            plugin: plugin.clone(),
+            message: format!("{e:#}"),
+        })?;
         let wrong_world = |e: wasmtime::Error| LoadError::WrongWorld {
             plugin: plugin.clone(),
             message: format!("{e:#}"),
@@ -385,6 +400,7 @@ impl Runtime {
         let mut loaded = LoadedPlugin {
             manifest: Arc::new(manifest),
             version,
+            cached,
             info: ScenarioInfo::default(),
             pre,
             storage: self.storage.clone(),
@@ -422,6 +438,7 @@ fn mib_to_bytes(mib: u32) -> usize {
 pub struct LoadedPlugin {
     manifest: Arc<Manifest>,
     version: String,
+    cached: CacheOutcome,
     info: ScenarioInfo,
     pre: PluginPre<HostState>,
     storage: Arc<dyn Storage>,
@@ -440,6 +457,11 @@ impl LoadedPlugin {
     /// The version, as text.
     pub fn version(&self) -> &str {
         &self.version
+    }
+
+    /// Whether the compiled code came from the compile cache.
+    pub fn cache_outcome(&self) -> CacheOutcome {
+        self.cached
     }
 
     /// What `describe()` answered at load time.

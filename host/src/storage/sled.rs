@@ -30,8 +30,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
 use super::{
-    AuditEntry, AuditRecord, Commit, DatasetRecord, FailureRecord, GENESIS_HASH,
-    IdempotencyRecord, Storage, StorageError,
+    AuditEntry, AuditRecord, Commit, DatasetRecord, FailureRecord, GENESIS_HASH, IdempotencyRecord,
+    Storage, StorageError,
 };
 use crate::model::{Case, ItemStatus, WorkItem};
 
@@ -335,7 +335,10 @@ impl WriterState {
         for item in &items {
             own.insert(key(ITEMS, &[item.id.as_bytes()]), encode(item)?);
             own.insert(
-                key(DEPT_ITEMS, &[item.department.as_bytes(), item.id.as_bytes()]),
+                key(
+                    DEPT_ITEMS,
+                    &[item.department.as_bytes(), item.id.as_bytes()],
+                ),
                 Vec::new(),
             );
         }
@@ -362,12 +365,7 @@ impl WriterState {
 
 /// Answers every write of a batch that could not be applied with an error,
 /// and rewinds the audit head.
-fn fail_all(
-    results: Applied,
-    message: &str,
-    head: &mut AuditHead,
-    before: AuditHead,
-) -> Applied {
+fn fail_all(results: Applied, message: &str, head: &mut AuditHead, before: AuditHead) -> Applied {
     *head = before;
     results
         .into_iter()
@@ -460,12 +458,14 @@ impl Storage for SledStorage {
     ) -> Result<Option<String>, StorageError> {
         let k = key(DATASETS, &[dataset.as_bytes(), record_key.as_bytes()]);
         match self.db.get(&k).map_err(backend)? {
-            Some(bytes) => String::from_utf8(bytes.to_vec())
-                .map(Some)
-                .map_err(|e| StorageError::Corrupt {
-                    key: format!("{dataset}/{record_key}"),
-                    message: e.to_string(),
-                }),
+            Some(bytes) => {
+                String::from_utf8(bytes.to_vec())
+                    .map(Some)
+                    .map_err(|e| StorageError::Corrupt {
+                        key: format!("{dataset}/{record_key}"),
+                        message: e.to_string(),
+                    })
+            }
             None => Ok(None),
         }
     }
@@ -476,7 +476,8 @@ impl Storage for SledStorage {
         records: Vec<DatasetRecord>,
     ) -> Result<usize, StorageError> {
         let count = records.len();
-        self.write(Write::Import(dataset.to_owned(), records)).await?;
+        self.write(Write::Import(dataset.to_owned(), records))
+            .await?;
         Ok(count)
     }
 

@@ -7,6 +7,7 @@
 mod support;
 
 mod cli;
+mod compile_cache;
 mod hostile;
 mod http_errors;
 mod idempotency;
