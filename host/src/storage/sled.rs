@@ -67,7 +67,7 @@ type Applied = Vec<(Result<(), StorageError>, Reply)>;
 
 /// A write, applied by the writer thread.
 enum Write {
-    Commit(Commit),
+    Commit(Box<Commit>),
     Failure(FailureRecord, Vec<AuditRecord>),
     Import(String, Vec<DatasetRecord>),
 }
@@ -259,7 +259,7 @@ impl WriterState {
         own: &mut Pending,
     ) -> Result<(), StorageError> {
         match write {
-            Write::Commit(commit) => self.stage_commit(commit, pending, own),
+            Write::Commit(commit) => self.stage_commit(*commit, pending, own),
             Write::Failure(failure, audit) => {
                 let id = uuid::Uuid::now_v7();
                 own.insert(key(FAILURES, &[id.as_bytes()]), encode(&failure)?);
@@ -401,7 +401,7 @@ fn flush_loop(db: &sled::Db, inbox: &mpsc::Receiver<Applied>) {
 #[async_trait]
 impl Storage for SledStorage {
     async fn commit(&self, commit: Commit) -> Result<(), StorageError> {
-        self.write(Write::Commit(commit)).await
+        self.write(Write::Commit(Box::new(commit))).await
     }
 
     async fn record_failure(
@@ -514,7 +514,7 @@ impl Storage for SledStorage {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
     use crate::model::CaseStatus;
