@@ -10,6 +10,7 @@
 
 #![deny(missing_docs)]
 
+pub mod audit;
 pub mod calendar;
 pub mod config;
 pub mod datasets;

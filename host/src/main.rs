@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+use onething_host::audit;
 use onething_host::config::Config;
 use onething_host::datasets;
 use onething_host::server::Server;
@@ -43,6 +44,21 @@ enum Command {
     Data {
         #[command(subcommand)]
         command: DataCommand,
+    },
+    /// The tamper-evident audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check every entry's hash and link; name the first broken one.
+    Verify {
+        /// Data directory [default: ./data].
+        #[arg(long, default_value = "./data")]
+        data_dir: PathBuf,
     },
 }
 
@@ -138,7 +154,34 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("imported {count} records into {dataset}");
             Ok(())
         }
+        Command::Audit {
+            command: AuditCommand::Verify { data_dir },
+        } => {
+            let storage = open_existing(&data_dir)?;
+            let verified = audit::verify(&storage).await?;
+            println!(
+                "audit chain verified: {} entries, head {}",
+                verified.entries, verified.head
+            );
+            Ok(())
+        }
     }
+}
+
+/// Opens a data dir that must already exist (verification never creates one).
+fn open_existing(data_dir: &std::path::Path) -> anyhow::Result<SledStorage> {
+    if !data_dir.join("db").is_dir() {
+        anyhow::bail!(
+            "{} is not a onething data dir (no db inside)",
+            data_dir.display()
+        );
+    }
+    SledStorage::open(data_dir).with_context(|| {
+        format!(
+            "cannot open the data dir {} (is a host running on it? stop it first)",
+            data_dir.display()
+        )
+    })
 }
 
 /// Waits for Ctrl-C or SIGTERM (what service managers send).
