@@ -71,7 +71,14 @@ fn benches(c: &mut Criterion) {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let storage: Arc<dyn Storage> = Arc::new(SledStorage::open(dir.path()).unwrap());
-    let runtime = Runtime::new(&LimitsConfig::default(), storage.clone(), None).unwrap();
+    let metrics = Arc::new(onething_host::metrics::Metrics::default());
+    let runtime = Runtime::new(
+        &LimitsConfig::default(),
+        storage.clone(),
+        None,
+        metrics.clone(),
+    )
+    .unwrap();
 
     // Fresh instance + call of a trivial scenario.
     let (manifest, wasm) = read_plugin("fixtures", "echo");
@@ -96,6 +103,7 @@ fn benches(c: &mut Criterion) {
         plugins,
         Calendar::new(8),
         Arc::new(SystemClock),
+        metrics.clone(),
     );
     let application = json!({
         "certificate_no": "Q500000001",

@@ -148,6 +148,7 @@ impl Api {
         };
         let status = response.status().as_u16();
         span.record("status", status);
+        self.service.metrics().record_response(status);
         let elapsed_us = started.elapsed().as_micros() as u64;
         if status >= 500 {
             tracing::warn!(parent: &span, status, elapsed_us, "request failed");
@@ -169,6 +170,7 @@ impl Api {
             (["healthz"], &Method::GET) => {
                 Ok(json_response(StatusCode::OK, &json!({"status": "ok"})))
             }
+            (["metrics"], &Method::GET) => Ok(self.metrics()),
             (["v1", "scenarios"], &Method::GET) => self.catalogue(),
             (["v1", "scenarios", scenario, "cases"], &Method::POST) => {
                 let scenario = (*scenario).to_owned();
@@ -201,6 +203,24 @@ impl Api {
                 format!("no route for {method} {path}; see GET /v1/scenarios"),
             )),
         }
+    }
+
+    fn metrics(&self) -> HttpResponse {
+        let active: Vec<(String, String)> = self
+            .service
+            .plugins()
+            .catalogue()
+            .iter()
+            .map(|p| (p.manifest().id.clone(), p.version().to_owned()))
+            .collect();
+        let mut response = Response::new(Full::new(Bytes::from(
+            self.service.metrics().render(&active),
+        )));
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4"),
+        );
+        response
     }
 
     fn catalogue(&self) -> ApiResult {
@@ -475,6 +495,7 @@ fn route_exists(segments: &[&str]) -> bool {
     matches!(
         segments,
         ["healthz"]
+            | ["metrics"]
             | ["v1", "scenarios"]
             | ["v1", "scenarios", _, "cases"]
             | ["v1", "cases", _]

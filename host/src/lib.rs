@@ -17,6 +17,7 @@ pub mod datasets;
 pub mod http;
 pub mod limits;
 pub mod locks;
+pub mod metrics;
 pub mod model;
 pub mod plugins;
 pub mod runtime;

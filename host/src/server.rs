@@ -16,6 +16,7 @@ use crate::calendar::Calendar;
 use crate::config::Config;
 use crate::datasets::{self, ImportError};
 use crate::http::Api;
+use crate::metrics::Metrics;
 use crate::plugins::{PluginDirError, PluginSet};
 use crate::runtime::{LoadError, Runtime};
 use crate::service::{Clock, Service, SystemClock};
@@ -84,10 +85,13 @@ impl Server {
         if config.demo_data && datasets::seed_demo(storage.as_ref()).await? {
             tracing::info!("demo datasets loaded into an empty data dir");
         }
+        let metrics = Arc::new(Metrics::default());
+        metrics.set_open_cases(i64::try_from(storage.open_cases().await?).unwrap_or(i64::MAX));
         let runtime = Runtime::new(
             &config.limits,
             storage.clone(),
             Some(config.data_dir.join("compile-cache")),
+            metrics.clone(),
         )?;
         let plugins = Arc::new(PluginSet::default());
         let plugin_errors = plugins.load_dir(&runtime, &config.plugins_dir).await;
@@ -99,6 +103,7 @@ impl Server {
             plugins,
             Calendar::new(config.timezone_offset_hours),
             clock,
+            metrics,
         ));
         let api = Arc::new(Api::new(service, config.limits.max_body_bytes));
         let listener =

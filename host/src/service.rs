@@ -23,6 +23,7 @@ use serde_json::{Map, Value};
 
 use crate::calendar::Calendar;
 use crate::locks::KeyedLocks;
+use crate::metrics::Metrics;
 use crate::model::{
     Case, CaseStatus, FieldKind, FieldSpec, ItemStatus, TimelineEntry, TimelineEvent, WorkItem,
 };
@@ -162,6 +163,7 @@ pub struct Service {
     locks: KeyedLocks,
     calendar: Calendar,
     clock: Arc<dyn Clock>,
+    metrics: Arc<Metrics>,
 }
 
 impl Service {
@@ -171,6 +173,7 @@ impl Service {
         plugins: Arc<PluginSet>,
         calendar: Calendar,
         clock: Arc<dyn Clock>,
+        metrics: Arc<Metrics>,
     ) -> Self {
         Service {
             storage,
@@ -178,7 +181,13 @@ impl Service {
             locks: KeyedLocks::default(),
             calendar,
             clock,
+            metrics,
         }
+    }
+
+    /// The host's metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// The loaded plugins.
@@ -276,10 +285,15 @@ impl Service {
             idempotency,
         };
         match self.storage.commit(commit).await {
-            Ok(()) => Ok(Applied {
-                case: CaseWithItems { case, items },
-                replayed: false,
-            }),
+            Ok(()) => {
+                if !case.status.is_final() {
+                    self.metrics.add_open_cases(1);
+                }
+                Ok(Applied {
+                    case: CaseWithItems { case, items },
+                    replayed: false,
+                })
+            }
             // Another host took the key between our check and our commit:
             // the first case wins and nothing of ours was written.
             Err(StorageError::IdempotencyTaken { case_id }) => {
@@ -501,6 +515,7 @@ impl Service {
         };
         let answer = plugin.on_event(&context, &event).await;
         let now = self.clock.now();
+        let was_open = !case.status.is_final();
         let expected_revision = Some(case.revision);
         case.revision += 1;
         case.updated_at = now;
@@ -533,6 +548,11 @@ impl Service {
                         idempotency: None,
                     })
                     .await?;
+                match (was_open, case.status.is_final()) {
+                    (true, true) => self.metrics.add_open_cases(-1),
+                    (false, false) => self.metrics.add_open_cases(1),
+                    _ => {}
+                }
                 Ok((case, changed_item))
             }
             Err(CallFailure { error, effects }) => {

@@ -42,6 +42,9 @@ impl Host for HostState {
         };
         if !allowed {
             tracing::warn!(dataset = %read.dataset, "plugin read of an ungranted dataset denied");
+            self.identity
+                .metrics
+                .record_failure(crate::metrics::FailureKind::Denied);
             let message = format!(
                 "dataset `{}` is not granted to plugin `{}`; its manifest must list it under grants.datasets",
                 read.dataset, self.identity.manifest.id

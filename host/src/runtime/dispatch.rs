@@ -28,6 +28,9 @@ impl Host for HostState {
             .allows_dispatch(&item.department)
         {
             tracing::warn!(department = %item.department, "dispatch to an ungranted department denied");
+            self.identity
+                .metrics
+                .record_failure(crate::metrics::FailureKind::Denied);
             return Err(WitError::Denied(format!(
                 "dispatch to department `{}` is not granted to plugin `{}`; its manifest must list it under grants.dispatch",
                 item.department, self.identity.manifest.id

@@ -35,6 +35,7 @@ use onething_registry::Manifest;
 
 use crate::config::LimitsConfig;
 use crate::limits;
+use crate::metrics::{FailureKind, Metrics, PluginMetrics};
 use crate::model::{CaseStatus, FieldKind, FieldSpec, ScenarioInfo};
 use crate::storage::Storage;
 use bindings::{Plugin, PluginPre, wit};
@@ -293,6 +294,7 @@ pub struct Runtime {
     engine: Engine,
     linker: Linker<HostState>,
     cache: Option<Arc<CompileCache>>,
+    metrics: Arc<Metrics>,
     storage: Arc<dyn Storage>,
     limits: LimitsConfig,
     _ticker: EpochTicker,
@@ -306,6 +308,7 @@ impl Runtime {
         limits: &LimitsConfig,
         storage: Arc<dyn Storage>,
         cache_dir: Option<std::path::PathBuf>,
+        metrics: Arc<Metrics>,
     ) -> Result<Self, LoadError> {
         let engine_error = |e: wasmtime::Error| LoadError::Engine(format!("{e:#}"));
         let mut pool = PoolingAllocationConfig::new();
@@ -339,6 +342,7 @@ impl Runtime {
             engine,
             linker,
             cache,
+            metrics,
             storage,
             limits: limits.clone(),
             _ticker: ticker,
@@ -397,10 +401,12 @@ impl Runtime {
             .map_err(wrong_world)?;
         let pre = PluginPre::new(instance_pre).map_err(wrong_world)?;
         let version = manifest.version.to_string();
+        let metrics = self.metrics.plugin(&manifest.id, &version);
         let mut loaded = LoadedPlugin {
             manifest: Arc::new(manifest),
             version,
             cached,
+            metrics,
             info: ScenarioInfo::default(),
             pre,
             storage: self.storage.clone(),
@@ -439,6 +445,7 @@ pub struct LoadedPlugin {
     manifest: Arc<Manifest>,
     version: String,
     cached: CacheOutcome,
+    metrics: Arc<PluginMetrics>,
     info: ScenarioInfo,
     pre: PluginPre<HostState>,
     storage: Arc<dyn Storage>,
@@ -541,6 +548,7 @@ impl LoadedPlugin {
             CallIdentity {
                 manifest: self.manifest.clone(),
                 phase,
+                metrics: self.metrics.clone(),
             },
             self.caps,
             self.storage.clone(),
@@ -568,6 +576,29 @@ impl LoadedPlugin {
     /// Runs one export in a fresh instance and turns its answer into an
     /// outcome or a typed failure.
     async fn call<F>(&self, export: F) -> Result<CallSuccess, CallFailure>
+    where
+        F: AsyncFnOnce(
+            &Plugin,
+            &mut Store<HostState>,
+        ) -> wasmtime::Result<Result<wit::Outcome, wit::Error>>,
+    {
+        let started = Instant::now();
+        let answer = self.call_inner(export).await;
+        self.metrics.record_call(started.elapsed());
+        if let Err(failure) = &answer {
+            self.metrics.record_failure(match &failure.error {
+                PluginError::Scenario(_) => FailureKind::Refused,
+                PluginError::Timeout { .. } => FailureKind::Timeout,
+                PluginError::OutOfMemory { .. } => FailureKind::Memory,
+                PluginError::Trap(_) => FailureKind::Trap,
+                PluginError::InvalidAnswer(_) => FailureKind::InvalidAnswer,
+                PluginError::Unavailable(_) => FailureKind::Unavailable,
+            });
+        }
+        answer
+    }
+
+    async fn call_inner<F>(&self, export: F) -> Result<CallSuccess, CallFailure>
     where
         F: AsyncFnOnce(
             &Plugin,

@@ -30,6 +30,7 @@ pub(crate) enum Phase {
 pub(crate) struct CallIdentity {
     pub manifest: Arc<Manifest>,
     pub phase: Phase,
+    pub metrics: Arc<crate::metrics::PluginMetrics>,
 }
 
 /// Per-call caps taken from the host's limits.

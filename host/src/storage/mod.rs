@@ -281,6 +281,10 @@ pub trait Storage: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<AuditEntry>, StorageError>;
 
+    /// How many cases are neither completed nor rejected (read once at
+    /// start; the service keeps the count from then on).
+    async fn open_cases(&self) -> Result<u64, StorageError>;
+
     /// Failed `start` calls, most recent last, at most `limit`.
     async fn failures(&self, limit: usize) -> Result<Vec<FailureRecord>, StorageError>;
 }

@@ -502,6 +502,22 @@ impl Storage for SledStorage {
         Ok(entries)
     }
 
+    async fn open_cases(&self) -> Result<u64, StorageError> {
+        #[derive(Deserialize)]
+        struct StatusOnly {
+            status: crate::model::CaseStatus,
+        }
+        let mut open = 0;
+        for entry in self.db.scan_prefix(CASES) {
+            let (k, bytes) = entry.map_err(backend)?;
+            let case: StatusOnly = decode(&k, &bytes)?;
+            if !case.status.is_final() {
+                open += 1;
+            }
+        }
+        Ok(open)
+    }
+
     async fn failures(&self, limit: usize) -> Result<Vec<FailureRecord>, StorageError> {
         let mut found = Vec::new();
         for entry in self.db.scan_prefix(FAILURES).rev().take(limit) {

@@ -21,11 +21,13 @@ async fn a_second_load_comes_from_the_cache_and_a_damaged_artifact_is_recompiled
         Manifest::parse(&std::fs::read_to_string(echo.join("onething.toml")).unwrap()).unwrap();
     let wasm = std::fs::read(echo.join("plugin.wasm")).unwrap();
 
+    let metrics = Arc::new(onething_host::metrics::Metrics::default());
     let load = async |runtime: &Runtime| runtime.load(manifest.clone(), &wasm).await.unwrap();
     let first = Runtime::new(
         &LimitsConfig::default(),
         storage.clone(),
         Some(cache_dir.clone()),
+        metrics.clone(),
     )
     .unwrap();
     assert_eq!(load(&first).await.cache_outcome(), CacheOutcome::Compiled);
@@ -35,6 +37,7 @@ async fn a_second_load_comes_from_the_cache_and_a_damaged_artifact_is_recompiled
         &LimitsConfig::default(),
         storage.clone(),
         Some(cache_dir.clone()),
+        metrics.clone(),
     )
     .unwrap();
     let plugin = load(&second).await;
@@ -61,6 +64,6 @@ async fn a_second_load_comes_from_the_cache_and_a_damaged_artifact_is_recompiled
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0xff;
     std::fs::write(&artifact, bytes).unwrap();
-    let third = Runtime::new(&LimitsConfig::default(), storage, Some(cache_dir)).unwrap();
+    let third = Runtime::new(&LimitsConfig::default(), storage, Some(cache_dir), metrics).unwrap();
     assert_eq!(load(&third).await.cache_outcome(), CacheOutcome::Compiled);
 }

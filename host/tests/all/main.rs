@@ -12,4 +12,5 @@ mod compile_cache;
 mod hostile;
 mod http_errors;
 mod idempotency;
+mod metrics;
 mod newborn;

@@ -1,0 +1,267 @@
+//! Metrics in the Prometheus text format (`GET /metrics`).
+//!
+//! Per plugin version: calls, failures by kind, and a latency histogram,
+//! kept in atomics that the runtime updates without locks on every call.
+//! At scrape time: the active version of each scenario, open cases, and
+//! HTTP responses by status.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Upper bounds of the latency histogram's buckets, in seconds.
+const BUCKETS: [f64; 14] = [
+    0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5,
+    1.0, 5.0,
+];
+
+/// Kinds of failure counted per plugin version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// The plugin trapped.
+    Trap,
+    /// The call ran past its deadline.
+    Timeout,
+    /// The call hit its memory limit.
+    Memory,
+    /// A read or dispatch was denied by the grants.
+    Denied,
+    /// The scenario returned an error on purpose.
+    Refused,
+    /// The plugin's answer was unusable.
+    InvalidAnswer,
+    /// No instance could be created.
+    Unavailable,
+}
+
+const KINDS: [(FailureKind, &str); 7] = [
+    (FailureKind::Trap, "trap"),
+    (FailureKind::Timeout, "timeout"),
+    (FailureKind::Memory, "memory"),
+    (FailureKind::Denied, "denied"),
+    (FailureKind::Refused, "refused"),
+    (FailureKind::InvalidAnswer, "invalid_answer"),
+    (FailureKind::Unavailable, "unavailable"),
+];
+
+/// The counters of one plugin version.
+#[derive(Debug, Default)]
+pub struct PluginMetrics {
+    calls: AtomicU64,
+    failures: [AtomicU64; KINDS.len()],
+    buckets: [AtomicU64; BUCKETS.len()],
+    sum_micros: AtomicU64,
+}
+
+impl PluginMetrics {
+    /// Records one call and how long it took.
+    pub fn record_call(&self, elapsed: Duration) {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        let seconds = elapsed.as_secs_f64();
+        if let Some(i) = BUCKETS.iter().position(|b| seconds <= *b) {
+            self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        }
+        self.sum_micros
+            .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// Records one failure.
+    pub fn record_failure(&self, kind: FailureKind) {
+        if let Some(i) = KINDS.iter().position(|(k, _)| *k == kind) {
+            self.failures[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// How many calls were made.
+    pub fn calls(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
+    }
+}
+
+/// Every metric of the host.
+#[derive(Default)]
+pub struct Metrics {
+    plugins: Mutex<BTreeMap<(String, String), Arc<PluginMetrics>>>,
+    http: Mutex<BTreeMap<u16, u64>>,
+    open_cases: AtomicI64,
+}
+
+/// Escapes a label value.
+fn label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+impl Metrics {
+    /// The counters of `plugin` at `version`, made on first use.
+    pub fn plugin(&self, plugin: &str, version: &str) -> Arc<PluginMetrics> {
+        let mut plugins = self.plugins.lock().unwrap_or_else(|e| e.into_inner());
+        plugins
+            .entry((plugin.to_owned(), version.to_owned()))
+            .or_default()
+            .clone()
+    }
+
+    /// Counts an HTTP response.
+    pub fn record_response(&self, status: u16) {
+        let mut http = self.http.lock().unwrap_or_else(|e| e.into_inner());
+        *http.entry(status).or_default() += 1;
+    }
+
+    /// Sets the number of open cases.
+    pub fn set_open_cases(&self, open: i64) {
+        self.open_cases.store(open, Ordering::Relaxed);
+    }
+
+    /// Moves the number of open cases by `delta`.
+    pub fn add_open_cases(&self, delta: i64) {
+        self.open_cases.fetch_add(delta, Ordering::Relaxed);
+    }
+
+    /// Renders everything in the Prometheus text format, with the active
+    /// version of each scenario as `(scenario, version)` pairs.
+    pub fn render(&self, active: &[(String, String)]) -> String {
+        let mut out = String::new();
+        let plugins: Vec<_> = {
+            let plugins = self.plugins.lock().unwrap_or_else(|e| e.into_inner());
+            plugins
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        };
+        let _ = writeln!(
+            out,
+            "# HELP onething_plugin_calls_total Plugin calls, by plugin version."
+        );
+        let _ = writeln!(out, "# TYPE onething_plugin_calls_total counter");
+        for ((plugin, version), m) in &plugins {
+            let _ = writeln!(
+                out,
+                "onething_plugin_calls_total{{plugin=\"{}\",version=\"{}\"}} {}",
+                label(plugin),
+                label(version),
+                m.calls()
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP onething_plugin_failures_total Failed plugin calls and denied reads or dispatches, by kind."
+        );
+        let _ = writeln!(out, "# TYPE onething_plugin_failures_total counter");
+        for ((plugin, version), m) in &plugins {
+            for (i, (_, kind)) in KINDS.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "onething_plugin_failures_total{{plugin=\"{}\",version=\"{}\",kind=\"{kind}\"}} {}",
+                    label(plugin),
+                    label(version),
+                    m.failures[i].load(Ordering::Relaxed)
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP onething_plugin_call_duration_seconds Plugin call time, fresh instance included."
+        );
+        let _ = writeln!(
+            out,
+            "# TYPE onething_plugin_call_duration_seconds histogram"
+        );
+        for ((plugin, version), m) in &plugins {
+            let (p, v) = (label(plugin), label(version));
+            let mut cumulative = 0;
+            for (i, bound) in BUCKETS.iter().enumerate() {
+                cumulative += m.buckets[i].load(Ordering::Relaxed);
+                let _ = writeln!(
+                    out,
+                    "onething_plugin_call_duration_seconds_bucket{{plugin=\"{p}\",version=\"{v}\",le=\"{bound}\"}} {cumulative}"
+                );
+            }
+            let _ = writeln!(
+                out,
+                "onething_plugin_call_duration_seconds_bucket{{plugin=\"{p}\",version=\"{v}\",le=\"+Inf\"}} {}",
+                m.calls()
+            );
+            let _ = writeln!(
+                out,
+                "onething_plugin_call_duration_seconds_sum{{plugin=\"{p}\",version=\"{v}\"}} {}",
+                m.sum_micros.load(Ordering::Relaxed) as f64 / 1e6
+            );
+            let _ = writeln!(
+                out,
+                "onething_plugin_call_duration_seconds_count{{plugin=\"{p}\",version=\"{v}\"}} {}",
+                m.calls()
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP onething_plugin_active_version The version of each scenario that takes new cases."
+        );
+        let _ = writeln!(out, "# TYPE onething_plugin_active_version gauge");
+        for (scenario, version) in active {
+            let _ = writeln!(
+                out,
+                "onething_plugin_active_version{{plugin=\"{}\",version=\"{}\"}} 1",
+                label(scenario),
+                label(version)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP onething_cases_open Cases that are neither completed nor rejected."
+        );
+        let _ = writeln!(out, "# TYPE onething_cases_open gauge");
+        let _ = writeln!(
+            out,
+            "onething_cases_open {}",
+            self.open_cases.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP onething_http_responses_total HTTP responses, by status."
+        );
+        let _ = writeln!(out, "# TYPE onething_http_responses_total counter");
+        let http = self.http.lock().unwrap_or_else(|e| e.into_inner());
+        for (status, count) in http.iter() {
+            let _ = writeln!(
+                out,
+                "onething_http_responses_total{{status=\"{status}\"}} {count}"
+            );
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_call_lands_in_its_bucket_and_the_text_is_cumulative() {
+        let metrics = Metrics::default();
+        let m = metrics.plugin("newborn", "0.1.0");
+        m.record_call(Duration::from_micros(8));
+        m.record_call(Duration::from_millis(3));
+        m.record_failure(FailureKind::Trap);
+        let text = metrics.render(&[("newborn".into(), "0.1.0".into())]);
+        assert!(
+            text.contains("onething_plugin_calls_total{plugin=\"newborn\",version=\"0.1.0\"} 2")
+        );
+        assert!(text.contains("kind=\"trap\"} 1"));
+        assert!(text.contains("le=\"0.00001\"} 1"), "{text}");
+        assert!(text.contains("le=\"0.005\"} 2"), "{text}");
+        assert!(text.contains("le=\"+Inf\"} 2"));
+        assert!(
+            text.contains("onething_plugin_active_version{plugin=\"newborn\",version=\"0.1.0\"} 1")
+        );
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+}
