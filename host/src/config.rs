@@ -14,6 +14,9 @@
 //! epoch_tick_ms = 5
 //! max_instances = 1000
 //! keep_resident_bytes = 2097152
+//! max_concurrent_calls_per_plugin = 32
+//! plugin_queue_timeout_ms = 1000
+//! max_header_bytes = 65536
 //! header_read_timeout_ms = 10000
 //! max_log_lines_per_call = 100
 //! max_plugin_json_bytes = 1048576
@@ -80,6 +83,12 @@ pub struct LimitsConfig {
     pub max_instances: u32,
     /// Bytes of a freed instance slot kept mapped and reset in place.
     pub keep_resident_bytes: usize,
+    /// Calls of one plugin that may run at once.
+    pub max_concurrent_calls_per_plugin: u32,
+    /// How long a call waits for a slot of its plugin, in ms.
+    pub plugin_queue_timeout_ms: u64,
+    /// Largest request head, in bytes.
+    pub max_header_bytes: usize,
     /// Time a client has to send its headers, in ms.
     pub header_read_timeout_ms: u64,
     /// Log lines one plugin call may write.
@@ -97,6 +106,9 @@ impl Default for LimitsConfig {
             epoch_tick_ms: limits::EPOCH_TICK.as_millis() as u64,
             max_instances: limits::MAX_INSTANCES,
             keep_resident_bytes: limits::KEEP_RESIDENT_BYTES,
+            max_concurrent_calls_per_plugin: limits::MAX_CONCURRENT_CALLS_PER_PLUGIN,
+            plugin_queue_timeout_ms: limits::PLUGIN_QUEUE_TIMEOUT.as_millis() as u64,
+            max_header_bytes: limits::MAX_HEADER_BYTES,
             header_read_timeout_ms: limits::HEADER_READ_TIMEOUT.as_millis() as u64,
             max_log_lines_per_call: limits::MAX_LOG_LINES_PER_CALL,
             max_plugin_json_bytes: limits::MAX_PLUGIN_JSON_BYTES,

@@ -97,6 +97,7 @@ impl From<ServiceError> for ApiError {
                     StatusCode::SERVICE_UNAVAILABLE,
                     "plugin_instance_unavailable",
                 ),
+                PluginError::Busy { .. } => (StatusCode::SERVICE_UNAVAILABLE, "plugin_busy"),
                 other => (StatusCode::INTERNAL_SERVER_ERROR, other.code()),
             },
             ServiceError::VersionUnavailable { .. } => (

@@ -46,6 +46,22 @@ pub const MAX_INSTANCES: u32 = 1_000;
 /// Config key: `limits.keep_resident_bytes`.
 pub const KEEP_RESIDENT_BYTES: usize = 2 * 1024 * 1024;
 
+/// How many calls of one plugin may run at once: 32. A plugin that is
+/// slow (or spins until its deadline) can hold at most this many instance
+/// slots, so it cannot starve the other plugins of the pool or the cores.
+/// Config key: `limits.max_concurrent_calls_per_plugin`.
+pub const MAX_CONCURRENT_CALLS_PER_PLUGIN: u32 = 32;
+
+/// How long a call waits for one of its plugin's slots before it is
+/// answered 503 `plugin_busy`: 1 s.
+/// Config key: `limits.plugin_queue_timeout_ms`.
+pub const PLUGIN_QUEUE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The largest request head (request line and headers) the HTTP API reads:
+/// 64 KiB; a larger one is answered 431 and the connection closed.
+/// Config key: `limits.max_header_bytes`.
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+
 /// The largest request body the HTTP API reads: 1 MiB. An application form
 /// with attachments by reference is a few KiB; bodies over this are refused
 /// with 413 before they are read when Content-Length says so.

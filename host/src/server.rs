@@ -121,8 +121,11 @@ impl Server {
             tracing::warn!(%addr, "listening on a non-loopback address");
         }
         let (shutdown, signal) = watch::channel(false);
-        let header_timeout = Duration::from_millis(config.limits.header_read_timeout_ms.max(1));
-        let task = tokio::spawn(accept_loop(listener, api, signal, header_timeout, runtime));
+        let http = HttpLimits {
+            header_timeout: Duration::from_millis(config.limits.header_read_timeout_ms.max(1)),
+            max_header_bytes: config.limits.max_header_bytes.max(1024),
+        };
+        let task = tokio::spawn(accept_loop(listener, api, signal, http, runtime));
         tracing::info!(%addr, "onething listening");
         Ok(Server {
             addr,
@@ -155,18 +158,27 @@ impl Server {
     }
 }
 
+/// Connection-level limits.
+struct HttpLimits {
+    header_timeout: Duration,
+    max_header_bytes: usize,
+}
+
 async fn accept_loop(
     listener: TcpListener,
     api: Arc<Api>,
     mut signal: watch::Receiver<bool>,
-    header_timeout: Duration,
+    limits: HttpLimits,
     runtime: Runtime,
 ) {
     let graceful = GracefulShutdown::new();
     let mut builder = hyper::server::conn::http1::Builder::new();
+    // A client that sends its head slowly is cut off after the timeout; a
+    // head larger than the limit is answered 431.
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(header_timeout);
+        .header_read_timeout(limits.header_timeout)
+        .max_header_size(limits.max_header_bytes);
     loop {
         tokio::select! {
             accepted = listener.accept() => {

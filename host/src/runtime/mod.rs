@@ -130,6 +130,14 @@ pub enum PluginError {
     /// No instance could be created (e.g. every pool slot is busy).
     #[error("no plugin instance is available: {0}")]
     Unavailable(String),
+    /// Every call slot of this plugin stayed busy for the queue timeout.
+    #[error("plugin `{plugin}` is busy: {limit} calls are running; try again shortly")]
+    Busy {
+        /// The plugin.
+        plugin: String,
+        /// Its concurrency cap.
+        limit: u32,
+    },
 }
 
 impl PluginError {
@@ -145,6 +153,7 @@ impl PluginError {
             PluginError::Trap(_) => "plugin_trap",
             PluginError::InvalidAnswer(_) => "plugin_invalid_answer",
             PluginError::Unavailable(_) => "plugin_instance_unavailable",
+            PluginError::Busy { .. } => "plugin_busy",
         }
     }
 }
@@ -407,6 +416,11 @@ impl Runtime {
             version,
             cached,
             metrics,
+            slots: Arc::new(tokio::sync::Semaphore::new(
+                self.limits.max_concurrent_calls_per_plugin.max(1) as usize,
+            )),
+            max_concurrent: self.limits.max_concurrent_calls_per_plugin.max(1),
+            queue_timeout: Duration::from_millis(self.limits.plugin_queue_timeout_ms),
             info: ScenarioInfo::default(),
             pre,
             storage: self.storage.clone(),
@@ -446,6 +460,9 @@ pub struct LoadedPlugin {
     version: String,
     cached: CacheOutcome,
     metrics: Arc<PluginMetrics>,
+    slots: Arc<tokio::sync::Semaphore>,
+    max_concurrent: u32,
+    queue_timeout: Duration,
     info: ScenarioInfo,
     pre: PluginPre<HostState>,
     storage: Arc<dyn Storage>,
@@ -567,7 +584,13 @@ impl LoadedPlugin {
             if Instant::now() >= ctx.data().deadline {
                 Err(wasmtime::Error::new(DeadlineExceeded))
             } else {
-                Ok(UpdateDeadline::Yield(1))
+                // tokio's own yield defers the wake-up until the runtime has
+                // polled its I/O and timers, so a spinning plugin cannot
+                // delay other connections or timeouts on its worker.
+                Ok(UpdateDeadline::YieldCustom(
+                    1,
+                    Box::pin(tokio::task::yield_now()),
+                ))
             }
         });
         store
@@ -582,6 +605,20 @@ impl LoadedPlugin {
             &mut Store<HostState>,
         ) -> wasmtime::Result<Result<wit::Outcome, wit::Error>>,
     {
+        // At most `max_concurrent` calls of this plugin at once.
+        let _slot = match tokio::time::timeout(self.queue_timeout, self.slots.acquire()).await {
+            Ok(Ok(slot)) => slot,
+            _ => {
+                self.metrics.record_failure(FailureKind::Unavailable);
+                return Err(CallFailure {
+                    error: PluginError::Busy {
+                        plugin: self.manifest.id.clone(),
+                        limit: self.max_concurrent,
+                    },
+                    effects: Effects::default(),
+                });
+            }
+        };
         let started = Instant::now();
         let answer = self.call_inner(export).await;
         self.metrics.record_call(started.elapsed());
@@ -592,7 +629,7 @@ impl LoadedPlugin {
                 PluginError::OutOfMemory { .. } => FailureKind::Memory,
                 PluginError::Trap(_) => FailureKind::Trap,
                 PluginError::InvalidAnswer(_) => FailureKind::InvalidAnswer,
-                PluginError::Unavailable(_) => FailureKind::Unavailable,
+                PluginError::Unavailable(_) | PluginError::Busy { .. } => FailureKind::Unavailable,
             });
         }
         answer

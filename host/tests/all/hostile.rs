@@ -172,3 +172,39 @@ async fn a_plugin_failing_on_an_event_leaves_the_item_pending_and_says_so() {
     assert_eq!(last["code"], "plugin_trap");
     host.stop().await;
 }
+
+#[tokio::test]
+async fn a_plugin_at_its_concurrency_cap_is_busy_while_others_run() {
+    let host = TestHost::start_with(&["newborn", "loops-forever"], |config| {
+        config.limits.max_concurrent_calls_per_plugin = 1;
+        config.limits.plugin_queue_timeout_ms = 100;
+    })
+    .await;
+    let spin = |host: &TestHost| {
+        let client = host.client.clone();
+        let url = format!("{}/v1/scenarios/loops-forever/cases", host.base);
+        tokio::spawn(async move {
+            let response = client.post(url).json(&json!({})).send().await.unwrap();
+            crate::support::into_json(response).await
+        })
+    };
+    let first = spin(&host);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // The second call finds the one slot taken; had it waited for it, it
+    // would end in plugin_timeout too.
+    let second = spin(&host);
+    // newborn has its own slots: it is not held up by the spinning plugin.
+    let (status, body) = host
+        .post("/v1/scenarios/newborn/cases", &newborn_application())
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let b = second.await.unwrap();
+    let a = first.await.unwrap();
+    let mut codes = vec![
+        a.1["error"]["code"].as_str().unwrap().to_owned(),
+        b.1["error"]["code"].as_str().unwrap().to_owned(),
+    ];
+    codes.sort();
+    assert_eq!(codes, ["plugin_busy", "plugin_timeout"]);
+    host.stop().await;
+}

@@ -218,3 +218,21 @@ async fn a_body_over_one_mib_is_413() {
     assert_eq!(status, StatusCode::CREATED);
     host.stop().await;
 }
+
+#[tokio::test]
+async fn a_request_head_over_the_limit_is_431() {
+    let host = TestHost::start(&["newborn"]).await;
+    let head = format!(
+        "GET /v1/scenarios HTTP/1.1\r\nHost: x\r\nX-Padding: {}\r\nConnection: close\r\n\r\n",
+        "p".repeat(100 * 1024)
+    );
+    let addr = host.addr();
+    let (status, text) = tokio::task::spawn_blocking(move || raw_exchange(&addr, &head, b""))
+        .await
+        .unwrap();
+    assert_eq!(status, 431, "{text}");
+    // The host goes on serving.
+    let (status, _) = host.get("/v1/scenarios").await;
+    assert_eq!(status, StatusCode::OK);
+    host.stop().await;
+}

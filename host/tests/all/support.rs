@@ -93,6 +93,11 @@ impl TestHost {
     /// A host with `plugins` (ids of examples or fixtures) and the newborn
     /// test datasets.
     pub async fn start(plugins: &[&str]) -> TestHost {
+        Self::start_with(plugins, |_| {}).await
+    }
+
+    /// Like [`TestHost::start`], with the config adjusted first.
+    pub async fn start_with(plugins: &[&str], adjust: impl FnOnce(&mut Config)) -> TestHost {
         let dirs = tempfile::tempdir().unwrap();
         let data_dir = dirs.path().join("data");
         let plugins_dir = dirs.path().join("plugins");
@@ -123,13 +128,14 @@ impl TestHost {
             "id_number",
         )
         .await;
-        let config = Config {
+        let mut config = Config {
             listen: "127.0.0.1:0".parse().unwrap(),
             data_dir,
             plugins_dir,
             demo_data: false,
             ..Config::default()
         };
+        adjust(&mut config);
         let server = Server::start_with(config, storage.clone(), Arc::new(SystemClock))
             .await
             .unwrap();
