@@ -329,16 +329,19 @@ impl Service {
         })
     }
 
-    /// A case with its items.
-    pub async fn case(&self, case_id: &str) -> Result<CaseWithItems, ServiceError> {
-        let case = self
-            .storage
+    async fn load_case(&self, case_id: &str) -> Result<Case, ServiceError> {
+        self.storage
             .case(case_id)
             .await?
             .ok_or_else(|| ServiceError::NotFound {
                 what: "case",
                 id: case_id.to_owned(),
-            })?;
+            })
+    }
+
+    /// A case with its items.
+    pub async fn case(&self, case_id: &str) -> Result<CaseWithItems, ServiceError> {
+        let case = self.load_case(case_id).await?;
         let mut items = Vec::with_capacity(case.item_ids.len());
         for id in &case.item_ids {
             if let Some(item) = self.storage.item(id).await? {
@@ -355,14 +358,7 @@ impl Service {
         material: Value,
     ) -> Result<CaseWithItems, ServiceError> {
         let _guard = self.locks.lock(case_id).await;
-        let case = self
-            .storage
-            .case(case_id)
-            .await?
-            .ok_or_else(|| ServiceError::NotFound {
-                what: "case",
-                id: case_id.to_owned(),
-            })?;
+        let case = self.load_case(case_id).await?;
         if case.status != CaseStatus::AwaitingCitizen {
             return Err(ServiceError::Conflict {
                 code: "case_not_awaiting_citizen",
@@ -440,14 +436,7 @@ impl Service {
                 ),
             });
         }
-        let case =
-            self.storage
-                .case(&item.case_id)
-                .await?
-                .ok_or_else(|| ServiceError::NotFound {
-                    what: "case",
-                    id: item.case_id.clone(),
-                })?;
+        let case = self.load_case(&item.case_id).await?;
         let now = self.clock.now();
         item.finished_at = Some(now);
         let (event, entry) = match action {
