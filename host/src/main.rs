@@ -120,6 +120,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if no_demo_data {
                 config.demo_data = false;
             }
+            if !config.plugins_dir.is_dir()
+                && let Some(found) = plugins_beside_binary()
+            {
+                tracing::info!(dir = %found.display(), "using the example plugins built beside this binary");
+                config.plugins_dir = found;
+            }
             let plugins_dir = config.plugins_dir.clone();
             let server = Server::start(config).await?;
             if server.plugin_errors().is_empty() && !plugins_dir.is_dir() {
@@ -166,6 +172,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `dist/plugins` of the checkout this binary was built in
+/// (`target/{debug,release}/onething` → `dist/plugins`), so that the example
+/// plugins are found when `onething serve` is started from another directory.
+fn plugins_beside_binary() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let dir = exe.parent()?.parent()?.parent()?.join("dist").join("plugins");
+    dir.is_dir().then_some(dir)
 }
 
 /// Opens a data dir that must already exist (verification never creates one).
