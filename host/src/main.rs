@@ -179,7 +179,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 /// plugins are found when `onething serve` is started from another directory.
 fn plugins_beside_binary() -> Option<PathBuf> {
     let exe = std::env::current_exe().ok()?;
-    let dir = exe.parent()?.parent()?.parent()?.join("dist").join("plugins");
+    let dir = exe
+        .parent()?
+        .parent()?
+        .parent()?
+        .join("dist")
+        .join("plugins");
     dir.is_dir().then_some(dir)
 }
 
