@@ -208,3 +208,54 @@ async fn a_plugin_at_its_concurrency_cap_is_busy_while_others_run() {
     assert_eq!(codes, ["plugin_busy", "plugin_timeout"]);
     host.stop().await;
 }
+
+#[tokio::test]
+async fn more_hostile_plugins_are_contained() {
+    let host = TestHost::start(&[
+        "newborn",
+        "recurses-forever",
+        "returns-huge-string",
+        "probes-wasi",
+        "floods-log",
+    ])
+    .await;
+    let message = assert_error(
+        hostile_beside_good(&host, "recurses-forever").await,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "plugin_trap",
+    );
+    assert!(message.contains("stack"), "{message}");
+    // 100 MB of state is refused by the host, not stored.
+    assert_error(
+        hostile_beside_good(&host, "returns-huge-string").await,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "plugin_invalid_answer",
+    );
+    // A flood of log lines is cut at the per-call limit; the call itself
+    // goes through.
+    let (status, body) = hostile_beside_good(&host, "floods-log").await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["status"], "completed");
+
+    // Files, environment, arguments and sockets are not there; clocks are.
+    let (status, body) = hostile_beside_good(&host, "probes-wasi").await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let report: serde_json::Value =
+        serde_json::from_str(body["message"].as_str().unwrap()).unwrap();
+    assert!(
+        report["file"].as_str().unwrap().starts_with("error"),
+        "{report}"
+    );
+    assert!(
+        report["dir"].as_str().unwrap().starts_with("error"),
+        "{report}"
+    );
+    assert!(
+        report["socket"].as_str().unwrap().starts_with("error"),
+        "{report}"
+    );
+    assert_eq!(report["env"], json!([]), "{report}");
+    assert_eq!(report["args"], json!([]), "{report}");
+    assert_eq!(report["clock"], true, "{report}");
+    host.stop().await;
+}
