@@ -9,6 +9,7 @@ mod support;
 mod audit;
 mod cli;
 mod compile_cache;
+mod crash;
 mod hostile;
 mod http_errors;
 mod idempotency;
