@@ -107,7 +107,7 @@ async fn load(
             .cases
             .insert(key, case["case_id"].as_str().unwrap().to_owned());
         // Complete the first item of every other case.
-        if n % 2 == 0 {
+        if n.is_multiple_of(2) {
             let item = &case["items"][0];
             let url = format!(
                 "{}/v1/departments/{}/items/{}/complete",
