@@ -182,6 +182,22 @@ mod tests {
         assert!(check_dataset_name("health/x/y").is_err());
     }
 
+    proptest::proptest! {
+        /// Any file is either imported whole or refused with a line number
+        /// that exists in it; parsing never panics.
+        #[test]
+        fn any_text_is_parsed_or_refused_by_line(text in "(.{0,40}\n){0,12}") {
+            match parse_jsonl(&text, "id") {
+                Ok(records) => proptest::prop_assert!(!records.is_empty()),
+                Err(ImportError::Line { line, .. }) => {
+                    proptest::prop_assert!(line >= 1 && line <= text.lines().count());
+                }
+                Err(ImportError::Empty) => {}
+                Err(other) => proptest::prop_assert!(false, "unexpected {other}"),
+            }
+        }
+    }
+
     #[test]
     fn the_demo_data_parses() {
         for (dataset, key, text) in DEMO_DATASETS {

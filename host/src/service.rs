@@ -788,6 +788,7 @@ pub fn validate_application(
 #[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
+    use proptest::strategy::Strategy;
     use serde_json::json;
 
     fn fields() -> Vec<FieldSpec> {
@@ -862,6 +863,38 @@ mod tests {
                     assert!(message.contains(text), "{message}");
                 }
                 other => panic!("{field}: {other:?}"),
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// Any form is accepted or refused naming a field; an accepted form
+        /// has every required field with a value of its kind.
+        #[test]
+        fn any_form_is_judged_without_panicking(
+            name in proptest::option::of(proptest::prop_oneof![
+                ".{0,6}".prop_map(Value::from),
+                proptest::num::i64::ANY.prop_map(Value::from),
+                proptest::bool::ANY.prop_map(Value::from),
+            ]),
+            side in proptest::option::of("mother|father|aunt|"),
+            born in proptest::option::of("[0-9]{4}-[0-9]{2}-[0-9]{2}|.{0,10}"),
+            extra in proptest::option::of("[a-z]{1,5}"),
+        ) {
+            let mut form = Map::new();
+            if let Some(v) = name { form.insert("name".into(), v); }
+            if let Some(v) = side { form.insert("side".into(), Value::from(v)); }
+            if let Some(v) = born { form.insert("born".into(), Value::from(v)); }
+            if let Some(k) = extra { form.insert(format!("x-{k}"), Value::from(1)); }
+            match validate_application(&fields(), &form, "test") {
+                Ok(()) => {
+                    proptest::prop_assert!(form["name"].as_str().is_some_and(|s| !s.trim().is_empty()));
+                    proptest::prop_assert!(matches!(form["side"].as_str(), Some("mother" | "father")));
+                }
+                Err(ServiceError::InvalidField { field, message }) => {
+                    proptest::prop_assert!(!field.is_empty() && !message.is_empty());
+                }
+                Err(other) => proptest::prop_assert!(false, "unexpected {other}"),
             }
         }
     }

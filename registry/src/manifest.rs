@@ -224,6 +224,36 @@ memory_mib = 32
         }
     }
 
+    proptest::proptest! {
+        /// Whatever an uploader sends, parsing answers; it never panics.
+        #[test]
+        fn parsing_any_text_never_panics(text in ".{0,400}") {
+            let _ = Manifest::parse(&text);
+        }
+
+        /// A manifest made of valid parts survives a round trip.
+        #[test]
+        fn valid_manifests_round_trip(
+            id in "[a-z][a-z0-9-]{0,20}",
+            department in "[a-z][a-z0-9-]{0,20}",
+            major in 0u64..100, minor in 0u64..100, patch in 0u64..100,
+            datasets in proptest::collection::vec("[a-z][a-z0-9-]{0,10}/[a-z][a-z0-9-]{0,10}", 0..5),
+            memory in proptest::option::of(1u32..4096),
+        ) {
+            let manifest = Manifest {
+                id,
+                version: semver::Version::new(major, minor, patch),
+                department,
+                title: "T".into(),
+                description: String::new(),
+                grants: Grants { datasets, dispatch: vec![] },
+                limits: Limits { memory_mib: memory, deadline_ms: None },
+            };
+            let text = toml::to_string(&manifest).unwrap();
+            proptest::prop_assert_eq!(Manifest::parse(&text).unwrap(), manifest);
+        }
+    }
+
     #[test]
     fn grants_default_to_nothing() {
         let m = Manifest::parse(

@@ -673,18 +673,7 @@ impl LoadedPlugin {
     }
 
     fn check_outcome(&self, outcome: wit::Outcome) -> Result<Outcome, PluginError> {
-        if outcome.state.len() > self.caps.max_json_bytes {
-            return Err(PluginError::InvalidAnswer(format!(
-                "its state is {} bytes; at most {} are allowed",
-                outcome.state.len(),
-                self.caps.max_json_bytes
-            )));
-        }
-        if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(&outcome.state) {
-            return Err(PluginError::InvalidAnswer(format!(
-                "its state is not JSON: {e}"
-            )));
-        }
+        check_state(&outcome.state, self.caps.max_json_bytes)?;
         if outcome.message.len() > limits::MAX_LOG_LINE_BYTES {
             return Err(PluginError::InvalidAnswer(format!(
                 "its message is {} bytes; at most {} are allowed",
@@ -730,6 +719,19 @@ impl LoadedPlugin {
             effects,
         }
     }
+}
+
+/// Checks the state a plugin handed back: JSON, and not too large.
+fn check_state(state: &str, max_bytes: usize) -> Result<(), PluginError> {
+    if state.len() > max_bytes {
+        return Err(PluginError::InvalidAnswer(format!(
+            "its state is {} bytes; at most {max_bytes} are allowed",
+            state.len()
+        )));
+    }
+    serde_json::from_str::<serde::de::IgnoredAny>(state)
+        .map(|_| ())
+        .map_err(|e| PluginError::InvalidAnswer(format!("its state is not JSON: {e}")))
 }
 
 fn to_wit_case(case: &CaseContext) -> wit::CaseInfo {
@@ -823,3 +825,43 @@ fn from_wit_info(info: wit::Info) -> ScenarioInfo {
 }
 
 impl wit::Host for HostState {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        /// Whatever a plugin hands back as its state, the host answers:
+        /// accepted if and only if it is JSON within the size limit.
+        #[test]
+        fn any_state_is_accepted_only_as_bounded_json(state in ".{0,200}", max in 0usize..300) {
+            let is_json = serde_json::from_str::<serde_json::Value>(&state).is_ok();
+            let accepted = check_state(&state, max).is_ok();
+            proptest::prop_assert_eq!(accepted, is_json && state.len() <= max);
+        }
+
+        /// JSON-shaped states of any depth are judged the same way.
+        #[test]
+        fn json_states_are_accepted(value in json_value()) {
+            let text = value.to_string();
+            proptest::prop_assert!(check_state(&text, usize::MAX).is_ok());
+        }
+    }
+
+    fn json_value() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            ".{0,20}".prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(4, 64, 8, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..8).prop_map(serde_json::Value::from),
+                proptest::collection::btree_map(".{0,8}", inner, 0..8)
+                    .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+}
