@@ -6,6 +6,8 @@
 //! plugins_dir = "./dist/plugins"
 //! demo_data = true              # load the demo datasets into an empty data dir
 //! timezone_offset_hours = 8     # local time for working-day deadlines
+//! holidays_file = "holidays.txt"  # days off and worked weekend days (calendar.rs)
+//! deadline_check_interval_ms = 5000
 //!
 //! [limits]                      # see limits.rs for what each one bounds
 //! max_body_bytes = 1048576
@@ -50,6 +52,12 @@ pub struct Config {
     /// The local time zone, in hours east of UTC, for working-day deadlines.
     /// Default 8 (China Standard Time).
     pub timezone_offset_hours: i32,
+    /// A holiday calendar (see `calendar.rs` for the format). Default none:
+    /// only weekends are days off.
+    pub holidays_file: Option<PathBuf>,
+    /// How often the host looks for items whose time ran out, in ms.
+    /// Default 5000.
+    pub deadline_check_interval_ms: u64,
     /// The host's limits.
     pub limits: LimitsConfig,
 }
@@ -62,6 +70,8 @@ impl Default for Config {
             plugins_dir: PathBuf::from("./dist/plugins"),
             demo_data: true,
             timezone_offset_hours: 8,
+            holidays_file: None,
+            deadline_check_interval_ms: 5_000,
             limits: LimitsConfig::default(),
         }
     }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
@@ -274,11 +275,12 @@ impl Api {
         }
         let application = self.read_json(req).await?;
         let applied = self.service.apply(scenario, application, key).await?;
+        let now = self.service.now();
         let body = json!({
             "case_id": applied.case.case.id,
             "status": applied.case.case.status,
             "message": applied.case.case.message,
-            "items": applied.case.items.iter().map(item_summary).collect::<Vec<_>>(),
+            "items": applied.case.items.iter().map(|i| item_summary(i, now)).collect::<Vec<_>>(),
         });
         let mut response = json_response(StatusCode::CREATED, &body);
         response.headers_mut().insert(
@@ -296,7 +298,10 @@ impl Api {
 
     async fn get_case(&self, case_id: &str) -> ApiResult {
         let case = self.service.case(case_id).await?;
-        Ok(json_response(StatusCode::OK, &case_view(&case)))
+        Ok(json_response(
+            StatusCode::OK,
+            &case_view(&case, self.service.now()),
+        ))
     }
 
     async fn supplement(&self, case_id: &str, req: Request<Incoming>) -> ApiResult {
@@ -311,7 +316,10 @@ impl Api {
             ));
         }
         let case = self.service.supplement(case_id, material).await?;
-        Ok(json_response(StatusCode::OK, &case_view(&case)))
+        Ok(json_response(
+            StatusCode::OK,
+            &case_view(&case, self.service.now()),
+        ))
     }
 
     async fn department_items(&self, department: &str, query: Option<&str>) -> ApiResult {
@@ -342,7 +350,8 @@ impl Api {
             }
         }
         let items = self.service.department_items(department, status).await?;
-        let items: Vec<Value> = items.iter().map(item_view).collect();
+        let now = self.service.now();
+        let items: Vec<Value> = items.iter().map(|i| item_view(i, now)).collect();
         Ok(json_response(
             StatusCode::OK,
             &json!({"department": department, "items": items}),
@@ -374,7 +383,7 @@ impl Api {
             .await?;
         Ok(json_response(
             StatusCode::OK,
-            &acted_view(&acted.item, &acted.case),
+            &acted_view(&acted.item, &acted.case, self.service.now()),
         ))
     }
 
@@ -410,7 +419,7 @@ impl Api {
             .await?;
         Ok(json_response(
             StatusCode::OK,
-            &acted_view(&acted.item, &acted.case),
+            &acted_view(&acted.item, &acted.case, self.service.now()),
         ))
     }
 
@@ -507,7 +516,7 @@ fn route_exists(segments: &[&str]) -> bool {
 }
 
 /// An item as the applicant sees it.
-fn item_summary(item: &WorkItem) -> Value {
+fn item_summary(item: &WorkItem, now: DateTime<Utc>) -> Value {
     json!({
         "item_id": item.id,
         "department": item.department,
@@ -515,12 +524,15 @@ fn item_summary(item: &WorkItem) -> Value {
         "status": item.status,
         "due": item.due,
         "due_at": item.due_at,
+        "deadline": item.deadline_state(now),
     })
 }
 
 /// An item as its department sees it.
-fn item_view(item: &WorkItem) -> Value {
+fn item_view(item: &WorkItem, now: DateTime<Utc>) -> Value {
     json!({
+        "deadline": item.deadline_state(now),
+        "overdue_reported_at": item.overdue_at,
         "item_id": item.id,
         "case_id": item.case_id,
         "scenario": item.scenario,
@@ -537,13 +549,13 @@ fn item_view(item: &WorkItem) -> Value {
     })
 }
 
-fn case_view(case: &CaseWithItems) -> Value {
+fn case_view(case: &CaseWithItems, now: DateTime<Utc>) -> Value {
     let c = &case.case;
     let items: Vec<Value> = case
         .items
         .iter()
         .map(|item| {
-            let mut view = item_summary(item);
+            let mut view = item_summary(item, now);
             if let Value::Object(map) = &mut view {
                 map.insert("finished_at".into(), json!(item.finished_at));
                 map.insert("result".into(), json!(item.result));
@@ -566,9 +578,9 @@ fn case_view(case: &CaseWithItems) -> Value {
     })
 }
 
-fn acted_view(item: &WorkItem, case: &Case) -> Value {
+fn acted_view(item: &WorkItem, case: &Case, now: DateTime<Utc>) -> Value {
     json!({
-        "item": item_view(item),
+        "item": item_view(item, now),
         "case": {"case_id": case.id, "status": case.status, "message": case.message},
     })
 }

@@ -104,6 +104,45 @@ pub struct WorkItem {
     pub result: Option<serde_json::Value>,
     /// The department's reason on rejection.
     pub reason: Option<String>,
+    /// When the host told the plugin that the item is overdue (it does so
+    /// once).
+    #[serde(default)]
+    pub overdue_at: Option<DateTime<Utc>>,
+}
+
+/// Where a pending item stands against its time limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeadlineState {
+    /// Less than 60% of its time has passed (or it is finished).
+    OnTime,
+    /// 60% of its time or more has passed.
+    Nearing,
+    /// Its time is up.
+    Overdue,
+}
+
+/// The share of an item's time after which it is `nearing`.
+pub const NEARING_SHARE: f64 = 0.6;
+
+impl WorkItem {
+    /// Where the item stands against its time limit at `now`; a finished
+    /// item is on time.
+    pub fn deadline_state(&self, now: DateTime<Utc>) -> DeadlineState {
+        if self.status != ItemStatus::Pending {
+            return DeadlineState::OnTime;
+        }
+        if now >= self.due_at {
+            return DeadlineState::Overdue;
+        }
+        let total = (self.due_at - self.created_at).num_milliseconds() as f64;
+        let used = (now - self.created_at).num_milliseconds() as f64;
+        if total > 0.0 && used / total >= NEARING_SHARE {
+            DeadlineState::Nearing
+        } else {
+            DeadlineState::OnTime
+        }
+    }
 }
 
 /// One entry of a case's append-only history.
@@ -163,6 +202,13 @@ pub enum TimelineEvent {
     },
     /// The applicant supplied material.
     Supplement,
+    /// An item's time ran out; the plugin was told.
+    ItemOverdue {
+        /// The item's id.
+        item_id: String,
+        /// Its department.
+        department: String,
+    },
     /// The applicant was told something.
     Notification {
         /// What they were told.

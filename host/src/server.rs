@@ -38,6 +38,9 @@ pub enum StartError {
     /// The wasm engine could not be created.
     #[error(transparent)]
     Runtime(#[from] LoadError),
+    /// The holiday calendar could not be read.
+    #[error(transparent)]
+    Holidays(#[from] crate::calendar::HolidayFileError),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -98,14 +101,12 @@ impl Server {
         for error in &plugin_errors {
             tracing::error!(%error, "plugin not loaded");
         }
-        let service = Arc::new(Service::new(
-            storage,
-            plugins,
-            Calendar::new(config.timezone_offset_hours),
-            clock,
-            metrics,
-        ));
-        let api = Arc::new(Api::new(service, config.limits.max_body_bytes));
+        let mut calendar = Calendar::new(config.timezone_offset_hours);
+        if let Some(file) = &config.holidays_file {
+            calendar = calendar.with_holiday_file(file)?;
+        }
+        let service = Arc::new(Service::new(storage, plugins, calendar, clock, metrics));
+        let api = Arc::new(Api::new(service.clone(), config.limits.max_body_bytes));
         let listener =
             TcpListener::bind(config.listen)
                 .await
@@ -125,7 +126,15 @@ impl Server {
             header_timeout: Duration::from_millis(config.limits.header_read_timeout_ms.max(1)),
             max_header_bytes: config.limits.max_header_bytes.max(1024),
         };
-        let task = tokio::spawn(accept_loop(listener, api, signal, http, runtime));
+        let deadlines = tokio::spawn(deadline_loop(
+            service,
+            Duration::from_millis(config.deadline_check_interval_ms.max(10)),
+            signal.clone(),
+        ));
+        let task = tokio::spawn(async move {
+            accept_loop(listener, api, signal, http, runtime).await;
+            let _ = deadlines.await;
+        });
         tracing::info!(%addr, "onething listening");
         Ok(Server {
             addr,
@@ -155,6 +164,26 @@ impl Server {
     /// Runs until the task ends (it ends only on shutdown).
     pub async fn wait(self) {
         let _ = self.task.await;
+    }
+}
+
+/// Reports overdue items to their plugins every `interval`, until shutdown.
+async fn deadline_loop(
+    service: Arc<Service>,
+    interval: Duration,
+    mut signal: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {
+                match service.report_overdue().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(items = n, "overdue items reported"),
+                    Err(error) => tracing::error!(%error, "overdue check failed"),
+                }
+            }
+            _ = signal.changed() => break,
+        }
     }
 }
 

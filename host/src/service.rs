@@ -370,9 +370,55 @@ impl Service {
         }
         let event = CaseEvent::Supplement(material.to_string());
         let (case, _) = self
-            .deliver(case, event, TimelineEvent::Supplement, None)
+            .deliver(case, event, TimelineEvent::Supplement, None, KeepItem::No)
             .await?;
         self.case(&case.id).await
+    }
+
+    /// Now, by the service's clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// Tells each case's plugin, once, about every pending item whose time
+    /// ran out (`item-overdue`), and records it on the case's timeline.
+    /// Returns how many items it reported. A plugin that fails to handle the
+    /// event has the failure on the case's timeline; the item is still
+    /// marked reported, so it is not retried forever.
+    pub async fn report_overdue(&self) -> Result<usize, ServiceError> {
+        let now = self.clock.now();
+        let due = self.storage.items_due(now, 256).await?;
+        let mut reported = 0;
+        for candidate in due {
+            let _guard = self.locks.lock(&candidate.case_id).await;
+            let Some(mut item) = self.storage.item(&candidate.id).await? else {
+                continue;
+            };
+            if item.status != ItemStatus::Pending || item.overdue_at.is_some() || item.due_at > now
+            {
+                continue;
+            }
+            let case = self.load_case(&item.case_id).await?;
+            item.overdue_at = Some(now);
+            let event = CaseEvent::ItemOverdue {
+                item_id: item.id.clone(),
+                department: item.department.clone(),
+                task: item.task.clone(),
+            };
+            let entry = TimelineEvent::ItemOverdue {
+                item_id: item.id.clone(),
+                department: item.department.clone(),
+            };
+            match self
+                .deliver(case, event, entry, Some(item), KeepItem::Yes)
+                .await
+            {
+                Ok(_) => reported += 1,
+                Err(ServiceError::Refused(_) | ServiceError::Plugin(_)) => reported += 1,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(reported)
     }
 
     /// A department's items, optionally only those with one status.
@@ -472,7 +518,11 @@ impl Service {
                 (event, entry)
             }
         };
-        let (case, item) = self.deliver(case, event, entry, Some(item)).await?;
+        // A department's action that the plugin could not handle is not
+        // kept: the item stays pending and the department can try again.
+        let (case, item) = self
+            .deliver(case, event, entry, Some(item), KeepItem::No)
+            .await?;
         let item = item.ok_or_else(not_found)?;
         Ok(ItemActed { item, case })
     }
@@ -487,6 +537,7 @@ impl Service {
         event: CaseEvent,
         happened: TimelineEvent,
         changed_item: Option<WorkItem>,
+        on_failure: KeepItem,
     ) -> Result<(Case, Option<WorkItem>), ServiceError> {
         let plugin = self
             .plugins
@@ -554,11 +605,15 @@ impl Service {
                     },
                 });
                 let audit = read_audit(&plugin, &case.id, &case.applicant, &effects);
+                let items = match (on_failure, changed_item) {
+                    (KeepItem::Yes, Some(item)) => vec![item],
+                    _ => Vec::new(),
+                };
                 self.storage
                     .commit(Commit {
                         case,
                         expected_revision,
-                        items: Vec::new(),
+                        items,
                         audit,
                         idempotency: None,
                     })
@@ -628,6 +683,7 @@ impl Service {
                 finished_at: None,
                 result: None,
                 reason: None,
+                overdue_at: None,
             });
         }
         for message in notifications {
@@ -678,6 +734,14 @@ impl Service {
         }
         ServiceError::from_call(error)
     }
+}
+
+/// Whether the item an event is about is written even when the plugin
+/// fails to handle the event.
+#[derive(Clone, Copy)]
+enum KeepItem {
+    Yes,
+    No,
 }
 
 enum ItemAction {

@@ -255,6 +255,14 @@ pub trait Storage: Send + Sync + 'static {
         status: Option<ItemStatus>,
     ) -> Result<Vec<WorkItem>, StorageError>;
 
+    /// Pending items due at or before `by` whose plugin has not yet been
+    /// told they are overdue, soonest first, at most `limit`.
+    async fn items_due(
+        &self,
+        by: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<WorkItem>, StorageError>;
+
     /// One dataset record's JSON text.
     async fn dataset_record(
         &self,

@@ -3,7 +3,9 @@
 //! Everything lives in one sled tree, under key prefixes: `c/` cases
 //! (id → JSON), `i/` items (id → JSON), `d/` department index (department
 //! NUL item id → nothing; item ids are time-ordered, so a prefix scan lists a
-//! queue oldest first), `k/` idempotency keys (scenario NUL key → record),
+//! queue oldest first), `u/` due index (due time in ms, big endian, NUL
+//! item id → nothing; only pending items not yet reported overdue),
+//! `k/` idempotency keys (scenario NUL key → record),
 //! `s/` datasets (dataset NUL key → JSON), `a/` audit entries (seq, big
 //! endian → entry), `f/` failures, and `m/` meta (the audit chain's head).
 //!
@@ -41,6 +43,7 @@ const MAX_BATCH: usize = 256;
 const CASES: &[u8] = b"c/";
 const ITEMS: &[u8] = b"i/";
 const DEPT_ITEMS: &[u8] = b"d/";
+const DUE: &[u8] = b"u/";
 const IDEMPOTENCY: &[u8] = b"k/";
 const DATASETS: &[u8] = b"s/";
 const AUDIT: &[u8] = b"a/";
@@ -183,17 +186,28 @@ struct WriterState {
     head: AuditHead,
 }
 
-/// Writes staged for a batch, by key, so that a later write in the batch
-/// sees what an earlier one changed.
+/// Writes staged for a batch, by key (`None` removes the key), so that a
+/// later write in the batch sees what an earlier one changed.
 #[derive(Default)]
 struct Pending {
-    written: HashMap<Vec<u8>, Vec<u8>>,
+    written: HashMap<Vec<u8>, Option<Vec<u8>>>,
 }
 
 impl Pending {
     fn insert(&mut self, key: Vec<u8>, value: Vec<u8>) {
-        self.written.insert(key, value);
+        self.written.insert(key, Some(value));
     }
+
+    fn remove(&mut self, key: Vec<u8>) {
+        self.written.insert(key, None);
+    }
+}
+
+/// The due-index key of an item.
+fn due_key(item: &WorkItem) -> Vec<u8> {
+    // Times before 1970 do not occur; clamp rather than wrap.
+    let millis = u64::try_from(item.due_at.timestamp_millis()).unwrap_or(0);
+    key(DUE, &[&millis.to_be_bytes(), item.id.as_bytes()])
 }
 
 impl WriterState {
@@ -242,7 +256,10 @@ impl WriterState {
         }
         let mut batch = sled::Batch::default();
         for (k, v) in pending.written {
-            batch.insert(k, v);
+            match v {
+                Some(v) => batch.insert(k, v),
+                None => batch.remove(k),
+            }
         }
         if let Err(e) = self.db.apply_batch(batch) {
             return fail_all(results, &e.to_string(), &mut self.head, head_before);
@@ -289,7 +306,7 @@ impl WriterState {
         own: &Pending,
     ) -> Result<Option<Vec<u8>>, StorageError> {
         if let Some(value) = own.written.get(key).or_else(|| pending.written.get(key)) {
-            return Ok(Some(value.clone()));
+            return Ok(value.clone());
         }
         Ok(self.db.get(key).map_err(backend)?.map(|v| v.to_vec()))
     }
@@ -341,6 +358,11 @@ impl WriterState {
                 ),
                 Vec::new(),
             );
+            if item.status == ItemStatus::Pending && item.overdue_at.is_none() {
+                own.insert(due_key(item), Vec::new());
+            } else {
+                own.remove(due_key(item));
+            }
         }
         self.stage_audit(audit, own)
     }
@@ -445,6 +467,31 @@ impl Storage for SledStorage {
                 continue;
             };
             if status.is_none_or(|s| s == item.status) {
+                found.push(item);
+            }
+        }
+        Ok(found)
+    }
+
+    async fn items_due(
+        &self,
+        by: chrono::DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<WorkItem>, StorageError> {
+        let until = u64::try_from(by.timestamp_millis()).unwrap_or(0);
+        let mut found = Vec::new();
+        for entry in self.db.scan_prefix(DUE) {
+            let (k, _) = entry.map_err(backend)?;
+            let rest = &k[DUE.len()..];
+            let (Some(millis), Some(item_id)) = (rest.get(..8), rest.get(9..)) else {
+                continue;
+            };
+            let mut bytes = [0u8; 8];
+            bytes.copy_from_slice(millis);
+            if u64::from_be_bytes(bytes) > until || found.len() >= limit {
+                break;
+            }
+            if let Some(item) = self.get::<WorkItem>(&key(ITEMS, &[item_id]))? {
                 found.push(item);
             }
         }

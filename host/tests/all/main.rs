@@ -10,6 +10,7 @@ mod audit;
 mod cli;
 mod compile_cache;
 mod crash;
+mod deadlines;
 mod fuzz_http;
 mod hostile;
 mod http_errors;

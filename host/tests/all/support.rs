@@ -11,7 +11,7 @@ use tempfile::TempDir;
 use onething_host::config::Config;
 use onething_host::datasets;
 use onething_host::server::Server;
-use onething_host::service::SystemClock;
+use onething_host::service::{Clock, SystemClock};
 use onething_host::storage::sled::SledStorage;
 use onething_host::storage::{AuditEntry, Storage};
 
@@ -98,6 +98,15 @@ impl TestHost {
 
     /// Like [`TestHost::start`], with the config adjusted first.
     pub async fn start_with(plugins: &[&str], adjust: impl FnOnce(&mut Config)) -> TestHost {
+        Self::start_full(plugins, adjust, Arc::new(SystemClock)).await
+    }
+
+    /// Like [`TestHost::start_with`], on a given clock.
+    pub async fn start_full(
+        plugins: &[&str],
+        adjust: impl FnOnce(&mut Config),
+        clock: Arc<dyn Clock>,
+    ) -> TestHost {
         let dirs = tempfile::tempdir().unwrap();
         let data_dir = dirs.path().join("data");
         let plugins_dir = dirs.path().join("plugins");
@@ -136,7 +145,7 @@ impl TestHost {
             ..Config::default()
         };
         adjust(&mut config);
-        let server = Server::start_with(config, storage.clone(), Arc::new(SystemClock))
+        let server = Server::start_with(config, storage.clone(), clock)
             .await
             .unwrap();
         assert!(
@@ -256,4 +265,27 @@ pub fn assert_error(actual: (StatusCode, Value), status: StatusCode, code: &str)
         .to_owned();
     assert!(!message.is_empty(), "an error needs a message: {body}");
     message
+}
+
+/// A clock the test moves by hand.
+pub struct TestClock(std::sync::Mutex<chrono::DateTime<chrono::Utc>>);
+
+impl TestClock {
+    pub fn at(rfc3339: &str) -> Arc<TestClock> {
+        let t = chrono::DateTime::parse_from_rfc3339(rfc3339).unwrap();
+        Arc::new(TestClock(std::sync::Mutex::new(
+            t.with_timezone(&chrono::Utc),
+        )))
+    }
+
+    pub fn set(&self, rfc3339: &str) {
+        let t = chrono::DateTime::parse_from_rfc3339(rfc3339).unwrap();
+        *self.0.lock().unwrap() = t.with_timezone(&chrono::Utc);
+    }
+}
+
+impl Clock for TestClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        *self.0.lock().unwrap()
+    }
 }
