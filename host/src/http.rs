@@ -179,6 +179,10 @@ impl Api {
                 self.apply(&scenario, req).await
             }
             (["v1", "cases", case_id], &Method::GET) => self.get_case(case_id).await,
+            (["v1", "cases", case_id, "cancel"], &Method::POST) => {
+                let case_id = (*case_id).to_owned();
+                self.cancel(&case_id, req).await
+            }
             (["v1", "cases", case_id, "supplements"], &Method::POST) => {
                 let case_id = (*case_id).to_owned();
                 self.supplement(&case_id, req).await
@@ -322,6 +326,35 @@ impl Api {
         ))
     }
 
+    async fn cancel(&self, case_id: &str, req: Request<Incoming>) -> ApiResult {
+        // The body is optional: `{"reason": "..."}`.
+        let has_body = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0")
+            || req.headers().contains_key(header::TRANSFER_ENCODING);
+        let reason = if has_body {
+            match self.read_json(req).await?.get("reason") {
+                None => String::new(),
+                Some(Value::String(reason)) => reason.trim().to_owned(),
+                Some(_) => {
+                    return Err(ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_field",
+                        "field `reason`: must be a string",
+                    ));
+                }
+            }
+        } else {
+            String::new()
+        };
+        let case = self.service.withdraw(case_id, reason).await?;
+        Ok(json_response(
+            StatusCode::OK,
+            &case_view(&case, self.service.now()),
+        ))
+    }
+
     async fn department_items(&self, department: &str, query: Option<&str>) -> ApiResult {
         let mut status = None;
         for pair in query
@@ -336,7 +369,7 @@ impl Api {
                         ApiError::new(
                             StatusCode::BAD_REQUEST,
                             "invalid_query",
-                            format!("status `{value}` is not one of: pending, completed, rejected"),
+                            format!("status `{value}` is not one of: pending, completed, rejected, cancelled"),
                         )
                     })?);
                 }
@@ -509,7 +542,7 @@ fn route_exists(segments: &[&str]) -> bool {
             | ["v1", "scenarios"]
             | ["v1", "scenarios", _, "cases"]
             | ["v1", "cases", _]
-            | ["v1", "cases", _, "supplements"]
+            | ["v1", "cases", _, "supplements" | "cancel"]
             | ["v1", "departments", _, "items"]
             | ["v1", "departments", _, "items", _, "complete" | "reject"]
     )

@@ -51,15 +51,28 @@ pub enum ItemStatus {
     Completed,
     /// The department refused it.
     Rejected,
+    /// The applicant withdrew the case before the department finished.
+    Cancelled,
 }
 
 impl ItemStatus {
+    /// The status as it is written in JSON, e.g. `pending`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ItemStatus::Pending => "pending",
+            ItemStatus::Completed => "completed",
+            ItemStatus::Rejected => "rejected",
+            ItemStatus::Cancelled => "cancelled",
+        }
+    }
+
     /// Parses the `?status=` filter of the department API.
     pub fn parse(text: &str) -> Option<Self> {
         match text {
             "pending" => Some(ItemStatus::Pending),
             "completed" => Some(ItemStatus::Completed),
             "rejected" => Some(ItemStatus::Rejected),
+            "cancelled" => Some(ItemStatus::Cancelled),
             _ => None,
         }
     }
@@ -202,6 +215,13 @@ pub enum TimelineEvent {
     },
     /// The applicant supplied material.
     Supplement,
+    /// The applicant withdrew the case; its open items were cancelled.
+    Withdrawn {
+        /// Why, in the applicant's words (may be empty).
+        reason: String,
+        /// The items that were cancelled.
+        cancelled_items: Vec<String>,
+    },
     /// An item's time ran out; the plugin was told.
     ItemOverdue {
         /// The item's id.

@@ -421,6 +421,73 @@ impl Service {
         Ok(reported)
     }
 
+    /// The applicant withdraws a case that is not finished: its open items
+    /// are cancelled (their departments see them as `cancelled`) and the
+    /// case ends as `rejected`, saying it was withdrawn. The plugin is not
+    /// called: withdrawal is the applicant's right, not the scenario's
+    /// decision.
+    pub async fn withdraw(
+        &self,
+        case_id: &str,
+        reason: String,
+    ) -> Result<CaseWithItems, ServiceError> {
+        let _guard = self.locks.lock(case_id).await;
+        let mut case = self.load_case(case_id).await?;
+        if case.status.is_final() {
+            return Err(ServiceError::Conflict {
+                code: "case_closed",
+                message: format!(
+                    "case {case_id} is already {}; only an open case can be withdrawn",
+                    case.status.as_str()
+                ),
+            });
+        }
+        let now = self.clock.now();
+        let mut cancelled = Vec::new();
+        for id in &case.item_ids {
+            if let Some(mut item) = self.storage.item(id).await?
+                && item.status == ItemStatus::Pending
+            {
+                item.status = ItemStatus::Cancelled;
+                item.finished_at = Some(now);
+                item.reason = Some("withdrawn by the applicant".into());
+                cancelled.push(item);
+            }
+        }
+        let expected_revision = Some(case.revision);
+        case.revision += 1;
+        case.updated_at = now;
+        case.status = CaseStatus::Rejected;
+        case.message = if reason.is_empty() {
+            "Withdrawn by the applicant.".to_owned()
+        } else {
+            format!("Withdrawn by the applicant: {reason}")
+        };
+        case.timeline.push(TimelineEntry {
+            at: now,
+            event: TimelineEvent::Withdrawn {
+                reason,
+                cancelled_items: cancelled.iter().map(|i| i.id.clone()).collect(),
+            },
+        });
+        let audit = vec![AuditRecord::Withdrawn {
+            case_id: case.id.clone(),
+            applicant: case.applicant.clone(),
+            cancelled_items: cancelled.len(),
+        }];
+        self.storage
+            .commit(Commit {
+                case: case.clone(),
+                expected_revision,
+                items: cancelled,
+                audit,
+                idempotency: None,
+            })
+            .await?;
+        self.metrics.add_open_cases(-1);
+        self.case(case_id).await
+    }
+
     /// A department's items, optionally only those with one status.
     pub async fn department_items(
         &self,
@@ -474,11 +541,7 @@ impl Service {
                 code: "item_not_pending",
                 message: format!(
                     "work item {item_id} is already {}; only a pending item can be completed or rejected",
-                    match item.status {
-                        ItemStatus::Completed => "completed",
-                        ItemStatus::Rejected => "rejected",
-                        ItemStatus::Pending => "pending",
-                    }
+                    item.status.as_str()
                 ),
             });
         }

@@ -129,6 +129,15 @@ pub enum AuditRecord {
         /// The item's new status.
         status: ItemStatus,
     },
+    /// The applicant withdrew a case.
+    Withdrawn {
+        /// The case.
+        case_id: String,
+        /// Who withdrew it.
+        applicant: String,
+        /// How many open items were cancelled.
+        cancelled_items: usize,
+    },
     /// An operator imported a dataset.
     DatasetImport {
         /// `DEPARTMENT/NAME`.

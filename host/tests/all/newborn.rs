@@ -426,3 +426,66 @@ async fn a_case_survives_a_restart_and_goes_on_where_it_stopped() {
     assert_eq!(case["status"], "completed");
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_parents_withdraw_and_open_items_are_cancelled() {
+    let host = TestHost::start(&["newborn"]).await;
+    let case = apply(&host, &newborn_application()).await;
+    let case_id = case["case_id"].as_str().unwrap();
+    // One department has finished already.
+    let done = &host.pending("hrss").await[0];
+    let done_id = done["item_id"].as_str().unwrap();
+    host.post(
+        &format!("/v1/departments/hrss/items/{done_id}/complete"),
+        &json!({"result": {"card": "ok"}}),
+    )
+    .await;
+
+    let (status, case) = host
+        .post(
+            &format!("/v1/cases/{case_id}/cancel"),
+            &json!({"reason": "we moved to another city"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{case}");
+    assert_eq!(case["status"], "rejected");
+    assert!(
+        case["message"].as_str().unwrap().contains("another city"),
+        "{case}"
+    );
+    for item in case["items"].as_array().unwrap() {
+        let expected = if item["department"] == "hrss" {
+            "completed"
+        } else {
+            "cancelled"
+        };
+        assert_eq!(item["status"], expected, "{item}");
+    }
+    // The departments see it: nothing pending, the cancellation in their queue.
+    assert!(host.pending("public-security").await.is_empty());
+    let (_, queue) = host
+        .get("/v1/departments/public-security/items?status=cancelled")
+        .await;
+    let cancelled = &queue["items"][0];
+    assert_eq!(cancelled["case_id"], case_id);
+    // A cancelled item cannot be completed; a closed case cannot be withdrawn.
+    assert_error(
+        host.post(
+            &format!(
+                "/v1/departments/public-security/items/{}/complete",
+                cancelled["item_id"].as_str().unwrap()
+            ),
+            &json!({"result": {}}),
+        )
+        .await,
+        StatusCode::CONFLICT,
+        "item_not_pending",
+    );
+    assert_error(
+        host.post(&format!("/v1/cases/{case_id}/cancel"), &json!({}))
+            .await,
+        StatusCode::CONFLICT,
+        "case_closed",
+    );
+    host.stop().await;
+}
