@@ -22,6 +22,11 @@ pub const DEMO_DATASETS: &[(&str, &str, &str)] = &[
         "id_number",
         include_str!("../demo/public-security/residents.jsonl"),
     ),
+    (
+        "medical-insurance/enrolments",
+        "id_number",
+        include_str!("../demo/medical-insurance/enrolments.jsonl"),
+    ),
 ];
 
 /// Why an import was refused. Nothing was written.

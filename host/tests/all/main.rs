@@ -17,3 +17,4 @@ mod http_errors;
 mod idempotency;
 mod metrics;
 mod newborn;
+mod transfer;

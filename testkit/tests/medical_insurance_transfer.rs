@@ -1,0 +1,98 @@
+//! The medical insurance transfer, tested with the kit: the receiving office
+//! gets its item only after the sending office has finished.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use onething_testkit::TestKit;
+use onething_testkit::model::{CaseStatus, Due, ItemStatus};
+use serde_json::json;
+
+fn plugin() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .unwrap()
+            .to_owned();
+        let status = std::process::Command::new("bash")
+            .arg(root.join("scripts/build-plugins.sh"))
+            .status()
+            .unwrap();
+        assert!(status.success(), "scripts/build-plugins.sh failed");
+        root.join("dist/plugins/medical-insurance-transfer")
+    })
+}
+
+async fn kit() -> TestKit {
+    let kit = TestKit::load(plugin()).await.unwrap();
+    kit.dataset(
+        "medical-insurance/enrolments",
+        "id_number",
+        &[
+            json!({"id_number": "A", "region": "chengdu", "status": "active"}),
+            json!({"id_number": "B", "region": "chengdu", "status": "suspended"}),
+        ],
+    )
+    .await
+    .unwrap();
+    kit
+}
+
+fn form(id: &str) -> serde_json::Value {
+    json!({"applicant_id": id, "from_region": "chengdu", "to_region": "chongqing", "phone": "1"})
+}
+
+#[tokio::test]
+async fn the_receiving_office_waits_for_the_sending_office() {
+    let kit = kit().await;
+    let case = kit.apply(form("A")).await.unwrap();
+    assert_eq!(case.status, CaseStatus::InProgress);
+    assert_eq!(case.items.len(), 1, "only the sending office has an item");
+    assert_eq!(case.items[0].task, "transfer-out");
+    assert_eq!(case.items[0].due, Due::WorkingDays(10));
+
+    let case = kit
+        .complete(&case.items[0].id, json!({"form_no": "F-1", "sealed": true}))
+        .await
+        .unwrap();
+    assert_eq!(case.items.len(), 2);
+    let receiving = &case.items[1];
+    assert_eq!(receiving.task, "transfer-in");
+    assert_eq!(receiving.due, Due::WorkingDays(5));
+    assert_eq!(receiving.payload["transfer_form"]["form_no"], "F-1");
+    assert_eq!(case.items[0].status, ItemStatus::Completed);
+
+    let case = kit
+        .complete(&receiving.id, json!({"note": "welcome"}))
+        .await
+        .unwrap();
+    assert_eq!(case.status, CaseStatus::Completed);
+}
+
+#[tokio::test]
+async fn a_suspended_insurance_is_refused_and_a_refusal_by_an_office_ends_it() {
+    let kit = kit().await;
+    let case = kit.apply(form("B")).await.unwrap();
+    assert_eq!(case.status, CaseStatus::Rejected);
+    assert!(case.message.starts_with("not-active"), "{}", case.message);
+
+    let case = kit.apply(form("A")).await.unwrap();
+    let case = kit
+        .reject(&case.items[0].id, "premiums in arrears")
+        .await
+        .unwrap();
+    assert_eq!(case.status, CaseStatus::Rejected);
+    assert!(case.message.contains("arrears"), "{}", case.message);
+}
+
+#[tokio::test]
+async fn a_slow_sending_office_is_reported_after_ten_working_days() {
+    let kit = kit().await;
+    kit.apply(form("A")).await.unwrap();
+    // Nine working days (and two weekends) later: not yet.
+    assert_eq!(kit.pass(chrono::Duration::days(13)).await.unwrap(), 0);
+    assert_eq!(kit.pass(chrono::Duration::days(1)).await.unwrap(), 1);
+}
