@@ -215,6 +215,13 @@ pub enum TimelineEvent {
     },
     /// The applicant supplied material.
     Supplement,
+    /// The scenario cancelled a pending item (e.g. to compensate).
+    ItemCancelled {
+        /// The item's id.
+        item_id: String,
+        /// Its department.
+        department: String,
+    },
     /// The applicant withdrew the case; its open items were cancelled.
     Withdrawn {
         /// Why, in the applicant's words (may be empty).

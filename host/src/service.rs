@@ -270,7 +270,7 @@ impl Service {
             updated_at: now,
             revision: 0,
         };
-        let (items, audit) = self.apply_success(&plugin, &mut case, success, now);
+        let (items, audit) = self.apply_success(&plugin, &mut case, success, Vec::new(), now);
         let idempotency = idempotency_key.as_ref().map(|key| IdempotencyRecord {
             scenario: scenario.to_owned(),
             key: key.clone(),
@@ -637,7 +637,19 @@ impl Service {
                         status: item.status,
                     });
                 }
-                let (mut items, more_audit) = self.apply_success(&plugin, &mut case, success, now);
+                // Under the case's lock: the items the plugin cancels are
+                // still this case's and still pending, as it checked.
+                let mut cancelled = Vec::new();
+                for id in &success.effects.cancelled {
+                    if let Some(item) = self.storage.item(id).await?
+                        && item.status == ItemStatus::Pending
+                        && changed_item.as_ref().is_none_or(|c| c.id != item.id)
+                    {
+                        cancelled.push(item);
+                    }
+                }
+                let (mut items, more_audit) =
+                    self.apply_success(&plugin, &mut case, success, cancelled, now);
                 audit.extend(more_audit);
                 if let Some(item) = &changed_item {
                     items.insert(0, item.clone());
@@ -693,6 +705,7 @@ impl Service {
         plugin: &LoadedPlugin,
         case: &mut Case,
         success: CallSuccess,
+        cancelled: Vec<WorkItem>,
         now: DateTime<Utc>,
     ) -> (Vec<WorkItem>, Vec<AuditRecord>) {
         let CallSuccess { outcome, effects } = success;
@@ -701,6 +714,7 @@ impl Service {
             reads,
             items: dispatched,
             notifications,
+            cancelled: _,
         } = effects;
         for read in reads {
             case.timeline.push(TimelineEntry {
@@ -748,6 +762,26 @@ impl Service {
                 reason: None,
                 overdue_at: None,
             });
+        }
+        for mut item in cancelled {
+            item.status = ItemStatus::Cancelled;
+            item.finished_at = Some(now);
+            item.reason = Some(format!("cancelled by the {} scenario", case.scenario));
+            case.timeline.push(TimelineEntry {
+                at: now,
+                event: TimelineEvent::ItemCancelled {
+                    item_id: item.id.clone(),
+                    department: item.department.clone(),
+                },
+            });
+            audit.push(AuditRecord::Cancelled {
+                plugin: plugin.manifest().id.clone(),
+                version: plugin.version().to_owned(),
+                case_id: case.id.clone(),
+                item_id: item.id.clone(),
+                department: item.department.clone(),
+            });
+            items.push(item);
         }
         for message in notifications {
             case.timeline.push(TimelineEntry {

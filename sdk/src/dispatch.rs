@@ -21,6 +21,13 @@ pub fn submit(item: WorkItem) -> Result<String, Error> {
     Ok(wit::submit(&item)?)
 }
 
+/// Cancels a pending work item of this case (e.g. to compensate when a later
+/// step failed); its department sees it as cancelled. Takes effect only if
+/// the call succeeds.
+pub fn cancel(item_id: &str) -> Result<(), Error> {
+    Ok(wit::cancel(item_id)?)
+}
+
 /// Sends the applicant a notification (kept on the case's timeline).
 pub fn notify(message: &str) -> Result<(), Error> {
     Ok(wit::notify(message)?)

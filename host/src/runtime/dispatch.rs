@@ -9,7 +9,7 @@ use super::bindings::onething::scenario::dispatch::Host;
 use super::bindings::wit::{Due as WitDue, Error as WitError, WorkItem as WitWorkItem};
 use super::state::{Dispatched, HostState, Phase};
 use crate::limits;
-use crate::model::Due;
+use crate::model::{Due, ItemStatus};
 
 /// The longest notification a plugin may send, in bytes.
 const MAX_NOTIFICATION_BYTES: usize = 4 * 1024;
@@ -67,6 +67,31 @@ impl Host for HostState {
             due,
         });
         Ok(id)
+    }
+
+    async fn cancel(&mut self, item_id: String) -> Result<(), WitError> {
+        if self.identity.phase == Phase::Describe {
+            return Err(WitError::Denied("describe() may not cancel".into()));
+        }
+        let item = self
+            .storage
+            .item(&item_id)
+            .await
+            .map_err(|_| WitError::Unavailable("work items cannot be read now".into()))?
+            .filter(|item| item.case_id == self.identity.case_id)
+            .ok_or_else(|| {
+                WitError::NotFound(format!("item {item_id} is not part of this case"))
+            })?;
+        if item.status != ItemStatus::Pending {
+            return Err(WitError::Invalid(format!(
+                "item {item_id} is {}; only a pending item can be cancelled",
+                item.status.as_str()
+            )));
+        }
+        if !self.effects.cancelled.contains(&item_id) {
+            self.effects.cancelled.push(item_id);
+        }
+        Ok(())
     }
 
     async fn notify(&mut self, message: String) -> Result<(), WitError> {

@@ -508,7 +508,7 @@ impl LoadedPlugin {
         );
         let wit_case = to_wit_case(case);
         let application = application.to_owned();
-        self.call(async |plugin, store| {
+        self.call(&case.id, async |plugin, store| {
             plugin
                 .onething_scenario_scenario()
                 .call_start(store, &wit_case, &application)
@@ -533,7 +533,7 @@ impl LoadedPlugin {
         );
         let wit_case = to_wit_case(case);
         let wit_event = to_wit_event(event);
-        self.call(async |plugin, store| {
+        self.call(&case.id, async |plugin, store| {
             plugin
                 .onething_scenario_scenario()
                 .call_on_event(store, &wit_case, &wit_event)
@@ -544,7 +544,7 @@ impl LoadedPlugin {
     }
 
     async fn describe(&self) -> Result<ScenarioInfo, CallFailure> {
-        let mut store = self.new_store(self.new_state(Phase::Describe));
+        let mut store = self.new_store(self.new_state(Phase::Describe, ""));
         let plugin = self
             .pre
             .instantiate_async(&mut store)
@@ -560,10 +560,11 @@ impl LoadedPlugin {
         }
     }
 
-    fn new_state(&self, phase: Phase) -> HostState {
+    fn new_state(&self, phase: Phase, case_id: &str) -> HostState {
         HostState::new(
             CallIdentity {
                 manifest: self.manifest.clone(),
+                case_id: case_id.to_owned(),
                 phase,
                 metrics: self.metrics.clone(),
             },
@@ -598,7 +599,7 @@ impl LoadedPlugin {
 
     /// Runs one export in a fresh instance and turns its answer into an
     /// outcome or a typed failure.
-    async fn call<F>(&self, export: F) -> Result<CallSuccess, CallFailure>
+    async fn call<F>(&self, case_id: &str, export: F) -> Result<CallSuccess, CallFailure>
     where
         F: AsyncFnOnce(
             &Plugin,
@@ -620,7 +621,7 @@ impl LoadedPlugin {
             }
         };
         let started = Instant::now();
-        let answer = self.call_inner(export).await;
+        let answer = self.call_inner(case_id, export).await;
         self.metrics.record_call(started.elapsed());
         if let Err(failure) = &answer {
             self.metrics.record_failure(match &failure.error {
@@ -635,14 +636,14 @@ impl LoadedPlugin {
         answer
     }
 
-    async fn call_inner<F>(&self, export: F) -> Result<CallSuccess, CallFailure>
+    async fn call_inner<F>(&self, case_id: &str, export: F) -> Result<CallSuccess, CallFailure>
     where
         F: AsyncFnOnce(
             &Plugin,
             &mut Store<HostState>,
         ) -> wasmtime::Result<Result<wit::Outcome, wit::Error>>,
     {
-        let mut store = self.new_store(self.new_state(Phase::Case));
+        let mut store = self.new_store(self.new_state(Phase::Case, case_id));
         let plugin = match self.pre.instantiate_async(&mut store).await {
             Ok(plugin) => plugin,
             Err(e) => return Err(self.failure(e, store.data_mut())),

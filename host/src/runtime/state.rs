@@ -29,6 +29,7 @@ pub(crate) enum Phase {
 /// Which plugin is calling, and in which phase.
 pub(crate) struct CallIdentity {
     pub manifest: Arc<Manifest>,
+    pub case_id: String,
     pub phase: Phase,
     pub metrics: Arc<crate::metrics::PluginMetrics>,
 }
@@ -79,6 +80,8 @@ pub struct Effects {
     pub items: Vec<Dispatched>,
     /// Messages for the applicant.
     pub notifications: Vec<String>,
+    /// Pending items of the case to cancel.
+    pub cancelled: Vec<String>,
 }
 
 /// Refuses memory growth past the plugin's limit and remembers that it did,

@@ -129,6 +129,19 @@ pub enum AuditRecord {
         /// The item's new status.
         status: ItemStatus,
     },
+    /// A plugin cancelled a pending work item.
+    Cancelled {
+        /// The plugin id.
+        plugin: String,
+        /// Its version.
+        version: String,
+        /// The case.
+        case_id: String,
+        /// The item.
+        item_id: String,
+        /// Its department.
+        department: String,
+    },
     /// The applicant withdrew a case.
     Withdrawn {
         /// The case.

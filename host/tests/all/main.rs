@@ -17,4 +17,5 @@ mod http_errors;
 mod idempotency;
 mod metrics;
 mod newborn;
+mod startup;
 mod transfer;
