@@ -120,6 +120,7 @@ impl Calendar {
     pub fn due_at(&self, from: DateTime<Utc>, due: Due) -> DateTime<Utc> {
         match due {
             Due::Hours(hours) => from + Duration::hours(i64::from(hours)),
+            Due::Minutes(minutes) => from + Duration::minutes(i64::from(minutes)),
             Due::WorkingDays(days) => {
                 let mut local = from.with_timezone(&self.offset());
                 let mut left = days;

@@ -174,6 +174,12 @@ impl Api {
             }
             (["metrics"], &Method::GET) => Ok(self.metrics()),
             (["v1", "scenarios"], &Method::GET) => self.catalogue(),
+            // A device (a sensor) reports an event: no citizen files it.
+            // Authenticated with device credentials later (security work).
+            (["v1", "scenarios", scenario, "events"], &Method::POST) => {
+                let scenario = (*scenario).to_owned();
+                self.apply(&scenario, req).await
+            }
             (["v1", "scenarios", scenario, "cases"], &Method::POST) => {
                 let scenario = (*scenario).to_owned();
                 self.apply(&scenario, req).await
@@ -540,7 +546,7 @@ fn route_exists(segments: &[&str]) -> bool {
         ["healthz"]
             | ["metrics"]
             | ["v1", "scenarios"]
-            | ["v1", "scenarios", _, "cases"]
+            | ["v1", "scenarios", _, "cases" | "events"]
             | ["v1", "cases", _]
             | ["v1", "cases", _, "supplements" | "cancel"]
             | ["v1", "departments", _, "items"]

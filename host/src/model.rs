@@ -86,6 +86,8 @@ pub enum Due {
     WorkingDays(u32),
     /// Calendar hours from dispatch.
     Hours(u32),
+    /// Minutes from dispatch.
+    Minutes(u32),
 }
 
 /// A task dispatched to one department.

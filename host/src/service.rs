@@ -40,6 +40,9 @@ use crate::storage::{
 /// identified by their tokens.
 pub const APPLICANT_FIELD: &str = "applicant_id";
 
+/// The field that names the device reporting an event (no citizen files it).
+pub const SENSOR_FIELD: &str = "sensor_id";
+
 /// Why a request could not be carried out. Each variant maps to one HTTP
 /// status in `http`.
 #[derive(Debug, thiserror::Error)]
@@ -215,8 +218,9 @@ impl Service {
             ));
         };
         validate_application(&plugin.info().fields, form, scenario)?;
-        let applicant = match form.get(APPLICANT_FIELD) {
-            Some(Value::String(id)) if !id.is_empty() => id.clone(),
+        let applicant = match (form.get(APPLICANT_FIELD), form.get(SENSOR_FIELD)) {
+            (Some(Value::String(id)), _) if !id.is_empty() => id.clone(),
+            (_, Some(Value::String(sensor))) if !sensor.is_empty() => format!("sensor:{sensor}"),
             _ => "anonymous".to_owned(),
         };
         let fingerprint = fingerprint(&application);

@@ -16,6 +16,7 @@ pub fn submit(item: WorkItem) -> Result<String, Error> {
         due: match item.due {
             Due::WorkingDays(n) => types::Due::WorkingDays(n),
             Due::Hours(n) => types::Due::Hours(n),
+            Due::Minutes(n) => types::Due::Minutes(n),
         },
     };
     Ok(wit::submit(&item)?)

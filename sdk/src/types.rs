@@ -143,6 +143,8 @@ pub enum Due {
     WorkingDays(u32),
     /// Calendar hours.
     Hours(u32),
+    /// Minutes.
+    Minutes(u32),
 }
 
 /// A task for one department.

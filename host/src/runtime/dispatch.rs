@@ -57,6 +57,7 @@ impl Host for HostState {
         let due = match item.due {
             WitDue::WorkingDays(n) => Due::WorkingDays(n),
             WitDue::Hours(n) => Due::Hours(n),
+            WitDue::Minutes(n) => Due::Minutes(n),
         };
         let id = uuid::Uuid::now_v7().to_string();
         self.effects.items.push(Dispatched {

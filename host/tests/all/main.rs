@@ -11,6 +11,7 @@ mod cli;
 mod compile_cache;
 mod crash;
 mod deadlines;
+mod ebike;
 mod fuzz_http;
 mod hostile;
 mod http_errors;

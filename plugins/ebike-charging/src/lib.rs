@@ -1,0 +1,186 @@
+//! 电瓶车入户充电 — a grid event (Chongqing's "141" grassroots system).
+//!
+//! No citizen files it: a sensor posts a reading to the scenario's events
+//! endpoint. The loop is perceive → warn → handle → review (感知—预警—处置—复盘):
+//! the grid worker gets an item due in 30 minutes; if it runs out, the case
+//! escalates to the town command centre (a second item); once handled, a
+//! review item closes the loop. See README.md.
+
+use onething_sdk::{
+    Case, Due, Error, Event, Field, Info, Outcome, Scenario, WorkItem, dispatch, export_scenario,
+    info,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+const GRID: &str = "community-grid";
+const CENTRE: &str = "town-command-centre";
+
+#[derive(Debug, Deserialize, Serialize, Clone)]
+struct Reading {
+    sensor_id: String,
+    building: String,
+    grid: String,
+    detected_at: String,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum Stage {
+    #[default]
+    Handling,
+    Escalated,
+    Review,
+    Closed,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct State {
+    stage: Stage,
+    #[serde(default)]
+    grid_item: String,
+    #[serde(default)]
+    centre_item: Option<String>,
+    #[serde(default)]
+    review_item: Option<String>,
+    #[serde(default)]
+    reading: Option<Value>,
+    #[serde(default)]
+    handled_by: Option<String>,
+}
+
+struct Ebike;
+
+impl Scenario for Ebike {
+    type Application = Reading;
+    type State = State;
+
+    fn describe() -> Info {
+        Info::new("ebike-charging", "电瓶车入户充电")
+            .description(
+                "Reported by sensors, not filed by citizens: an e-bike charging indoors is \
+                 handled by the grid worker within 30 minutes, escalated to the town command \
+                 centre on breach, and reviewed.",
+            )
+            .department(GRID)
+            .department(CENTRE)
+            .field(
+                Field::text("sensor_id")
+                    .required()
+                    .describe("The sensor that reported."),
+            )
+            .field(
+                Field::text("building")
+                    .required()
+                    .describe("Where: building and unit."),
+            )
+            .field(
+                Field::text("grid")
+                    .required()
+                    .describe("The grid the building belongs to."),
+            )
+            .field(
+                Field::text("detected_at")
+                    .required()
+                    .describe("When the sensor detected it."),
+            )
+    }
+
+    fn start(_case: &Case, reading: Reading) -> Result<Outcome<State>, Error> {
+        let payload = json!(reading);
+        let id = dispatch::submit(WorkItem::new(
+            GRID,
+            "stop-indoor-charging",
+            Due::Minutes(30),
+            payload.clone(),
+        ))?;
+        info!("grid {} alerted for {}", reading.grid, reading.building);
+        Ok(Outcome::in_progress(
+            State {
+                stage: Stage::Handling,
+                grid_item: id,
+                reading: Some(payload),
+                ..State::default()
+            },
+            format!(
+                "Grid worker of {} alerted; due within 30 minutes.",
+                reading.grid
+            ),
+        ))
+    }
+
+    fn on_event(_case: &Case, mut state: State, event: Event) -> Result<Outcome<State>, Error> {
+        match event {
+            Event::ItemOverdue { item_id, .. }
+                if item_id == state.grid_item && state.stage == Stage::Handling =>
+            {
+                let id = dispatch::submit(WorkItem::new(
+                    CENTRE,
+                    "escalated-indoor-charging",
+                    Due::Hours(2),
+                    json!({"reading": state.reading, "escalated_from": item_id}),
+                ))?;
+                state.centre_item = Some(id);
+                state.stage = Stage::Escalated;
+                Ok(Outcome::in_progress(
+                    state,
+                    "The grid worker did not handle it within 30 minutes: escalated to the town command centre.",
+                ))
+            }
+            Event::ItemOverdue { .. } => Ok(Outcome::in_progress(state, "A step is overdue.")),
+            Event::ItemCompleted {
+                item_id,
+                department,
+                result,
+                ..
+            } => {
+                let handles = item_id == state.grid_item
+                    || state.centre_item.as_deref() == Some(item_id.as_str());
+                if handles && matches!(state.stage, Stage::Handling | Stage::Escalated) {
+                    // Whichever finishes the handling, the other item (if
+                    // any) is no longer needed.
+                    for other in [Some(state.grid_item.clone()), state.centre_item.clone()]
+                        .into_iter()
+                        .flatten()
+                    {
+                        if other != item_id {
+                            let _ = dispatch::cancel(&other);
+                        }
+                    }
+                    let id = dispatch::submit(WorkItem::new(
+                        CENTRE,
+                        "review",
+                        Due::Hours(24),
+                        json!({"reading": state.reading, "handled_by": department, "handling": result}),
+                    ))?;
+                    state.review_item = Some(id);
+                    state.handled_by = Some(department.clone());
+                    state.stage = Stage::Review;
+                    return Ok(Outcome::in_progress(
+                        state,
+                        format!("Handled by {department}; under review."),
+                    ));
+                }
+                if state.review_item.as_deref() == Some(item_id.as_str()) {
+                    state.stage = Stage::Closed;
+                    return Ok(Outcome::completed(
+                        state,
+                        "Handled and reviewed: the loop is closed.",
+                    ));
+                }
+                Err(Error::NotFound(format!(
+                    "item {item_id} is not a step of this event"
+                )))
+            }
+            Event::ItemRejected {
+                department, reason, ..
+            } => Ok(Outcome::awaiting_citizen(
+                state,
+                format!("{department} could not act: {reason}"),
+            )),
+            Event::Supplement(_) => Err(Error::Invalid("a grid event takes no material".into())),
+        }
+    }
+}
+
+export_scenario!(Ebike);

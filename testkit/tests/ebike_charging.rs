@@ -1,0 +1,51 @@
+//! The e-bike grid event, tested with the kit: handled in time, then reviewed.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use onething_testkit::TestKit;
+use onething_testkit::model::CaseStatus;
+use serde_json::json;
+
+fn plugin() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .unwrap()
+            .to_owned();
+        let status = std::process::Command::new("bash")
+            .arg(root.join("scripts/build-plugins.sh"))
+            .status()
+            .unwrap();
+        assert!(status.success(), "scripts/build-plugins.sh failed");
+        root.join("dist/plugins/ebike-charging")
+    })
+}
+
+#[tokio::test]
+async fn handled_in_time_then_reviewed() {
+    let kit = TestKit::load(plugin()).await.unwrap();
+    let case = kit
+        .apply(json!({"sensor_id": "S1", "building": "B", "grid": "G", "detected_at": "t"}))
+        .await
+        .unwrap();
+    assert_eq!(kit.pass(chrono::Duration::minutes(20)).await.unwrap(), 0);
+    let grid = case.items_of("community-grid")[0].id.clone();
+    let case = kit
+        .complete(&grid, json!({"action": "unplugged"}))
+        .await
+        .unwrap();
+    let review = case.items_of("town-command-centre");
+    assert_eq!(review.len(), 1);
+    assert_eq!(review[0].task, "review");
+    // Handled in time: no escalation when the half hour passes.
+    assert_eq!(kit.pass(chrono::Duration::minutes(20)).await.unwrap(), 0);
+    let case = kit
+        .complete(&review[0].id.clone(), json!({}))
+        .await
+        .unwrap();
+    assert_eq!(case.status, CaseStatus::Completed);
+}
