@@ -18,7 +18,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{Value, json};
 use tracing::Instrument;
 
-use crate::model::{Case, ItemStatus, WorkItem};
+use crate::model::{Case, ItemStatus, TimelineEvent, WorkItem};
 use crate::runtime::{PluginError, ScenarioError};
 use crate::service::{CaseWithItems, Service, ServiceError};
 use crate::storage::StorageError;
@@ -188,6 +188,30 @@ impl Api {
             (["v1", "cases", case_id, "cancel"], &Method::POST) => {
                 let case_id = (*case_id).to_owned();
                 self.cancel(&case_id, req).await
+            }
+            (
+                [
+                    "v1",
+                    "cases",
+                    case_id,
+                    "evidence",
+                    answer @ ("confirm" | "decline"),
+                ],
+                &Method::POST,
+            ) => {
+                let answer = if *answer == "confirm" {
+                    "confirmed"
+                } else {
+                    "declined"
+                };
+                let case = self
+                    .service
+                    .supplement(case_id, json!({ "evidence": answer }))
+                    .await?;
+                Ok(json_response(
+                    StatusCode::OK,
+                    &case_view(&case, self.service.now()),
+                ))
             }
             (["v1", "cases", case_id, "supplements"], &Method::POST) => {
                 let case_id = (*case_id).to_owned();
@@ -549,6 +573,7 @@ fn route_exists(segments: &[&str]) -> bool {
             | ["v1", "scenarios", _, "cases" | "events"]
             | ["v1", "cases", _]
             | ["v1", "cases", _, "supplements" | "cancel"]
+            | ["v1", "cases", _, "evidence", "confirm" | "decline"]
             | ["v1", "departments", _, "items"]
             | ["v1", "departments", _, "items", _, "complete" | "reject"]
     )
@@ -603,9 +628,32 @@ fn case_view(case: &CaseWithItems, now: DateTime<Utc>) -> Value {
             view
         })
         .collect();
+    // Where each piece of evidence came from: every data read on record for
+    // the case (the applicant previews them before confirming).
+    let evidence: Vec<Value> = c
+        .timeline
+        .iter()
+        .filter_map(|entry| match &entry.event {
+            TimelineEvent::DataRead {
+                dataset,
+                purpose,
+                allowed,
+                found,
+            } => Some(json!({
+                "at": entry.at,
+                "department": dataset.split('/').next().unwrap_or_default(),
+                "dataset": dataset,
+                "purpose": purpose,
+                "allowed": allowed,
+                "found": found,
+            })),
+            _ => None,
+        })
+        .collect();
     json!({
         "case_id": c.id,
         "scenario": c.scenario,
+        "evidence": evidence,
         "plugin_version": c.plugin_version,
         "applicant": c.applicant,
         "status": c.status,

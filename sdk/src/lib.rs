@@ -44,6 +44,7 @@ extern crate self as onething_sdk;
 
 pub mod data;
 pub mod dispatch;
+pub mod evidence;
 pub mod log;
 mod types;
 

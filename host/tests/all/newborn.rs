@@ -489,3 +489,61 @@ async fn the_parents_withdraw_and_open_items_are_cancelled() {
     );
     host.stop().await;
 }
+
+#[tokio::test]
+async fn the_parents_check_the_evidence_before_anything_is_sent() {
+    let host = TestHost::start(&["newborn"]).await;
+    let mut application = newborn_application();
+    application["preview_evidence"] = json!(true);
+
+    let case = apply(&host, &application).await;
+    assert_eq!(case["status"], "awaiting-citizen", "{case}");
+    assert!(case["items"].as_array().unwrap().is_empty());
+    let message = case["message"].as_str().unwrap();
+    assert!(
+        message.contains("赵一诺") && message.contains("from health"),
+        "{message}"
+    );
+    assert!(message.contains("from public-security"), "{message}");
+    let case_id = case["case_id"].as_str().unwrap();
+    // Where each piece came from, as the host recorded the reads.
+    let (_, full) = host.get(&format!("/v1/cases/{case_id}")).await;
+    let sources: Vec<&str> = full["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["department"].as_str().unwrap())
+        .collect();
+    assert_eq!(sources, ["health", "public-security"], "{full}");
+    assert!(host.pending("public-security").await.is_empty());
+
+    // They confirm: the four items go out.
+    let (status, confirmed) = host
+        .post(&format!("/v1/cases/{case_id}/evidence/confirm"), &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{confirmed}");
+    assert_eq!(confirmed["status"], "in-progress");
+    assert_eq!(confirmed["items"].as_array().unwrap().len(), 4);
+
+    // Another family declines: the case ends, nothing is sent.
+    let case = apply(&host, &application).await;
+    let case_id = case["case_id"].as_str().unwrap();
+    let (status, declined) = host
+        .post(&format!("/v1/cases/{case_id}/evidence/decline"), &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{declined}");
+    assert_eq!(declined["status"], "rejected");
+    assert!(
+        declined["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("evidence-declined")
+    );
+    assert!(declined["items"].as_array().unwrap().is_empty());
+    assert_eq!(
+        host.pending("public-security").await.len(),
+        1,
+        "only the confirmed case's item"
+    );
+    host.stop().await;
+}

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 
 use onething_sdk::{
-    Case, Due, Error, Event, Field, Info, Outcome, Scenario, WorkItem, data, dispatch,
+    Case, Due, Error, Event, Field, Info, Outcome, Scenario, WorkItem, data, dispatch, evidence,
     export_scenario, info,
 };
 use serde::{Deserialize, Serialize};
@@ -54,6 +54,9 @@ struct Application {
     applicant_id: String,
     household_of: String,
     phone: String,
+    /// Show the parents what was fetched before anything is sent.
+    #[serde(default)]
+    preview_evidence: Option<bool>,
 }
 
 /// Where one dispatched item stands, as the plugin remembers it.
@@ -90,6 +93,9 @@ struct State {
     /// What each task's item carried, to send it again after a supplement.
     #[serde(default)]
     payloads: BTreeMap<String, Value>,
+    /// The evidence waits for the parents' confirmation; nothing is sent yet.
+    #[serde(default)]
+    awaiting_evidence: bool,
 }
 
 impl State {
@@ -181,6 +187,9 @@ impl Scenario for Newborn {
                     .required()
                     .describe("A phone number for the departments to reach you."),
             )
+            .field(Field::boolean("preview_evidence").describe(
+                "Show me what was fetched about us before anything is sent (default: no).",
+            ))
     }
 
     fn start(_case: &Case, form: Application) -> Result<Outcome<State>, Error> {
@@ -270,6 +279,31 @@ impl Scenario for Newborn {
             with(json!({"hospital": cert.hospital, "phone": form.phone})),
         ];
         let mut state = State::default();
+        if form.preview_evidence == Some(true) {
+            for ((_, task), payload) in ITEMS.iter().zip(payloads) {
+                state.payloads.insert((*task).to_owned(), payload);
+            }
+            state.awaiting_evidence = true;
+            return Ok(evidence::preview(
+                state,
+                &[
+                    (
+                        "health",
+                        format!(
+                            "birth certificate {}: {}, born {} at {}",
+                            cert.certificate_no, cert.child_name, cert.born_at, cert.hospital
+                        ),
+                    ),
+                    (
+                        "public-security",
+                        format!(
+                            "household {} at {}",
+                            resident.household_id, resident.address
+                        ),
+                    ),
+                ],
+            ));
+        }
         for ((department, task), payload) in ITEMS.iter().zip(payloads) {
             state.payloads.insert((*task).to_owned(), payload.clone());
             state.dispatch(department, task, payload)?;
@@ -329,6 +363,33 @@ impl Scenario for Newborn {
                          (POST /v1/cases/{{case}}/supplements) and the item will be sent again."
                     ),
                 ))
+            }
+            event @ Event::Supplement(_) if state.awaiting_evidence => {
+                match evidence::answer(&event) {
+                    Some(evidence::Answer::Confirmed) => {
+                        state.awaiting_evidence = false;
+                        for (department, task) in ITEMS {
+                            let payload = state.payloads.get(task).cloned().unwrap_or(json!({}));
+                            state.dispatch(department, task, payload)?;
+                        }
+                        Ok(Outcome::in_progress(
+                            state,
+                            "Thank you for confirming: the four items are with the departments, \
+                             each due within 5 working days.",
+                        ))
+                    }
+                    Some(evidence::Answer::Declined) => {
+                        state.awaiting_evidence = false;
+                        Ok(Outcome::rejected(
+                            state,
+                            "evidence-declined: you declined the evidence; nothing was sent. \
+                             Ask the hospital or the police station to correct the record, then apply again.",
+                        ))
+                    }
+                    None => Err(Error::Invalid(
+                        "the evidence waits for your answer: confirm or decline it".into(),
+                    )),
+                }
             }
             Event::Supplement(material) => {
                 let rejected = state.rejected();
