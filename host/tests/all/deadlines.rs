@@ -119,3 +119,62 @@ async fn items_turn_nearing_then_overdue_and_the_plugin_is_told_once() {
     assert_eq!(status, StatusCode::OK);
     host.stop().await;
 }
+
+#[tokio::test]
+async fn an_overdue_timer_survives_a_restart_and_fires_once() {
+    use onething_host::config::Config;
+    use onething_host::server::Server;
+
+    let dirs = tempfile::tempdir().unwrap();
+    let plugins = dirs.path().join("plugins");
+    std::fs::create_dir_all(plugins.join("newborn")).unwrap();
+    for file in ["onething.toml", "plugin.wasm"] {
+        std::fs::copy(
+            crate::support::plugin_dir("newborn").join(file),
+            plugins.join("newborn").join(file),
+        )
+        .unwrap();
+    }
+    let config = |interval_ms| Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dirs.path().join("data"),
+        plugins_dir: plugins.clone(),
+        demo_data: true,
+        deadline_check_interval_ms: interval_ms,
+        ..Config::default()
+    };
+    let clock = TestClock::at("2026-11-24T10:00:00+08:00");
+    let application = json!({"certificate_no": "Q500000001", "child_name": "王小明",
+        "applicant_id": "500103199001010018", "household_of": "father", "phone": "1"});
+
+    // Apply, let the time run out, and stop before any check has run.
+    let server = Server::start_with_clock(config(3_600_000), clock.clone())
+        .await
+        .unwrap();
+    let api = crate::support::Api::new(format!("http://{}", server.addr()));
+    let (status, case) = api.post("/v1/scenarios/newborn/cases", &application).await;
+    assert_eq!(status, StatusCode::CREATED, "{case}");
+    let case_id = case["case_id"].as_str().unwrap().to_owned();
+    clock.set("2026-12-02T10:00:00+08:00");
+    server.shutdown().await;
+
+    // After the restart the timers fire, once.
+    for _ in 0..2 {
+        let server = Server::start_with_clock(config(20), clock.clone())
+            .await
+            .unwrap();
+        let api = crate::support::Api::new(format!("http://{}", server.addr()));
+        let mut case = Value::Null;
+        for _ in 0..100 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            case = api.get(&format!("/v1/cases/{case_id}")).await.1;
+            if count(&case, "item-overdue") >= 4 {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let case = api.get(&format!("/v1/cases/{case_id}")).await.1;
+        assert_eq!(count(&case, "item-overdue"), 4, "{case}");
+        server.shutdown().await;
+    }
+}

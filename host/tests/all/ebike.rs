@@ -72,3 +72,37 @@ async fn a_breach_escalates_to_the_town_centre_and_the_loop_is_reviewed() {
     assert_eq!(body["case"]["status"], "completed");
     host.stop().await;
 }
+
+#[tokio::test]
+async fn the_grid_worker_handles_it_in_time_and_the_review_closes_it() {
+    let host = TestHost::start(&["ebike-charging"]).await;
+    let (status, case) = host
+        .post(
+            "/v1/scenarios/ebike-charging/events",
+            &json!({"sensor_id": "S-1", "building": "B", "grid": "G", "detected_at": "t"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{case}");
+    let grid = host.pending("community-grid").await;
+    let item = grid[0]["item_id"].as_str().unwrap();
+    let (status, body) = host
+        .post(
+            &format!("/v1/departments/community-grid/items/{item}/complete"),
+            &json!({"result": {"action": "unplugged"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let review = host.pending("town-command-centre").await;
+    assert_eq!(review.len(), 1);
+    assert_eq!(review[0]["task"], "review");
+    assert_eq!(review[0]["payload"]["handled_by"], "community-grid");
+    let item = review[0]["item_id"].as_str().unwrap();
+    let (_, body) = host
+        .post(
+            &format!("/v1/departments/town-command-centre/items/{item}/complete"),
+            &json!({"result": {}}),
+        )
+        .await;
+    assert_eq!(body["case"]["status"], "completed");
+    host.stop().await;
+}
