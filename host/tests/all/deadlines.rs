@@ -164,10 +164,9 @@ async fn an_overdue_timer_survives_a_restart_and_fires_once() {
             .await
             .unwrap();
         let api = crate::support::Api::new(format!("http://{}", server.addr()));
-        let mut case = Value::Null;
         for _ in 0..100 {
             tokio::time::sleep(Duration::from_millis(20)).await;
-            case = api.get(&format!("/v1/cases/{case_id}")).await.1;
+            let case = api.get(&format!("/v1/cases/{case_id}")).await.1;
             if count(&case, "item-overdue") >= 4 {
                 break;
             }
