@@ -3,28 +3,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+mod common;
 
 use onething_testkit::TestKit;
 use onething_testkit::model::{CaseStatus, ItemStatus};
 use serde_json::json;
-
-fn plugin() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .parent()
-            .unwrap()
-            .to_owned();
-        let status = std::process::Command::new("bash")
-            .arg(root.join("scripts/build-plugins.sh"))
-            .status()
-            .unwrap();
-        assert!(status.success(), "scripts/build-plugins.sh failed");
-        root.join("dist/plugins/business-startup")
-    })
-}
 
 fn company() -> serde_json::Value {
     json!({"company_name": "C", "legal_person_id": "L", "address": "A",
@@ -33,7 +16,9 @@ fn company() -> serde_json::Value {
 
 #[tokio::test]
 async fn registration_refused_after_the_bank_opened_the_account() {
-    let kit = TestKit::load(plugin()).await.unwrap();
+    let kit = TestKit::load(common::example("business-startup"))
+        .await
+        .unwrap();
     let case = kit.apply(company()).await.unwrap();
     let bank = case.items_of("bank")[0].id.clone();
     kit.complete(&bank, json!({"account": "6222"}))
@@ -59,7 +44,9 @@ async fn registration_refused_after_the_bank_opened_the_account() {
 
 #[tokio::test]
 async fn items_are_due_in_hours() {
-    let kit = TestKit::load(plugin()).await.unwrap();
+    let kit = TestKit::load(common::example("business-startup"))
+        .await
+        .unwrap();
     kit.apply(company()).await.unwrap();
     assert_eq!(kit.pass(chrono::Duration::hours(3)).await.unwrap(), 0);
     assert_eq!(kit.pass(chrono::Duration::hours(2)).await.unwrap(), 6);

@@ -3,31 +3,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+mod common;
 
 use onething_testkit::TestKit;
 use onething_testkit::model::{CaseStatus, Due, ItemStatus};
 use serde_json::json;
 
-fn plugin() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .parent()
-            .unwrap()
-            .to_owned();
-        let status = std::process::Command::new("bash")
-            .arg(root.join("scripts/build-plugins.sh"))
-            .status()
-            .unwrap();
-        assert!(status.success(), "scripts/build-plugins.sh failed");
-        root.join("dist/plugins/medical-insurance-transfer")
-    })
-}
-
 async fn kit() -> TestKit {
-    let kit = TestKit::load(plugin()).await.unwrap();
+    let kit = TestKit::load(common::example("medical-insurance-transfer"))
+        .await
+        .unwrap();
     kit.dataset(
         "medical-insurance/enrolments",
         "id_number",

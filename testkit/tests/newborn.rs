@@ -3,32 +3,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+mod common;
 
 use onething_testkit::TestKit;
 use onething_testkit::model::{CaseStatus, ItemStatus, TimelineEvent};
 use serde_json::{Value, json};
 
-/// `dist/plugins/newborn`, built once per test run.
-fn newborn() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .parent()
-            .unwrap()
-            .to_owned();
-        let status = std::process::Command::new("bash")
-            .arg(root.join("scripts/build-plugins.sh"))
-            .status()
-            .unwrap();
-        assert!(status.success(), "scripts/build-plugins.sh failed");
-        root.join("dist/plugins/newborn")
-    })
-}
-
 async fn kit() -> TestKit {
-    let kit = TestKit::load(newborn()).await.unwrap();
+    let kit = TestKit::load(common::example("newborn")).await.unwrap();
     kit.dataset(
         "health/birth-certificates",
         "certificate_no",
