@@ -8,6 +8,7 @@
 //! timezone_offset_hours = 8     # local time for working-day deadlines
 //! holidays_file = "holidays.txt"  # days off and worked weekend days (calendar.rs)
 //! deadline_check_interval_ms = 5000
+//! admin_token = "change-me"     # bearer token for /v1/admin/…
 //!
 //! [limits]                      # see limits.rs for what each one bounds
 //! max_body_bytes = 1048576
@@ -19,6 +20,7 @@
 //! max_concurrent_calls_per_plugin = 32
 //! plugin_queue_timeout_ms = 1000
 //! max_header_bytes = 65536
+//! quarantine_after_failures = 5
 //! header_read_timeout_ms = 10000
 //! max_log_lines_per_call = 100
 //! max_plugin_json_bytes = 1048576
@@ -58,6 +60,9 @@ pub struct Config {
     /// How often the host looks for items whose time ran out, in ms.
     /// Default 5000.
     pub deadline_check_interval_ms: u64,
+    /// The operators' bearer token for `/v1/admin/…`. Default none: the
+    /// admin API answers 401 until one is set.
+    pub admin_token: Option<String>,
     /// The host's limits.
     pub limits: LimitsConfig,
 }
@@ -72,6 +77,7 @@ impl Default for Config {
             timezone_offset_hours: 8,
             holidays_file: None,
             deadline_check_interval_ms: 5_000,
+            admin_token: None,
             limits: LimitsConfig::default(),
         }
     }
@@ -99,6 +105,8 @@ pub struct LimitsConfig {
     pub plugin_queue_timeout_ms: u64,
     /// Largest request head, in bytes.
     pub max_header_bytes: usize,
+    /// Failed calls in a row that quarantine a plugin version.
+    pub quarantine_after_failures: u32,
     /// Time a client has to send its headers, in ms.
     pub header_read_timeout_ms: u64,
     /// Log lines one plugin call may write.
@@ -119,6 +127,7 @@ impl Default for LimitsConfig {
             max_concurrent_calls_per_plugin: limits::MAX_CONCURRENT_CALLS_PER_PLUGIN,
             plugin_queue_timeout_ms: limits::PLUGIN_QUEUE_TIMEOUT.as_millis() as u64,
             max_header_bytes: limits::MAX_HEADER_BYTES,
+            quarantine_after_failures: limits::QUARANTINE_AFTER_FAILURES,
             header_read_timeout_ms: limits::HEADER_READ_TIMEOUT.as_millis() as u64,
             max_log_lines_per_call: limits::MAX_LOG_LINES_PER_CALL,
             max_plugin_json_bytes: limits::MAX_PLUGIN_JSON_BYTES,

@@ -36,6 +36,7 @@ pub type HttpResponse = Response<Full<Bytes>>;
 pub struct Api {
     service: Arc<Service>,
     max_body_bytes: usize,
+    admin_token: Option<String>,
 }
 
 /// An error on its way to becoming a JSON error response.
@@ -105,6 +106,9 @@ impl From<ServiceError> for ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "plugin_version_unavailable",
             ),
+            ServiceError::Quarantined { .. } => {
+                (StatusCode::SERVICE_UNAVAILABLE, "plugin_quarantined")
+            }
             ServiceError::Storage(StorageError::Conflict { .. }) => {
                 (StatusCode::CONFLICT, "concurrent_change")
             }
@@ -135,7 +139,94 @@ impl Api {
         Api {
             service,
             max_body_bytes,
+            admin_token: None,
         }
+    }
+
+    /// Sets the operators' bearer token for `/v1/admin/…`.
+    pub fn with_admin_token(mut self, token: Option<String>) -> Self {
+        self.admin_token = token.filter(|t| !t.is_empty());
+        self
+    }
+
+    /// 401 without credentials (or with no token configured), 403 with the
+    /// wrong ones. Compared in constant time.
+    fn authorize_admin(&self, req: &Request<Incoming>) -> Result<(), ApiError> {
+        let Some(expected) = &self.admin_token else {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "the admin API is off: set admin_token in the config file",
+            ));
+        };
+        let Some(given) = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+        else {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "send the operators' token as `Authorization: Bearer <token>`",
+            ));
+        };
+        let same = given.len() == expected.len()
+            && given
+                .bytes()
+                .zip(expected.bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0;
+        if same {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "that token does not open the admin API",
+            ))
+        }
+    }
+
+    fn admin_plugins(&self) -> HttpResponse {
+        let plugins: Vec<Value> = self
+            .service
+            .plugins()
+            .list()
+            .into_iter()
+            .map(|(id, active, versions)| {
+                let versions: Vec<Value> = versions
+                    .iter()
+                    .map(|p| {
+                        json!({
+                            "version": p.version(),
+                            "active": p.version() == active,
+                            "quarantine": p.quarantine(),
+                            "failures_in_a_row": p.failures_in_a_row(),
+                        })
+                    })
+                    .collect();
+                json!({"id": id, "active_version": active, "versions": versions})
+            })
+            .collect();
+        json_response(StatusCode::OK, &json!({ "plugins": plugins }))
+    }
+
+    fn admin_reactivate(&self, scenario: &str) -> ApiResult {
+        let plugin =
+            self.service
+                .plugins()
+                .active(scenario)
+                .ok_or_else(|| ServiceError::NotFound {
+                    what: "scenario",
+                    id: scenario.to_owned(),
+                })?;
+        let was = plugin.reactivate();
+        tracing::warn!(scenario, plugin_version = %plugin.version(), was_quarantined = was, "plugin reactivated by an operator");
+        Ok(json_response(
+            StatusCode::OK,
+            &json!({"id": scenario, "version": plugin.version(), "was_quarantined": was}),
+        ))
     }
 
     /// Handles one request; never fails (errors become JSON responses).
@@ -173,6 +264,14 @@ impl Api {
                 Ok(json_response(StatusCode::OK, &json!({"status": "ok"})))
             }
             (["metrics"], &Method::GET) => Ok(self.metrics()),
+            (["v1", "admin", "plugins"], &Method::GET) => {
+                self.authorize_admin(&req)?;
+                Ok(self.admin_plugins())
+            }
+            (["v1", "admin", "plugins", scenario, "reactivate"], &Method::POST) => {
+                self.authorize_admin(&req)?;
+                self.admin_reactivate(scenario)
+            }
             (["v1", "scenarios"], &Method::GET) => self.catalogue(),
             // A device (a sensor) reports an event: no citizen files it.
             // Authenticated with device credentials later (security work).
@@ -569,6 +668,8 @@ fn route_exists(segments: &[&str]) -> bool {
         segments,
         ["healthz"]
             | ["metrics"]
+            | ["v1", "admin", "plugins"]
+            | ["v1", "admin", "plugins", _, "reactivate"]
             | ["v1", "scenarios"]
             | ["v1", "scenarios", _, "cases" | "events"]
             | ["v1", "cases", _]

@@ -62,6 +62,12 @@ pub const PLUGIN_QUEUE_TIMEOUT: Duration = Duration::from_secs(1);
 /// Config key: `limits.max_header_bytes`.
 pub const MAX_HEADER_BYTES: usize = 64 * 1024;
 
+/// After how many failed calls in a row (trap, timeout, out of memory,
+/// unusable answer) a plugin version stops taking new cases until an
+/// operator reactivates it: 5. Refusals by the scenario do not count.
+/// Config key: `limits.quarantine_after_failures`.
+pub const QUARANTINE_AFTER_FAILURES: u32 = 5;
+
 /// The largest request body the HTTP API reads: 1 MiB. An application form
 /// with attachments by reference is a few KiB; bodies over this are refused
 /// with 413 before they are read when Content-Length says so.

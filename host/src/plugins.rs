@@ -100,6 +100,24 @@ impl PluginSet {
         scenarios.get(scenario)?.versions.get(&version).cloned()
     }
 
+    /// Every scenario with its active version and all its loaded versions,
+    /// sorted by id (for operators).
+    pub fn list(&self) -> Vec<(String, String, Vec<Arc<LoadedPlugin>>)> {
+        let scenarios = self.scenarios.read().unwrap_or_else(|e| e.into_inner());
+        let mut list: Vec<_> = scenarios
+            .iter()
+            .map(|(id, s)| {
+                (
+                    id.clone(),
+                    s.active.to_string(),
+                    s.versions.values().cloned().collect(),
+                )
+            })
+            .collect();
+        list.sort_by(|a, b| a.0.cmp(&b.0));
+        list
+    }
+
     /// The active version of every scenario, sorted by id.
     pub fn catalogue(&self) -> Vec<Arc<LoadedPlugin>> {
         let scenarios = self.scenarios.read().unwrap_or_else(|e| e.into_inner());

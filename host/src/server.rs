@@ -106,7 +106,10 @@ impl Server {
             calendar = calendar.with_holiday_file(file)?;
         }
         let service = Arc::new(Service::new(storage, plugins, calendar, clock, metrics));
-        let api = Arc::new(Api::new(service.clone(), config.limits.max_body_bytes));
+        let api = Arc::new(
+            Api::new(service.clone(), config.limits.max_body_bytes)
+                .with_admin_token(config.admin_token.clone()),
+        );
         let listener =
             TcpListener::bind(config.listen)
                 .await

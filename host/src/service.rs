@@ -90,6 +90,16 @@ pub enum ServiceError {
     /// The plugin failed (trap, timeout, memory, bad answer).
     #[error("{0}")]
     Plugin(PluginError),
+    /// The scenario's active version is quarantined after repeated failures.
+    #[error(
+        "scenario `{scenario}` takes no new cases: it was stopped after {reason}; an operator must reactivate it"
+    )]
+    Quarantined {
+        /// The scenario.
+        scenario: String,
+        /// Why.
+        reason: String,
+    },
     /// The plugin version a case is pinned to is not loaded.
     #[error(
         "plugin `{scenario}` version {version}, which case {case_id} is pinned to, is not loaded"
@@ -212,6 +222,12 @@ impl Service {
                 what: "scenario",
                 id: scenario.to_owned(),
             })?;
+        if let Some(quarantine) = plugin.quarantine() {
+            return Err(ServiceError::Quarantined {
+                scenario: scenario.to_owned(),
+                reason: quarantine.reason,
+            });
+        }
         let Value::Object(form) = &application else {
             return Err(ServiceError::BadRequest(
                 "the application must be a JSON object of the scenario's fields".into(),

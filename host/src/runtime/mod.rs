@@ -412,6 +412,8 @@ impl Runtime {
         let version = manifest.version.to_string();
         let metrics = self.metrics.plugin(&manifest.id, &version);
         let mut loaded = LoadedPlugin {
+            health: std::sync::Mutex::new(Health::default()),
+            quarantine_after: self.limits.quarantine_after_failures.max(1),
             manifest: Arc::new(manifest),
             version,
             cached,
@@ -454,8 +456,25 @@ fn mib_to_bytes(mib: u32) -> usize {
     usize::try_from(u64::from(mib) * 1024 * 1024).unwrap_or(usize::MAX)
 }
 
+/// Why a plugin version stopped taking new cases.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Quarantine {
+    /// When.
+    pub since: chrono::DateTime<chrono::Utc>,
+    /// The failures that caused it.
+    pub reason: String,
+}
+
+#[derive(Debug, Default)]
+struct Health {
+    failures_in_a_row: u32,
+    quarantine: Option<Quarantine>,
+}
+
 /// A compiled, checked plugin version, ready to be called.
 pub struct LoadedPlugin {
+    health: std::sync::Mutex<Health>,
+    quarantine_after: u32,
     manifest: Arc<Manifest>,
     version: String,
     cached: CacheOutcome,
@@ -481,6 +500,63 @@ impl LoadedPlugin {
     /// The version, as text.
     pub fn version(&self) -> &str {
         &self.version
+    }
+
+    /// Why this version takes no new cases, if it is quarantined.
+    pub fn quarantine(&self) -> Option<Quarantine> {
+        self.health
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .quarantine
+            .clone()
+    }
+
+    /// Lifts a quarantine (an operator's decision); returns whether there
+    /// was one.
+    pub fn reactivate(&self) -> bool {
+        let mut health = self.health.lock().unwrap_or_else(|e| e.into_inner());
+        health.failures_in_a_row = 0;
+        health.quarantine.take().is_some()
+    }
+
+    /// Failed calls in a row, for operators.
+    pub fn failures_in_a_row(&self) -> u32 {
+        self.health
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .failures_in_a_row
+    }
+
+    /// Counts a call's result towards quarantine: failures of the plugin
+    /// itself count, refusals by the scenario and busy answers do not.
+    fn note_health(&self, answer: &Result<CallSuccess, CallFailure>) {
+        let mut health = self.health.lock().unwrap_or_else(|e| e.into_inner());
+        match answer {
+            Err(CallFailure {
+                error:
+                    error @ (PluginError::Trap(_)
+                    | PluginError::Timeout { .. }
+                    | PluginError::OutOfMemory { .. }
+                    | PluginError::InvalidAnswer(_)),
+                ..
+            }) => {
+                health.failures_in_a_row += 1;
+                if health.failures_in_a_row >= self.quarantine_after && health.quarantine.is_none()
+                {
+                    let reason = format!(
+                        "{} failed calls in a row; the last: {error}",
+                        health.failures_in_a_row
+                    );
+                    tracing::error!(scenario = %self.manifest.id, plugin_version = %self.version, %reason, "plugin quarantined");
+                    health.quarantine = Some(Quarantine {
+                        since: chrono::Utc::now(),
+                        reason,
+                    });
+                }
+            }
+            Err(_) => {}
+            Ok(_) => health.failures_in_a_row = 0,
+        }
     }
 
     /// Whether the compiled code came from the compile cache.
@@ -623,6 +699,7 @@ impl LoadedPlugin {
         let started = Instant::now();
         let answer = self.call_inner(case_id, export).await;
         self.metrics.record_call(started.elapsed());
+        self.note_health(&answer);
         if let Err(failure) = &answer {
             self.metrics.record_failure(match &failure.error {
                 PluginError::Scenario(_) => FailureKind::Refused,

@@ -259,3 +259,80 @@ async fn more_hostile_plugins_are_contained() {
     assert_eq!(report["clock"], true, "{report}");
     host.stop().await;
 }
+
+#[tokio::test]
+async fn a_plugin_that_keeps_failing_is_quarantined_until_an_operator_reactivates_it() {
+    let host = TestHost::start_with(&["newborn", "traps"], |config| {
+        config.limits.quarantine_after_failures = 3;
+        config.admin_token = Some("operator-secret".into());
+    })
+    .await;
+    for _ in 0..3 {
+        assert_error(
+            host.post("/v1/scenarios/traps/cases", &json!({})).await,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "plugin_trap",
+        );
+    }
+    // The fourth application never reaches the plugin.
+    let message = assert_error(
+        host.post("/v1/scenarios/traps/cases", &json!({})).await,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "plugin_quarantined",
+    );
+    assert!(message.contains("3 failed calls in a row"), "{message}");
+    // Other scenarios are not affected.
+    let (status, _) = host
+        .post("/v1/scenarios/newborn/cases", &newborn_application())
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    // Operators see why; only with the right token.
+    let admin = |token: Option<&str>| {
+        let mut request = host.client.get(format!("{}/v1/admin/plugins", host.base));
+        if let Some(t) = token {
+            request = request.bearer_auth(t);
+        }
+        request.send()
+    };
+    assert_eq!(
+        admin(None).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        admin(Some("guess")).await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+    let list: serde_json::Value = admin(Some("operator-secret"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let traps = list["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == "traps")
+        .unwrap();
+    let reason = traps["versions"][0]["quarantine"]["reason"]
+        .as_str()
+        .unwrap();
+    assert!(reason.contains("trapped"), "{reason}");
+
+    // Reactivated, it takes applications again (and fails them again).
+    let reactivated = host
+        .client
+        .post(format!("{}/v1/admin/plugins/traps/reactivate", host.base))
+        .bearer_auth("operator-secret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reactivated.status(), StatusCode::OK);
+    assert_error(
+        host.post("/v1/scenarios/traps/cases", &json!({})).await,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "plugin_trap",
+    );
+    host.stop().await;
+}
