@@ -5,6 +5,7 @@
 //! data_dir = "./data"
 //! plugins_dir = "./dist/plugins"
 //! demo_data = true              # load the demo datasets into an empty data dir
+//! demo_plugins = true           # seed plugins_dir, signed with demo keys (README)
 //! timezone_offset_hours = 8     # local time for working-day deadlines
 //! holidays_file = "holidays.txt"  # days off and worked weekend days (calendar.rs)
 //! deadline_check_interval_ms = 5000
@@ -24,6 +25,7 @@
 //! header_read_timeout_ms = 10000
 //! max_log_lines_per_call = 100
 //! max_plugin_json_bytes = 1048576
+//! max_package_bytes = 83886080
 //! ```
 //!
 //! Command-line flags override the file.
@@ -46,8 +48,17 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// A directory with one sub-directory per plugin, each holding
     /// `onething.toml` and `plugin.wasm` (what `scripts/build-plugins.sh`
-    /// lays out). Default `./dist/plugins`.
+    /// lays out), seeded at start when `demo_plugins` is on. Default
+    /// `./dist/plugins`.
     pub plugins_dir: PathBuf,
+    /// Whether to seed `plugins_dir` at start: each plugin is packed,
+    /// signed with its department's **demo key** (derived from a public
+    /// seed), and published through the registry's checks after the demo
+    /// key is trusted and the department's ceiling raised to what the
+    /// plugin asks. Default `true` (the quick start); set `false` in
+    /// production, where only packages signed by trusted department keys
+    /// come in, through the admin API.
+    pub demo_plugins: bool,
     /// Whether to load the demo datasets on the first start of an empty data
     /// dir. Default `true`.
     pub demo_data: bool,
@@ -74,6 +85,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./data"),
             plugins_dir: PathBuf::from("./dist/plugins"),
             demo_data: true,
+            demo_plugins: true,
             timezone_offset_hours: 8,
             holidays_file: None,
             deadline_check_interval_ms: 5_000,
@@ -113,6 +125,8 @@ pub struct LimitsConfig {
     pub max_log_lines_per_call: u32,
     /// Largest JSON a plugin may hand back, in bytes.
     pub max_plugin_json_bytes: usize,
+    /// Largest plugin package the admin API takes, in bytes.
+    pub max_package_bytes: usize,
 }
 
 impl Default for LimitsConfig {
@@ -131,6 +145,7 @@ impl Default for LimitsConfig {
             header_read_timeout_ms: limits::HEADER_READ_TIMEOUT.as_millis() as u64,
             max_log_lines_per_call: limits::MAX_LOG_LINES_PER_CALL,
             max_plugin_json_bytes: limits::MAX_PLUGIN_JSON_BYTES,
+            max_package_bytes: limits::MAX_PACKAGE_BYTES,
         }
     }
 }

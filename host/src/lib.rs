@@ -14,6 +14,7 @@ pub mod audit;
 pub mod calendar;
 pub mod config;
 pub mod datasets;
+pub mod deploy;
 pub mod http;
 pub mod limits;
 pub mod locks;

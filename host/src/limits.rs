@@ -96,3 +96,10 @@ pub const MAX_ITEMS_PER_CALL: usize = 64;
 
 /// How many data reads one call may make: 256.
 pub const MAX_READS_PER_CALL: usize = 256;
+
+/// Largest plugin package an operator may upload to `/v1/admin/plugins`:
+/// 80 MiB (the registry's 64 MiB component ceiling plus the manifest and
+/// the signature, with room to spare). Only the admin API takes bodies
+/// this large; everything else keeps `max_body_bytes`.
+/// Config key: `limits.max_package_bytes`.
+pub const MAX_PACKAGE_BYTES: usize = 80 * 1024 * 1024;

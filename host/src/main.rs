@@ -6,6 +6,9 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+mod scaffold;
+mod tools;
+
 use onething_host::audit;
 use onething_host::config::Config;
 use onething_host::datasets;
@@ -39,6 +42,29 @@ enum Command {
         /// Do not load the demo datasets into an empty data dir.
         #[arg(long)]
         no_demo_data: bool,
+        /// Do not seed the plugins dir with demo keys (only signed
+        /// packages, through the admin API).
+        #[arg(long)]
+        no_demo_plugins: bool,
+        /// The operators' admin token (overrides the config file's).
+        #[arg(long, env = "ONETHING_ADMIN_TOKEN", hide_env_values = true)]
+        admin_token: Option<String>,
+    },
+    /// Plugin life cycle: new, build, pack, sign, deploy, list, activate,
+    /// rollback, deactivate, watch.
+    Plugin {
+        #[command(subcommand)]
+        command: tools::PluginCommand,
+    },
+    /// Department signing keys: make them; trust and revoke them on a host.
+    Keys {
+        #[command(subcommand)]
+        command: tools::KeysCommand,
+    },
+    /// What each department's plugins may be granted (ceilings).
+    Grants {
+        #[command(subcommand)]
+        command: tools::GrantsCommand,
     },
     /// Department datasets.
     Data {
@@ -103,6 +129,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             config,
             plugins_dir,
             no_demo_data,
+            no_demo_plugins,
+            admin_token,
         } => {
             let mut config = match config {
                 Some(path) => Config::from_file(&path)?,
@@ -119,6 +147,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             if no_demo_data {
                 config.demo_data = false;
+            }
+            if no_demo_plugins {
+                config.demo_plugins = false;
+            }
+            if admin_token.is_some() {
+                config.admin_token = admin_token;
             }
             if !config.plugins_dir.is_dir()
                 && let Some(found) = plugins_beside_binary()
@@ -160,6 +194,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("imported {count} records into {dataset}");
             Ok(())
         }
+        Command::Plugin { command } => tools::plugin(command).await,
+        Command::Keys { command } => tools::keys(command).await,
+        Command::Grants { command } => tools::grants(command).await,
         Command::Audit {
             command: AuditCommand::Verify { data_dir },
         } => {

@@ -2,13 +2,15 @@
 //! which version takes new cases.
 //!
 //! Cases are pinned to the version that started them, so a case's later
-//! events look its version up by number, while new applications go to the
-//! active version. Loading from a directory is how the example plugins come
-//! in for now; signed packages and hot swaps come with the registry work and
-//! will replace the map atomically.
+//! events look their version up by number, while new applications go to the
+//! active version. Activation swaps one field under a write lock: a call
+//! holds an `Arc` to the version it began on, so calls in flight finish on
+//! it, and the next lookup sees the new one. What is loaded and active comes
+//! from the registry (see `deploy.rs`); loading from a directory is for the
+//! test kit and the demo seeding.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use onething_registry::Manifest;
@@ -52,9 +54,10 @@ pub enum PluginDirError {
     },
 }
 
+#[derive(Default)]
 struct Scenario {
     versions: BTreeMap<semver::Version, Arc<LoadedPlugin>>,
-    active: semver::Version,
+    active: Option<semver::Version>,
 }
 
 /// Every loaded plugin version, by scenario id.
@@ -64,33 +67,80 @@ pub struct PluginSet {
 }
 
 impl PluginSet {
-    /// Adds a loaded version; the highest version of a scenario is active.
+    /// Adds a loaded version and makes the highest version of the scenario
+    /// active (the test kit's and benchmarks' way in; the host goes through
+    /// [`PluginSet::add`] and [`PluginSet::set_active`]).
     pub fn insert(&self, plugin: LoadedPlugin) -> Result<(), PluginDirError> {
         let id = plugin.manifest().id.clone();
         let version = plugin.manifest().version.clone();
+        self.add(Arc::new(plugin))?;
         let mut scenarios = self.scenarios.write().unwrap_or_else(|e| e.into_inner());
-        let entry = scenarios.entry(id.clone()).or_insert_with(|| Scenario {
-            versions: BTreeMap::new(),
-            active: version.clone(),
-        });
+        if let Some(entry) = scenarios.get_mut(&id)
+            && entry.active.as_ref().is_none_or(|active| version > *active)
+        {
+            entry.active = Some(version);
+        }
+        Ok(())
+    }
+
+    /// Adds a loaded version without activating it.
+    pub fn add(&self, plugin: Arc<LoadedPlugin>) -> Result<(), PluginDirError> {
+        let id = plugin.manifest().id.clone();
+        let version = plugin.manifest().version.clone();
+        let mut scenarios = self.scenarios.write().unwrap_or_else(|e| e.into_inner());
+        let entry = scenarios.entry(id.clone()).or_default();
         if entry.versions.contains_key(&version) {
             return Err(PluginDirError::Duplicate {
                 id,
                 version: version.to_string(),
             });
         }
-        entry.versions.insert(version.clone(), Arc::new(plugin));
-        if version > entry.active {
-            entry.active = version;
-        }
+        entry.versions.insert(version, plugin);
         Ok(())
+    }
+
+    /// Makes `version` (loaded already) the one that takes new cases, or
+    /// none. Returns `false` if that version is not loaded.
+    pub fn set_active(&self, scenario: &str, version: Option<&semver::Version>) -> bool {
+        let mut scenarios = self.scenarios.write().unwrap_or_else(|e| e.into_inner());
+        let Some(entry) = scenarios.get_mut(scenario) else {
+            return version.is_none();
+        };
+        if let Some(version) = version
+            && !entry.versions.contains_key(version)
+        {
+            return false;
+        }
+        entry.active = version.cloned();
+        true
+    }
+
+    /// Drops a loaded version that is not active (calls in flight on it
+    /// finish: they hold their own reference).
+    pub fn remove(&self, scenario: &str, version: &semver::Version) -> bool {
+        let mut scenarios = self.scenarios.write().unwrap_or_else(|e| e.into_inner());
+        let Some(entry) = scenarios.get_mut(scenario) else {
+            return false;
+        };
+        if entry.active.as_ref() == Some(version) {
+            return false;
+        }
+        entry.versions.remove(version).is_some()
+    }
+
+    /// Whether `version` of `scenario` is loaded.
+    pub fn is_loaded(&self, scenario: &str, version: &semver::Version) -> bool {
+        let scenarios = self.scenarios.read().unwrap_or_else(|e| e.into_inner());
+        scenarios
+            .get(scenario)
+            .is_some_and(|s| s.versions.contains_key(version))
     }
 
     /// The version of `scenario` that takes new cases.
     pub fn active(&self, scenario: &str) -> Option<Arc<LoadedPlugin>> {
         let scenarios = self.scenarios.read().unwrap_or_else(|e| e.into_inner());
         let entry = scenarios.get(scenario)?;
-        entry.versions.get(&entry.active).cloned()
+        entry.versions.get(entry.active.as_ref()?).cloned()
     }
 
     /// A given version of `scenario`, for the cases pinned to it.
@@ -102,14 +152,14 @@ impl PluginSet {
 
     /// Every scenario with its active version and all its loaded versions,
     /// sorted by id (for operators).
-    pub fn list(&self) -> Vec<(String, String, Vec<Arc<LoadedPlugin>>)> {
+    pub fn list(&self) -> Vec<(String, Option<String>, Vec<Arc<LoadedPlugin>>)> {
         let scenarios = self.scenarios.read().unwrap_or_else(|e| e.into_inner());
         let mut list: Vec<_> = scenarios
             .iter()
             .map(|(id, s)| {
                 (
                     id.clone(),
-                    s.active.to_string(),
+                    s.active.as_ref().map(ToString::to_string),
                     s.versions.values().cloned().collect(),
                 )
             })
@@ -123,56 +173,31 @@ impl PluginSet {
         let scenarios = self.scenarios.read().unwrap_or_else(|e| e.into_inner());
         let mut active: Vec<_> = scenarios
             .values()
-            .filter_map(|s| s.versions.get(&s.active).cloned())
+            .filter_map(|s| s.versions.get(s.active.as_ref()?).cloned())
             .collect();
         active.sort_by(|a, b| a.manifest().id.cmp(&b.manifest().id));
         active
     }
-
-    /// Loads every sub-directory of `dir` that holds a manifest and a
-    /// component. A plugin that fails to load is reported and skipped, so
-    /// that one department's broken plugin does not take the others down.
-    pub async fn load_dir(&self, runtime: &Runtime, dir: &Path) -> Vec<PluginDirError> {
-        let mut errors = Vec::new();
-        let entries = match std::fs::read_dir(dir) {
-            Ok(entries) => entries,
-            Err(source) => {
-                errors.push(PluginDirError::Read {
-                    path: dir.display().to_string(),
-                    source,
-                });
-                return errors;
-            }
-        };
-        let mut dirs: Vec<_> = entries
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| p.join(MANIFEST_FILE).is_file())
-            .collect();
-        dirs.sort();
-        for plugin_dir in dirs {
-            match load_one(runtime, &plugin_dir).await {
-                Ok(plugin) => {
-                    tracing::info!(
-                        scenario = %plugin.manifest().id,
-                        plugin_version = %plugin.version(),
-                        dir = %plugin_dir.display(),
-                        compile_cache = ?plugin.cache_outcome(),
-                        "plugin loaded"
-                    );
-                    if let Err(e) = self.insert(plugin) {
-                        errors.push(e);
-                    }
-                }
-                Err(e) => errors.push(e),
-            }
-        }
-        errors
-    }
 }
 
-/// Loads the plugin in one directory.
-pub async fn load_one(runtime: &Runtime, dir: &Path) -> Result<LoadedPlugin, PluginDirError> {
+/// The sub-directories of `dir` that hold a manifest, sorted.
+pub fn plugin_dirs(dir: &Path) -> Result<Vec<PathBuf>, PluginDirError> {
+    let entries = std::fs::read_dir(dir).map_err(|source| PluginDirError::Read {
+        path: dir.display().to_string(),
+        source,
+    })?;
+    let mut dirs: Vec<_> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.join(MANIFEST_FILE).is_file())
+        .collect();
+    dirs.sort();
+    Ok(dirs)
+}
+
+/// Reads a plugin directory: the manifest's text (checked) and the
+/// component's bytes.
+pub fn read_plugin_dir(dir: &Path) -> Result<(String, Manifest, Vec<u8>), PluginDirError> {
     let read = |name: &str| {
         let path = dir.join(name);
         std::fs::read(&path).map_err(|source| PluginDirError::Read {
@@ -191,5 +216,12 @@ pub async fn load_one(runtime: &Runtime, dir: &Path) -> Result<LoadedPlugin, Plu
         source,
     })?;
     let wasm = read(COMPONENT_FILE)?;
+    Ok((text, manifest, wasm))
+}
+
+/// Loads the plugin in one directory (unsigned: for the test kit and
+/// benchmarks; the host loads only what the registry verified).
+pub async fn load_one(runtime: &Runtime, dir: &Path) -> Result<LoadedPlugin, PluginDirError> {
+    let (_, manifest, wasm) = read_plugin_dir(dir)?;
     Ok(runtime.load(manifest, &wasm).await?)
 }

@@ -17,7 +17,8 @@ use crate::config::Config;
 use crate::datasets::{self, ImportError};
 use crate::http::Api;
 use crate::metrics::Metrics;
-use crate::plugins::{PluginDirError, PluginSet};
+use crate::deploy::{DeployError, Deployer};
+use crate::plugins::PluginSet;
 use crate::runtime::{LoadError, Runtime};
 use crate::service::{Clock, Service, SystemClock};
 use crate::storage::sled::SledStorage;
@@ -38,6 +39,9 @@ pub enum StartError {
     /// The wasm engine could not be created.
     #[error(transparent)]
     Runtime(#[from] LoadError),
+    /// The registry could not be opened.
+    #[error("cannot open the plugin registry: {0}")]
+    Registry(#[from] DeployError),
     /// The holiday calendar could not be read.
     #[error(transparent)]
     Holidays(#[from] crate::calendar::HolidayFileError),
@@ -56,7 +60,7 @@ pub struct Server {
     addr: SocketAddr,
     shutdown: watch::Sender<bool>,
     task: JoinHandle<()>,
-    plugin_errors: Vec<PluginDirError>,
+    plugin_errors: Vec<DeployError>,
 }
 
 impl Server {
@@ -90,16 +94,25 @@ impl Server {
         }
         let metrics = Arc::new(Metrics::default());
         metrics.set_open_cases(i64::try_from(storage.open_cases().await?).unwrap_or(i64::MAX));
-        let runtime = Runtime::new(
+        let runtime = Arc::new(Runtime::new(
             &config.limits,
             storage.clone(),
             Some(config.data_dir.join("compile-cache")),
             metrics.clone(),
-        )?;
+        )?);
         let plugins = Arc::new(PluginSet::default());
-        let plugin_errors = plugins.load_dir(&runtime, &config.plugins_dir).await;
-        for error in &plugin_errors {
-            tracing::error!(%error, "plugin not loaded");
+        let deployer = Arc::new(
+            Deployer::open(
+                runtime.clone(),
+                plugins.clone(),
+                storage.clone(),
+                clock.clone(),
+            )
+            .await?,
+        );
+        let mut plugin_errors = deployer.restore().await;
+        if config.demo_plugins && config.plugins_dir.is_dir() {
+            plugin_errors.extend(deployer.seed_demo(&config.plugins_dir).await);
         }
         let mut calendar = Calendar::new(config.timezone_offset_hours);
         if let Some(file) = &config.holidays_file {
@@ -107,7 +120,8 @@ impl Server {
         }
         let service = Arc::new(Service::new(storage, plugins, calendar, clock, metrics));
         let api = Arc::new(
-            Api::new(service.clone(), config.limits.max_body_bytes)
+            Api::new(service.clone(), deployer, config.limits.max_body_bytes)
+                .with_max_package_bytes(config.limits.max_package_bytes)
                 .with_admin_token(config.admin_token.clone()),
         );
         let listener =
@@ -153,7 +167,7 @@ impl Server {
     }
 
     /// The plugins that could not be loaded at start.
-    pub fn plugin_errors(&self) -> &[PluginDirError] {
+    pub fn plugin_errors(&self) -> &[DeployError] {
         &self.plugin_errors
     }
 
@@ -201,7 +215,7 @@ async fn accept_loop(
     api: Arc<Api>,
     mut signal: watch::Receiver<bool>,
     limits: HttpLimits,
-    runtime: Runtime,
+    runtime: Arc<Runtime>,
 ) {
     let graceful = GracefulShutdown::new();
     let mut builder = hyper::server::conn::http1::Builder::new();

@@ -124,6 +124,18 @@ impl SigningKeyFile {
         })
     }
 
+    /// The **demo** key of `department`: derived from a public seed
+    /// (SHA-256 of `onething demo key v1:` and the department), so anyone
+    /// can make it. `onething serve` trusts demo keys only when demo
+    /// plugins are on (the default for the quick start); a production
+    /// config turns them off and trusts real department keys instead.
+    pub fn demo(department: &str) -> Result<Self, KeyError> {
+        let mut hasher = Sha256::new();
+        hasher.update(b"onething demo key v1:");
+        hasher.update(department.as_bytes());
+        Self::from_secret(department, hasher.finalize().into())
+    }
+
     /// Parses a `.key` file and checks that its parts agree.
     pub fn parse(text: &str) -> Result<Self, KeyError> {
         let fields: SecretFileFields =

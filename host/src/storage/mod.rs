@@ -151,6 +151,19 @@ pub enum AuditRecord {
         /// How many open items were cancelled.
         cancelled_items: usize,
     },
+    /// An operator changed the registry: trusted or revoked a key, set a
+    /// grant ceiling, uploaded, activated, rolled back, deactivated or
+    /// removed a plugin version, or reactivated a quarantined one.
+    Admin {
+        /// Who (`admin` for the admin token, `demo-seed` at a demo start).
+        actor: String,
+        /// What, e.g. `plugin.activate`.
+        action: String,
+        /// On what, e.g. `newborn@0.2.0`.
+        subject: String,
+        /// Anything else worth keeping.
+        detail: String,
+    },
     /// An operator imported a dataset.
     DatasetImport {
         /// `DEPARTMENT/NAME`.
@@ -314,6 +327,29 @@ pub trait Storage: Send + Sync + 'static {
     /// How many cases are neither completed nor rejected (read once at
     /// start; the service keeps the count from then on).
     async fn open_cases(&self) -> Result<u64, StorageError>;
+
+    /// How many open cases each (scenario, plugin version) holds.
+    async fn open_cases_by_version(
+        &self,
+    ) -> Result<std::collections::BTreeMap<(String, String), u64>, StorageError>;
+
+    /// One registry record (see `onething_registry::registry`).
+    async fn registry_get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError>;
+
+    /// Every registry record under `prefix`, in key order.
+    async fn registry_scan(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StorageError>;
+
+    /// Writes registry records (`None` removes) and appends `audit`, all in
+    /// one atomic, durable write.
+    async fn registry_apply(
+        &self,
+        writes: Vec<(String, Option<Vec<u8>>)>,
+        audit: AuditRecord,
+    ) -> Result<(), StorageError>;
+
+    /// Appends records to the audit chain on their own (admin actions that
+    /// change nothing else the storage keeps).
+    async fn audit(&self, records: Vec<AuditRecord>) -> Result<(), StorageError>;
 
     /// Failed `start` calls, most recent last, at most `limit`.
     async fn failures(&self, limit: usize) -> Result<Vec<FailureRecord>, StorageError>;

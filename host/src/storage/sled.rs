@@ -49,6 +49,7 @@ const DATASETS: &[u8] = b"s/";
 const AUDIT: &[u8] = b"a/";
 const FAILURES: &[u8] = b"f/";
 const AUDIT_HEAD: &[u8] = b"m/audit_head";
+const REGISTRY: &[u8] = b"r/";
 
 /// Storage on an embedded sled database.
 pub struct SledStorage {
@@ -73,6 +74,7 @@ enum Write {
     Commit(Box<Commit>),
     Failure(FailureRecord, Vec<AuditRecord>),
     Import(String, Vec<DatasetRecord>),
+    Registry(Vec<(String, Option<Vec<u8>>)>, Vec<AuditRecord>),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -280,6 +282,16 @@ impl WriterState {
             Write::Failure(failure, audit) => {
                 let id = uuid::Uuid::now_v7();
                 own.insert(key(FAILURES, &[id.as_bytes()]), encode(&failure)?);
+                self.stage_audit(audit, own)
+            }
+            Write::Registry(writes, audit) => {
+                for (k, value) in writes {
+                    let k = key(REGISTRY, &[k.as_bytes()]);
+                    match value {
+                        Some(value) => own.insert(k, value),
+                        None => own.remove(k),
+                    }
+                }
                 self.stage_audit(audit, own)
             }
             Write::Import(dataset, records) => {
@@ -563,6 +575,56 @@ impl Storage for SledStorage {
             }
         }
         Ok(open)
+    }
+
+    async fn open_cases_by_version(
+        &self,
+    ) -> Result<std::collections::BTreeMap<(String, String), u64>, StorageError> {
+        #[derive(Deserialize)]
+        struct Pin {
+            scenario: String,
+            plugin_version: String,
+            status: crate::model::CaseStatus,
+        }
+        let mut open = std::collections::BTreeMap::new();
+        for entry in self.db.scan_prefix(CASES) {
+            let (k, bytes) = entry.map_err(backend)?;
+            let case: Pin = decode(&k, &bytes)?;
+            if !case.status.is_final() {
+                *open.entry((case.scenario, case.plugin_version)).or_insert(0) += 1;
+            }
+        }
+        Ok(open)
+    }
+
+    async fn registry_get(&self, k: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self
+            .db
+            .get(key(REGISTRY, &[k.as_bytes()]))
+            .map_err(backend)?
+            .map(|v| v.to_vec()))
+    }
+
+    async fn registry_scan(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
+        let mut found = Vec::new();
+        for entry in self.db.scan_prefix(key(REGISTRY, &[prefix.as_bytes()])) {
+            let (k, v) = entry.map_err(backend)?;
+            let name = String::from_utf8_lossy(&k[REGISTRY.len()..]).into_owned();
+            found.push((name, v.to_vec()));
+        }
+        Ok(found)
+    }
+
+    async fn registry_apply(
+        &self,
+        writes: Vec<(String, Option<Vec<u8>>)>,
+        audit: AuditRecord,
+    ) -> Result<(), StorageError> {
+        self.write(Write::Registry(writes, vec![audit])).await
+    }
+
+    async fn audit(&self, records: Vec<AuditRecord>) -> Result<(), StorageError> {
+        self.write(Write::Registry(Vec::new(), records)).await
     }
 
     async fn failures(&self, limit: usize) -> Result<Vec<FailureRecord>, StorageError> {

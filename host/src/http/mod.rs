@@ -18,6 +18,9 @@ use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{Value, json};
 use tracing::Instrument;
 
+mod admin;
+
+use crate::deploy::Deployer;
 use crate::model::{Case, ItemStatus, TimelineEvent, WorkItem};
 use crate::runtime::{PluginError, ScenarioError};
 use crate::service::{CaseWithItems, Service, ServiceError};
@@ -35,7 +38,9 @@ pub type HttpResponse = Response<Full<Bytes>>;
 /// What the HTTP layer needs.
 pub struct Api {
     service: Arc<Service>,
+    deployer: Arc<Deployer>,
     max_body_bytes: usize,
+    max_package_bytes: usize,
     admin_token: Option<String>,
 }
 
@@ -134,13 +139,22 @@ fn json_response(status: StatusCode, body: &Value) -> HttpResponse {
 type ApiResult = Result<HttpResponse, ApiError>;
 
 impl Api {
-    /// The API over `service`, refusing bodies over `max_body_bytes`.
-    pub fn new(service: Arc<Service>, max_body_bytes: usize) -> Self {
+    /// The API over `service` and `deployer`, refusing bodies over
+    /// `max_body_bytes`.
+    pub fn new(service: Arc<Service>, deployer: Arc<Deployer>, max_body_bytes: usize) -> Self {
         Api {
             service,
+            deployer,
             max_body_bytes,
+            max_package_bytes: crate::limits::MAX_PACKAGE_BYTES,
             admin_token: None,
         }
+    }
+
+    /// Sets the largest package `/v1/admin/plugins` takes.
+    pub fn with_max_package_bytes(mut self, max: usize) -> Self {
+        self.max_package_bytes = max;
+        self
     }
 
     /// Sets the operators' bearer token for `/v1/admin/…`.
@@ -188,47 +202,6 @@ impl Api {
         }
     }
 
-    fn admin_plugins(&self) -> HttpResponse {
-        let plugins: Vec<Value> = self
-            .service
-            .plugins()
-            .list()
-            .into_iter()
-            .map(|(id, active, versions)| {
-                let versions: Vec<Value> = versions
-                    .iter()
-                    .map(|p| {
-                        json!({
-                            "version": p.version(),
-                            "active": p.version() == active,
-                            "quarantine": p.quarantine(),
-                            "failures_in_a_row": p.failures_in_a_row(),
-                        })
-                    })
-                    .collect();
-                json!({"id": id, "active_version": active, "versions": versions})
-            })
-            .collect();
-        json_response(StatusCode::OK, &json!({ "plugins": plugins }))
-    }
-
-    fn admin_reactivate(&self, scenario: &str) -> ApiResult {
-        let plugin =
-            self.service
-                .plugins()
-                .active(scenario)
-                .ok_or_else(|| ServiceError::NotFound {
-                    what: "scenario",
-                    id: scenario.to_owned(),
-                })?;
-        let was = plugin.reactivate();
-        tracing::warn!(scenario, plugin_version = %plugin.version(), was_quarantined = was, "plugin reactivated by an operator");
-        Ok(json_response(
-            StatusCode::OK,
-            &json!({"id": scenario, "version": plugin.version(), "was_quarantined": was}),
-        ))
-    }
-
     /// Handles one request; never fails (errors become JSON responses).
     pub async fn handle(&self, req: Request<Incoming>) -> Result<HttpResponse, Infallible> {
         let started = Instant::now();
@@ -259,19 +232,14 @@ impl Api {
             .split('/')
             .collect();
         let method = req.method().clone();
+        if let ["v1", "admin", ..] = segments.as_slice() {
+            return self.admin(&segments, req).await;
+        }
         match (segments.as_slice(), &method) {
             (["healthz"], &Method::GET) => {
                 Ok(json_response(StatusCode::OK, &json!({"status": "ok"})))
             }
             (["metrics"], &Method::GET) => Ok(self.metrics()),
-            (["v1", "admin", "plugins"], &Method::GET) => {
-                self.authorize_admin(&req)?;
-                Ok(self.admin_plugins())
-            }
-            (["v1", "admin", "plugins", scenario, "reactivate"], &Method::POST) => {
-                self.authorize_admin(&req)?;
-                self.admin_reactivate(scenario)
-            }
             (["v1", "scenarios"], &Method::GET) => self.catalogue(),
             // A device (a sensor) reports an event: no citizen files it.
             // Authenticated with device credentials later (security work).
@@ -588,59 +556,7 @@ impl Api {
     /// Reads a JSON body of at most `max_body_bytes`. A declared
     /// Content-Length over the limit is refused before the body is read.
     async fn read_json(&self, req: Request<Incoming>) -> Result<Value, ApiError> {
-        let too_large = || {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                format!(
-                    "the request body is larger than {} bytes",
-                    self.max_body_bytes
-                ),
-            )
-        };
-        let declared = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if let Some(length) = declared
-            && length > self.max_body_bytes as u64
-        {
-            let expects_continue = req
-                .headers()
-                .get(header::EXPECT)
-                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
-            if !expects_continue && length <= MAX_DRAIN_BYTES {
-                drain(req.into_body()).await;
-            }
-            return Err(too_large());
-        }
-        let limited = Limited::new(req.into_body(), self.max_body_bytes);
-        let collected = tokio::time::timeout(BODY_READ_TIMEOUT, limited.collect())
-            .await
-            .map_err(|_| {
-                ApiError::new(
-                    StatusCode::REQUEST_TIMEOUT,
-                    "body_timeout",
-                    format!(
-                        "the request body did not arrive within {} s",
-                        BODY_READ_TIMEOUT.as_secs()
-                    ),
-                )
-            })?;
-        let bytes = match collected {
-            Ok(collected) => collected.to_bytes(),
-            Err(err) if err.downcast_ref::<LengthLimitError>().is_some() => {
-                return Err(too_large());
-            }
-            Err(err) => {
-                return Err(ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "unreadable_body",
-                    format!("the request body could not be read: {err}"),
-                ));
-            }
-        };
+        let bytes = read_body(req, self.max_body_bytes).await?;
         if bytes.is_empty() {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
@@ -658,6 +574,57 @@ impl Api {
     }
 }
 
+/// Reads a body of at most `max` bytes. A declared Content-Length over the
+/// limit is refused before the body is read.
+async fn read_body(req: Request<Incoming>, max: usize) -> Result<Bytes, ApiError> {
+        let too_large = || {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("the request body is larger than {max} bytes"),
+            )
+        };
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if let Some(length) = declared
+            && length > max as u64
+        {
+            let expects_continue = req
+                .headers()
+                .get(header::EXPECT)
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+            if !expects_continue && length <= MAX_DRAIN_BYTES {
+                drain(req.into_body()).await;
+            }
+            return Err(too_large());
+        }
+        let limited = Limited::new(req.into_body(), max);
+        let collected = tokio::time::timeout(BODY_READ_TIMEOUT, limited.collect())
+            .await
+            .map_err(|_| {
+                ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "body_timeout",
+                    format!(
+                        "the request body did not arrive within {} s",
+                        BODY_READ_TIMEOUT.as_secs()
+                    ),
+                )
+            })?;
+        match collected {
+            Ok(collected) => Ok(collected.to_bytes()),
+            Err(err) if err.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
+            Err(err) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "unreadable_body",
+                format!("the request body could not be read: {err}"),
+            )),
+        }
+}
+
 /// Reads and discards a body, bounded in time.
 async fn drain(body: Incoming) {
     let _ = tokio::time::timeout(Duration::from_secs(5), body.collect()).await;
@@ -668,8 +635,6 @@ fn route_exists(segments: &[&str]) -> bool {
         segments,
         ["healthz"]
             | ["metrics"]
-            | ["v1", "admin", "plugins"]
-            | ["v1", "admin", "plugins", _, "reactivate"]
             | ["v1", "scenarios"]
             | ["v1", "scenarios", _, "cases" | "events"]
             | ["v1", "cases", _]

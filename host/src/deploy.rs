@@ -1,0 +1,585 @@
+//! Deployment: the registry's records turned into loaded, active plugins.
+//!
+//! The registry (crate `onething-registry`) verifies packages and keeps
+//! versions, keys and ceilings; this module compiles what it stores
+//! (through the compile cache), swaps the active version in the
+//! [`PluginSet`] and keeps the two in step:
+//!
+//! - **upload**: verify → compile and `describe()` → store (with its audit
+//!   entry) → loaded, not active;
+//! - **activate**: compile (or take from the cache) *before* the swap →
+//!   persist → swap. Calls in flight keep the version they began on; cases
+//!   stay pinned to the version that started them;
+//! - **restore** at start: every stored version is loaded and the recorded
+//!   active version of each plugin takes new cases again;
+//! - **demo seeding**: the example plugins are packed, signed with their
+//!   department's demo key and published through the same checks.
+//!
+//! Admin operations are serialised by one lock (they are rare); requests
+//! never take it.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use onething_registry::{
+    AdminAction, Ceiling, Package, PublicKeyFile, Registry, RegistryError, RegistryStore,
+    SigningKeyFile, StoreError, TrustedKey, VersionRecord,
+};
+use serde::Serialize;
+
+use crate::plugins::{self, PluginDirError, PluginSet};
+use crate::runtime::{LoadError, Quarantine, Runtime};
+use crate::service::Clock;
+use crate::storage::{AuditRecord, Storage, StorageError};
+
+/// The actor name of the demo seeding in the audit log.
+pub const DEMO_ACTOR: &str = "demo-seed";
+
+/// The registry's records on the host's storage (`r/` keys in sled), each
+/// change written atomically with its audit entry.
+pub struct StorageRegistry(Arc<dyn Storage>);
+
+fn store_error(e: StorageError) -> StoreError {
+    StoreError(e.to_string())
+}
+
+#[async_trait]
+impl RegistryStore for StorageRegistry {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.0.registry_get(key).await.map_err(store_error)
+    }
+
+    async fn scan(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        self.0.registry_scan(prefix).await.map_err(store_error)
+    }
+
+    async fn apply(
+        &self,
+        writes: Vec<(String, Option<Vec<u8>>)>,
+        action: AdminAction,
+    ) -> Result<(), StoreError> {
+        self.0
+            .registry_apply(writes, admin_record(action))
+            .await
+            .map_err(store_error)
+    }
+}
+
+fn admin_record(action: AdminAction) -> AuditRecord {
+    AuditRecord::Admin {
+        actor: action.actor,
+        action: action.action,
+        subject: action.subject,
+        detail: action.detail,
+    }
+}
+
+/// Why a deployment step failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    /// The registry refused.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// The component passed the registry's checks but could not be loaded.
+    #[error("the plugin cannot be loaded: {0}")]
+    Load(#[from] LoadError),
+    /// A version that open cases are pinned to.
+    #[error(
+        "{id}@{version} holds {open_cases} open case(s): a version is kept while its cases run"
+    )]
+    InUse {
+        /// The plugin.
+        id: String,
+        /// The version.
+        version: String,
+        /// How many open cases it holds.
+        open_cases: u64,
+    },
+    /// A plugin directory (demo seeding) could not be read.
+    #[error(transparent)]
+    Dir(#[from] PluginDirError),
+    /// Storage failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// What an upload did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Uploaded {
+    /// The stored version.
+    pub id: String,
+    /// Its version.
+    pub version: String,
+    /// The package digest.
+    pub digest: String,
+    /// The owning department.
+    pub department: String,
+    /// The key that signed it.
+    pub signed_by: String,
+    /// `false` when the same package was there already.
+    pub created: bool,
+    /// Whether it is now active.
+    pub active: bool,
+    /// Whether the compile cache had it.
+    pub compile_cache: String,
+}
+
+/// What an activation or rollback did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Switched {
+    /// The plugin.
+    pub id: String,
+    /// The version active now (none after a deactivation).
+    pub active: Option<String>,
+    /// The version active before.
+    pub previous: Option<String>,
+    /// Time spent compiling (or reading the cache) before the swap, ms.
+    pub load_ms: u64,
+}
+
+/// One version as operators see it.
+#[derive(Debug, Clone, Serialize)]
+pub struct VersionView {
+    /// The version.
+    pub version: String,
+    /// Whether it takes new cases.
+    pub active: bool,
+    /// Whether it is loaded (compiled and ready).
+    pub loaded: bool,
+    /// Open cases pinned to it.
+    pub open_cases: u64,
+    /// The package digest.
+    pub digest: String,
+    /// The key that signed it.
+    pub signed_by: String,
+    /// When it was uploaded.
+    pub uploaded_at: String,
+    /// Who uploaded it.
+    pub uploaded_by: String,
+    /// The component's size.
+    pub component_bytes: u64,
+    /// Why it takes no new cases, if quarantined.
+    pub quarantine: Option<Quarantine>,
+    /// Failed calls in a row.
+    pub failures_in_a_row: u32,
+}
+
+/// One plugin as operators see it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PluginView {
+    /// The plugin (scenario) id.
+    pub id: String,
+    /// The owning department.
+    pub department: String,
+    /// The active version, if any.
+    pub active_version: Option<String>,
+    /// Versions active before, oldest first (rollback goes to the last).
+    pub history: Vec<String>,
+    /// Every stored version, lowest first.
+    pub versions: Vec<VersionView>,
+}
+
+/// The registry and the loaded plugins, kept in step.
+pub struct Deployer {
+    registry: tokio::sync::Mutex<Registry<StorageRegistry>>,
+    runtime: Arc<Runtime>,
+    plugins: Arc<PluginSet>,
+    storage: Arc<dyn Storage>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Deployer {
+    /// Opens the registry on `storage`.
+    pub async fn open(
+        runtime: Arc<Runtime>,
+        plugins: Arc<PluginSet>,
+        storage: Arc<dyn Storage>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, DeployError> {
+        let registry = Registry::open(StorageRegistry(storage.clone())).await?;
+        Ok(Deployer {
+            registry: tokio::sync::Mutex::new(registry),
+            runtime,
+            plugins,
+            storage,
+            clock,
+        })
+    }
+
+    /// The loaded plugins.
+    pub fn plugins(&self) -> &Arc<PluginSet> {
+        &self.plugins
+    }
+
+    /// Loads every stored version and activates what the registry says is
+    /// active. A version that fails to load is reported and skipped.
+    pub async fn restore(&self) -> Vec<DeployError> {
+        let registry = self.registry.lock().await;
+        let mut errors = Vec::new();
+        for (id, state) in registry.plugins() {
+            for record in registry.versions(&id) {
+                if self.plugins.is_loaded(&id, &record.version) {
+                    continue;
+                }
+                if let Err(e) = self.load(&registry, &record).await {
+                    tracing::error!(scenario = %id, version = %record.version, error = %e, "stored plugin version not loaded");
+                    errors.push(e);
+                }
+            }
+            if let Some(active) = &state.active
+                && !self.plugins.set_active(&id, Some(active))
+            {
+                tracing::error!(scenario = %id, version = %active, "the active version is not loaded: the scenario takes no new cases");
+            }
+        }
+        errors
+    }
+
+    async fn load(
+        &self,
+        registry: &Registry<StorageRegistry>,
+        record: &VersionRecord,
+    ) -> Result<String, DeployError> {
+        let component = registry.component(record).await?;
+        let manifest = record.manifest()?;
+        let plugin = self.runtime.load(manifest, &component).await?;
+        let cache = format!("{:?}", plugin.cache_outcome()).to_lowercase();
+        tracing::info!(scenario = %record.id, plugin_version = %record.version, compile_cache = %cache, "plugin version loaded");
+        self.plugins.add(Arc::new(plugin))?;
+        Ok(cache)
+    }
+
+    /// Verifies and stores a package, loads it, and activates it if asked.
+    pub async fn upload(
+        &self,
+        bytes: &[u8],
+        actor: &str,
+        activate: bool,
+    ) -> Result<Uploaded, DeployError> {
+        let mut registry = self.registry.lock().await;
+        let verified = registry.verify(bytes)?;
+        let id = verified.manifest.id.clone();
+        let version = verified.manifest.version.clone();
+        let mut compile_cache = "loaded".to_owned();
+        let known_same = match registry.version(&id, &version) {
+            Some(existing) if existing.digest != verified.digest => {
+                return Err(RegistryError::VersionExists {
+                    id,
+                    version: version.to_string(),
+                    existing: existing.digest.clone(),
+                }
+                .into());
+            }
+            Some(_) => true,
+            None => false,
+        };
+        // Load before storing: a package the runtime cannot load is never
+        // recorded as a version.
+        let loaded = if known_same || self.plugins.is_loaded(&id, &version) {
+            None
+        } else {
+            let plugin = self
+                .runtime
+                .load(verified.manifest.clone(), &verified.component)
+                .await?;
+            compile_cache = format!("{:?}", plugin.cache_outcome()).to_lowercase();
+            Some(plugin)
+        };
+        let published = registry
+            .store_verified(verified, actor, self.clock.now())
+            .await?;
+        if let Some(plugin) = loaded {
+            self.plugins.add(Arc::new(plugin))?;
+        }
+        if !self.plugins.is_loaded(&id, &version) {
+            compile_cache = self.load(&registry, &published.record).await?;
+        }
+        let mut active = registry.state(&id).active.as_ref() == Some(&version);
+        if activate && !active {
+            self.switch_to(&mut registry, &id, &version, actor).await?;
+            active = true;
+        }
+        let record = published.record;
+        tracing::info!(scenario = %id, plugin_version = %version, created = published.created, active, actor, "plugin package uploaded");
+        Ok(Uploaded {
+            id,
+            version: version.to_string(),
+            digest: record.digest,
+            department: record.department,
+            signed_by: record.signed_by,
+            created: published.created,
+            active,
+            compile_cache,
+        })
+    }
+
+    /// Makes a stored version active: compiled before the swap.
+    pub async fn activate(
+        &self,
+        id: &str,
+        version: &semver::Version,
+        actor: &str,
+    ) -> Result<Switched, DeployError> {
+        let mut registry = self.registry.lock().await;
+        self.switch_to(&mut registry, id, version, actor).await
+    }
+
+    async fn switch_to(
+        &self,
+        registry: &mut Registry<StorageRegistry>,
+        id: &str,
+        version: &semver::Version,
+        actor: &str,
+    ) -> Result<Switched, DeployError> {
+        let record = registry.can_activate(id, version)?;
+        let started = Instant::now();
+        if !self.plugins.is_loaded(id, version) {
+            self.load(registry, &record).await?;
+        }
+        let load_ms = duration_ms(started.elapsed());
+        let previous = registry.activate(id, version, actor).await?;
+        self.plugins.set_active(id, Some(version));
+        tracing::info!(scenario = %id, plugin_version = %version, previous = ?previous.as_ref().map(ToString::to_string), load_ms, actor, "plugin version activated");
+        Ok(Switched {
+            id: id.to_owned(),
+            active: Some(version.to_string()),
+            previous: previous.map(|v| v.to_string()),
+            load_ms,
+        })
+    }
+
+    /// Returns a plugin to the version active before.
+    pub async fn rollback(&self, id: &str, actor: &str) -> Result<Switched, DeployError> {
+        let mut registry = self.registry.lock().await;
+        let state = registry.state(id);
+        // Compile the target before anything changes.
+        let started = Instant::now();
+        if let Some(target) = state
+            .history
+            .iter()
+            .rev()
+            .find(|v| Some(*v) != state.active.as_ref())
+            && !self.plugins.is_loaded(id, target)
+            && let Ok(record) = registry.can_activate(id, target)
+        {
+            self.load(&registry, &record).await?;
+        }
+        let load_ms = duration_ms(started.elapsed());
+        let (from, to) = registry.rollback(id, actor).await?;
+        if !self.plugins.is_loaded(id, &to) {
+            let record = registry.can_activate(id, &to)?;
+            self.load(&registry, &record).await?;
+        }
+        self.plugins.set_active(id, Some(&to));
+        tracing::warn!(scenario = %id, from = ?from.as_ref().map(ToString::to_string), to = %to, actor, "plugin rolled back");
+        Ok(Switched {
+            id: id.to_owned(),
+            active: Some(to.to_string()),
+            previous: from.map(|v| v.to_string()),
+            load_ms,
+        })
+    }
+
+    /// Stops a plugin from taking new cases; its open cases go on.
+    pub async fn deactivate(&self, id: &str, actor: &str) -> Result<Switched, DeployError> {
+        let mut registry = self.registry.lock().await;
+        let previous = registry.deactivate(id, actor).await?;
+        self.plugins.set_active(id, None);
+        tracing::warn!(scenario = %id, previous = ?previous.as_ref().map(ToString::to_string), actor, "plugin deactivated");
+        Ok(Switched {
+            id: id.to_owned(),
+            active: None,
+            previous: previous.map(|v| v.to_string()),
+            load_ms: 0,
+        })
+    }
+
+    /// Removes a stored version that is neither active nor used by an
+    /// open case.
+    pub async fn remove(
+        &self,
+        id: &str,
+        version: &semver::Version,
+        actor: &str,
+    ) -> Result<(), DeployError> {
+        let mut registry = self.registry.lock().await;
+        let open = self
+            .storage
+            .open_cases_by_version()
+            .await?
+            .get(&(id.to_owned(), version.to_string()))
+            .copied()
+            .unwrap_or(0);
+        if open > 0 {
+            return Err(DeployError::InUse {
+                id: id.to_owned(),
+                version: version.to_string(),
+                open_cases: open,
+            });
+        }
+        registry.remove(id, version, actor).await?;
+        self.plugins.remove(id, version);
+        Ok(())
+    }
+
+    /// Trusts a department's public key.
+    pub async fn trust_key(
+        &self,
+        key: &PublicKeyFile,
+        actor: &str,
+    ) -> Result<(TrustedKey, bool), DeployError> {
+        let mut registry = self.registry.lock().await;
+        Ok(registry.trust_key(key, actor, self.clock.now()).await?)
+    }
+
+    /// Revokes a key.
+    pub async fn revoke_key(&self, key_id: &str, actor: &str) -> Result<TrustedKey, DeployError> {
+        let mut registry = self.registry.lock().await;
+        Ok(registry.revoke_key(key_id, actor, self.clock.now()).await?)
+    }
+
+    /// Every key ever trusted.
+    pub async fn keys(&self) -> Vec<TrustedKey> {
+        self.registry.lock().await.keys()
+    }
+
+    /// Sets a department's grant ceiling.
+    pub async fn set_ceiling(
+        &self,
+        department: &str,
+        ceiling: Ceiling,
+        actor: &str,
+    ) -> Result<(), DeployError> {
+        let mut registry = self.registry.lock().await;
+        Ok(registry.set_ceiling(department, ceiling, actor).await?)
+    }
+
+    /// Every department's grant ceiling.
+    pub async fn ceilings(&self) -> BTreeMap<String, Ceiling> {
+        self.registry.lock().await.ceilings().clone()
+    }
+
+    /// Records an admin action that changes nothing in the registry (e.g.
+    /// reactivating a quarantined version).
+    pub async fn audit(&self, action: AdminAction) -> Result<(), DeployError> {
+        Ok(self.storage.audit(vec![admin_record(action)]).await?)
+    }
+
+    /// Every stored plugin with its versions, which one is active, how many
+    /// open cases each holds and its health.
+    pub async fn overview(&self) -> Result<Vec<PluginView>, DeployError> {
+        let open = self.storage.open_cases_by_version().await?;
+        let registry = self.registry.lock().await;
+        let mut views = Vec::new();
+        for (id, state) in registry.plugins() {
+            let versions: Vec<VersionView> = registry
+                .versions(&id)
+                .into_iter()
+                .map(|record| {
+                    let version = record.version.to_string();
+                    let loaded = self.plugins.version(&id, &version);
+                    VersionView {
+                        active: state.active.as_ref() == Some(&record.version),
+                        loaded: loaded.is_some(),
+                        open_cases: open
+                            .get(&(id.clone(), version.clone()))
+                            .copied()
+                            .unwrap_or(0),
+                        digest: record.digest,
+                        signed_by: record.signed_by,
+                        uploaded_at: record.uploaded_at.to_rfc3339(),
+                        uploaded_by: record.uploaded_by,
+                        component_bytes: record.component_bytes,
+                        quarantine: loaded.as_ref().and_then(|p| p.quarantine()),
+                        failures_in_a_row: loaded.as_ref().map_or(0, |p| p.failures_in_a_row()),
+                        version,
+                    }
+                })
+                .collect();
+            let department = registry
+                .versions(&id)
+                .last()
+                .map(|r| r.department.clone())
+                .unwrap_or_default();
+            views.push(PluginView {
+                id,
+                department,
+                active_version: state.active.map(|v| v.to_string()),
+                history: state.history.iter().map(ToString::to_string).collect(),
+                versions,
+            });
+        }
+        Ok(views)
+    }
+
+    /// Demo seeding: for each plugin directory under `dir`, trust its
+    /// department's demo key, raise that department's ceiling to what the
+    /// plugin asks, pack and sign it with the demo key, and publish it
+    /// through the registry's checks. A plugin never activated before is
+    /// activated; so is a version higher than every stored one (a new
+    /// release of an example). A failing plugin is reported and skipped.
+    pub async fn seed_demo(&self, dir: &Path) -> Vec<DeployError> {
+        let dirs = match plugins::plugin_dirs(dir) {
+            Ok(dirs) => dirs,
+            Err(e) => return vec![e.into()],
+        };
+        let mut errors = Vec::new();
+        for plugin_dir in dirs {
+            if let Err(e) = self.seed_one(&plugin_dir).await {
+                tracing::error!(dir = %plugin_dir.display(), error = %e, "demo plugin not seeded");
+                errors.push(e);
+            }
+        }
+        errors
+    }
+
+    async fn seed_one(&self, dir: &Path) -> Result<(), DeployError> {
+        let (text, manifest, wasm) = plugins::read_plugin_dir(dir)?;
+        let key = SigningKeyFile::demo(&manifest.department).map_err(RegistryError::from)?;
+        let (newest, never_active) = {
+            let mut registry = self.registry.lock().await;
+            registry
+                .trust_key(&key.public(), DEMO_ACTOR, self.clock.now())
+                .await?;
+            let mut ceiling = registry.ceiling(&manifest.department);
+            if ceiling.first_excess(&manifest).is_some() {
+                for dataset in &manifest.grants.datasets {
+                    if !ceiling.datasets.contains(dataset) {
+                        ceiling.datasets.push(dataset.clone());
+                    }
+                }
+                for department in &manifest.grants.dispatch {
+                    if !ceiling.dispatch.contains(department) {
+                        ceiling.dispatch.push(department.clone());
+                    }
+                }
+                registry
+                    .set_ceiling(&manifest.department, ceiling, DEMO_ACTOR)
+                    .await?;
+            }
+            let state = registry.state(&manifest.id);
+            let newest = registry
+                .versions(&manifest.id)
+                .iter()
+                .all(|r| r.version < manifest.version);
+            (
+                newest,
+                state.active.is_none() && state.history.is_empty(),
+            )
+        };
+        let mut package = Package::new(text, wasm).map_err(|e| {
+            DeployError::Registry(RegistryError::Manifest(e))
+        })?;
+        key.sign(&mut package);
+        self.upload(&package.encode(), DEMO_ACTOR, newest || never_active)
+            .await?;
+        Ok(())
+    }
+}
+
+fn duration_ms(elapsed: Duration) -> u64 {
+    u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+}

@@ -1,0 +1,480 @@
+//! The author's and operator's commands of the `onething` binary: keys,
+//! packages, and the admin API's client (deploy, list, activate, rollback,
+//! trust, grants).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use onething_registry::{Package, PublicKeyFile, SigningKeyFile};
+use serde_json::{Value, json};
+
+use onething_host::plugins::{COMPONENT_FILE, MANIFEST_FILE};
+
+/// Where the admin API is and the token that opens it.
+#[derive(Args, Clone)]
+pub struct Remote {
+    /// The host's base URL.
+    #[arg(long, env = "ONETHING_SERVER", default_value = "http://127.0.0.1:8080")]
+    pub server: String,
+    /// The operators' admin token.
+    #[arg(long, env = "ONETHING_ADMIN_TOKEN", hide_env_values = true)]
+    pub token: String,
+}
+
+/// `onething keys ...`
+#[derive(Subcommand)]
+pub enum KeysCommand {
+    /// Make a department's ed25519 key pair: DEPARTMENT.key (secret) and
+    /// DEPARTMENT.pub (for the operator).
+    New {
+        /// The department the key signs for.
+        #[arg(long)]
+        department: String,
+        /// Where to write the two files.
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+        /// Write the department's public DEMO key instead of a random one
+        /// (what a host with demo plugins on trusts; never for production).
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Trust a department's public key (a .pub file) on a host.
+    Trust {
+        /// The .pub file.
+        file: PathBuf,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Revoke a trusted key on a host.
+    Revoke {
+        /// The key id.
+        key_id: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// List the keys a host trusts (and has revoked).
+    List {
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+/// `onething grants ...`
+#[derive(Subcommand)]
+pub enum GrantsCommand {
+    /// Set the most a department's plugins may be granted.
+    Set {
+        /// The department.
+        department: String,
+        /// A dataset (`DEPT/NAME`, `DEPT/*` or `*`); repeat for more.
+        #[arg(long = "dataset")]
+        datasets: Vec<String>,
+        /// A department it may dispatch to (or `*`); repeat for more.
+        #[arg(long = "dispatch")]
+        dispatch: Vec<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Every department's ceiling.
+    List {
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+/// `onething plugin ...`
+#[derive(Subcommand)]
+pub enum PluginCommand {
+    /// Make a new plugin crate that builds and passes its own test.
+    New(crate::scaffold::NewArgs),
+    /// Build a plugin crate for wasm32-wasip2 into DIR/dist/.
+    Build {
+        /// The plugin crate.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Pack a manifest and a component into one package file (unsigned).
+    Pack {
+        /// A directory with onething.toml and the component (plugin.wasm,
+        /// or dist/plugin.wasm as `plugin build` leaves it).
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// The component, if not in DIR.
+        #[arg(long)]
+        component: Option<PathBuf>,
+        /// The package file to write [default: ID-VERSION.otpkg].
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Sign a package with a department key (in place unless --out).
+    Sign {
+        /// The package file.
+        package: PathBuf,
+        /// The department's secret key file (DEPARTMENT.key).
+        #[arg(long)]
+        key: PathBuf,
+        /// Where to write the signed package.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Upload a signed package to a host.
+    Deploy {
+        /// The package file.
+        package: PathBuf,
+        /// Make it the active version at once.
+        #[arg(long)]
+        activate: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// List a host's plugins, versions, active versions and open cases.
+    List {
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Make a stored version the active one.
+    Activate {
+        /// The plugin id.
+        id: String,
+        /// The version.
+        version: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Return a plugin to the version active before.
+    Rollback {
+        /// The plugin id.
+        id: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Stop a plugin from taking new cases (open cases go on).
+    Deactivate {
+        /// The plugin id.
+        id: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Rebuild, sign, deploy and activate a plugin each time its source
+    /// changes (development against a local host).
+    Watch(crate::scaffold::WatchArgs),
+}
+
+/// Runs a `keys` command.
+pub async fn keys(command: KeysCommand) -> anyhow::Result<()> {
+    match command {
+        KeysCommand::New {
+            department,
+            out,
+            demo,
+        } => {
+            let key = if demo {
+                SigningKeyFile::demo(&department)?
+            } else {
+                SigningKeyFile::generate(&department)?
+            };
+            std::fs::create_dir_all(&out)
+                .with_context(|| format!("cannot create {}", out.display()))?;
+            let secret = out.join(format!("{department}.key"));
+            let public = out.join(format!("{department}.pub"));
+            if secret.exists() {
+                bail!(
+                    "{} exists already: refusing to overwrite a key",
+                    secret.display()
+                );
+            }
+            write_secret(&secret, &key.to_toml())?;
+            std::fs::write(&public, key.public().to_toml())
+                .with_context(|| format!("cannot write {}", public.display()))?;
+            println!(
+                "key {} for department {department}\n  secret: {} (keep it; never share it)\n  public: {} (give it to the platform operator)",
+                key.key_id(),
+                secret.display(),
+                public.display()
+            );
+            Ok(())
+        }
+        KeysCommand::Trust { file, remote } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            PublicKeyFile::parse(&text).with_context(|| format!("{}", file.display()))?;
+            let answer = call(
+                &remote,
+                reqwest::Method::POST,
+                "/v1/admin/keys",
+                Body::Bytes(text.into_bytes()),
+            )
+            .await?;
+            print_json(&answer);
+            Ok(())
+        }
+        KeysCommand::Revoke { key_id, remote } => {
+            let path = format!("/v1/admin/keys/{key_id}");
+            print_json(&call(&remote, reqwest::Method::DELETE, &path, Body::None).await?);
+            Ok(())
+        }
+        KeysCommand::List { remote } => {
+            print_json(&call(&remote, reqwest::Method::GET, "/v1/admin/keys", Body::None).await?);
+            Ok(())
+        }
+    }
+}
+
+/// Runs a `grants` command.
+pub async fn grants(command: GrantsCommand) -> anyhow::Result<()> {
+    match command {
+        GrantsCommand::Set {
+            department,
+            datasets,
+            dispatch,
+            remote,
+        } => {
+            let path = format!("/v1/admin/grants/{department}");
+            let body = json!({"datasets": datasets, "dispatch": dispatch});
+            print_json(&call(&remote, reqwest::Method::PUT, &path, Body::Json(body)).await?);
+            Ok(())
+        }
+        GrantsCommand::List { remote } => {
+            print_json(&call(&remote, reqwest::Method::GET, "/v1/admin/grants", Body::None).await?);
+            Ok(())
+        }
+    }
+}
+
+/// Runs a `plugin` command.
+pub async fn plugin(command: PluginCommand) -> anyhow::Result<()> {
+    match command {
+        PluginCommand::New(args) => crate::scaffold::new(args),
+        PluginCommand::Build { dir } => {
+            let wasm = crate::scaffold::build(&dir)?;
+            println!("built {}", wasm.display());
+            Ok(())
+        }
+        PluginCommand::Pack {
+            dir,
+            component,
+            out,
+        } => {
+            let package = pack(&dir, component.as_deref())?;
+            let out = out.unwrap_or_else(|| default_package_name(&package));
+            std::fs::write(&out, package.encode())
+                .with_context(|| format!("cannot write {}", out.display()))?;
+            println!(
+                "packed {}@{} ({} bytes of component) into {} (unsigned: run `onething plugin sign`)",
+                package.manifest.id,
+                package.manifest.version,
+                package.component.len(),
+                out.display()
+            );
+            Ok(())
+        }
+        PluginCommand::Sign { package, key, out } => {
+            let bytes = std::fs::read(&package)
+                .with_context(|| format!("cannot read {}", package.display()))?;
+            let mut decoded =
+                Package::decode(&bytes).with_context(|| format!("{}", package.display()))?;
+            let key_text = std::fs::read_to_string(&key)
+                .with_context(|| format!("cannot read {}", key.display()))?;
+            let key = SigningKeyFile::parse(&key_text)?;
+            if key.department != decoded.manifest.department {
+                bail!(
+                    "the package belongs to department `{}`; key `{}` signs for `{}`",
+                    decoded.manifest.department,
+                    key.key_id(),
+                    key.department
+                );
+            }
+            key.sign(&mut decoded);
+            let out = out.unwrap_or(package);
+            std::fs::write(&out, decoded.encode())
+                .with_context(|| format!("cannot write {}", out.display()))?;
+            println!(
+                "signed {}@{} with key {} (digest {}) → {}",
+                decoded.manifest.id,
+                decoded.manifest.version,
+                key.key_id(),
+                decoded.digest_hex(),
+                out.display()
+            );
+            Ok(())
+        }
+        PluginCommand::Deploy {
+            package,
+            activate,
+            remote,
+        } => {
+            let bytes = std::fs::read(&package)
+                .with_context(|| format!("cannot read {}", package.display()))?;
+            let path = if activate {
+                "/v1/admin/plugins?activate=true"
+            } else {
+                "/v1/admin/plugins"
+            };
+            print_json(&call(&remote, reqwest::Method::POST, path, Body::Bytes(bytes)).await?);
+            Ok(())
+        }
+        PluginCommand::List { remote } => {
+            let answer = call(&remote, reqwest::Method::GET, "/v1/admin/plugins", Body::None).await?;
+            print_plugins(&answer);
+            Ok(())
+        }
+        PluginCommand::Activate {
+            id,
+            version,
+            remote,
+        } => {
+            let path = format!("/v1/admin/plugins/{id}/activate");
+            let body = Body::Json(json!({ "version": version }));
+            print_json(&call(&remote, reqwest::Method::POST, &path, body).await?);
+            Ok(())
+        }
+        PluginCommand::Rollback { id, remote } => {
+            let path = format!("/v1/admin/plugins/{id}/rollback");
+            print_json(&call(&remote, reqwest::Method::POST, &path, Body::None).await?);
+            Ok(())
+        }
+        PluginCommand::Deactivate { id, remote } => {
+            let path = format!("/v1/admin/plugins/{id}/deactivate");
+            print_json(&call(&remote, reqwest::Method::POST, &path, Body::None).await?);
+            Ok(())
+        }
+        PluginCommand::Watch(args) => crate::scaffold::watch(args).await,
+    }
+}
+
+/// Packs DIR's manifest with its component.
+pub fn pack(dir: &Path, component: Option<&Path>) -> anyhow::Result<Package> {
+    let manifest_path = dir.join(MANIFEST_FILE);
+    let manifest = std::fs::read_to_string(&manifest_path)
+        .with_context(|| format!("cannot read {}", manifest_path.display()))?;
+    let component = match component {
+        Some(path) => path.to_owned(),
+        None => [dir.join(COMPONENT_FILE), dir.join("dist").join(COMPONENT_FILE)]
+            .into_iter()
+            .find(|p| p.is_file())
+            .with_context(|| {
+                format!(
+                    "no component in {} (plugin.wasm or dist/plugin.wasm): run `onething plugin build` or pass --component",
+                    dir.display()
+                )
+            })?,
+    };
+    let wasm = std::fs::read(&component)
+        .with_context(|| format!("cannot read {}", component.display()))?;
+    Package::new(manifest, wasm).with_context(|| format!("{}", manifest_path.display()))
+}
+
+fn default_package_name(package: &Package) -> PathBuf {
+    PathBuf::from(format!(
+        "{}-{}.otpkg",
+        package.manifest.id, package.manifest.version
+    ))
+}
+
+fn write_secret(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    file.write_all(text.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// A request body.
+pub enum Body {
+    /// None.
+    None,
+    /// Raw bytes (a package, a key file).
+    Bytes(Vec<u8>),
+    /// JSON.
+    Json(Value),
+}
+
+/// Calls the admin API; a non-2xx answer becomes an error with the host's
+/// message.
+pub async fn call(
+    remote: &Remote,
+    method: reqwest::Method,
+    path: &str,
+    body: Body,
+) -> anyhow::Result<Value> {
+    let url = format!("{}{path}", remote.server.trim_end_matches('/'));
+    let client = reqwest::Client::new();
+    let mut request = client
+        .request(method, &url)
+        .bearer_auth(&remote.token)
+        .timeout(std::time::Duration::from_secs(300));
+    request = match body {
+        Body::None => request,
+        Body::Bytes(bytes) => request
+            .header("content-type", "application/octet-stream")
+            .body(bytes),
+        Body::Json(value) => request.json(&value),
+    };
+    let response = request
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {url}: is the host running?"))?;
+    let status = response.status();
+    let text = response.text().await.unwrap_or_default();
+    let value: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    if !status.is_success() {
+        let code = value["error"]["code"].as_str().unwrap_or("error");
+        let message = value["error"]["message"]
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| value.to_string());
+        bail!("{status} {code}: {message}");
+    }
+    Ok(value)
+}
+
+fn print_json(value: &Value) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
+    );
+}
+
+fn print_plugins(answer: &Value) {
+    let empty = Vec::new();
+    let plugins = answer["plugins"].as_array().unwrap_or(&empty);
+    if plugins.is_empty() {
+        println!("no plugins stored");
+    }
+    for plugin in plugins {
+        println!(
+            "{}  (department {}, active {})",
+            plugin["id"].as_str().unwrap_or("?"),
+            plugin["department"].as_str().unwrap_or("?"),
+            plugin["active_version"].as_str().unwrap_or("none")
+        );
+        for version in plugin["versions"].as_array().unwrap_or(&empty) {
+            println!(
+                "  {} {:<10} open cases {:>5}  signed by {}  digest {}{}",
+                if version["active"].as_bool() == Some(true) {
+                    "*"
+                } else {
+                    " "
+                },
+                version["version"].as_str().unwrap_or("?"),
+                version["open_cases"].as_u64().unwrap_or(0),
+                version["signed_by"].as_str().unwrap_or("?"),
+                version["digest"]
+                    .as_str()
+                    .map(|d| &d[..d.len().min(12)])
+                    .unwrap_or("?"),
+                if version["quarantine"].is_null() {
+                    ""
+                } else {
+                    "  QUARANTINED"
+                }
+            );
+        }
+    }
+}
