@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Builds every plugin (plugins/<name>) and test fixture (plugins/fixtures/<name>)
 # as a WebAssembly component for wasm32-wasip2, and lays them out for the host:
-#   dist/plugins/<id>/{onething.toml,plugin.wasm}    the example scenarios
-#   dist/fixtures/<id>/{onething.toml,plugin.wasm}   the hostile test fixtures
+#   dist/plugins/<dir>/{onething.toml,plugin.wasm}    the example scenarios
+#   dist/fixtures/<dir>/{onething.toml,plugin.wasm}   the test fixtures
+# (<dir> is the crate's directory name: the plugin id, except for fixtures
+# that build two versions of one id, like versioned-v1 and versioned-v2)
 #   dist/bench/hello-http.wasm                       the wasi:http peer for loadcompare
 # Installs the wasm32-wasip2 target with rustup when it is missing.
 set -euo pipefail
@@ -21,7 +23,7 @@ place() { # place SOURCE_DIR DEST_ROOT
   local src="$1" dest_root="$2"
   local crate id wasm dest
   crate="$(sed -n 's/^name = "\(.*\)"/\1/p' "$src/Cargo.toml" | head -n 1)"
-  id="$(sed -n 's/^id = "\(.*\)"/\1/p' "$src/onething.toml" | head -n 1)"
+  id="$(basename "$src")"
   wasm="$out/${crate//-/_}.wasm"
   dest="$dest_root/$id"
   mkdir -p "$dest"

@@ -161,6 +161,8 @@ pub struct VersionView {
     pub uploaded_by: String,
     /// The component's size.
     pub component_bytes: u64,
+    /// How it was loaded: `hit` (from the compile cache) or `compiled`.
+    pub compile_cache: Option<String>,
     /// Why it takes no new cases, if quarantined.
     pub quarantine: Option<Quarantine>,
     /// Failed calls in a row.
@@ -406,6 +408,12 @@ impl Deployer {
         actor: &str,
     ) -> Result<(), DeployError> {
         let mut registry = self.registry.lock().await;
+        if registry.state(id).active.as_ref() == Some(version) {
+            return Err(RegistryError::Conflict(format!(
+                "{id}@{version} is active: activate another version or deactivate {id} first"
+            ))
+            .into());
+        }
         let open = self
             .storage
             .open_cases_by_version()
@@ -493,6 +501,9 @@ impl Deployer {
                         uploaded_at: record.uploaded_at.to_rfc3339(),
                         uploaded_by: record.uploaded_by,
                         component_bytes: record.component_bytes,
+                        compile_cache: loaded
+                            .as_ref()
+                            .map(|p| format!("{:?}", p.cache_outcome()).to_lowercase()),
                         quarantine: loaded.as_ref().and_then(|p| p.quarantine()),
                         failures_in_a_row: loaded.as_ref().map_or(0, |p| p.failures_in_a_row()),
                         version,
@@ -565,14 +576,10 @@ impl Deployer {
                 .versions(&manifest.id)
                 .iter()
                 .all(|r| r.version < manifest.version);
-            (
-                newest,
-                state.active.is_none() && state.history.is_empty(),
-            )
+            (newest, state.active.is_none() && state.history.is_empty())
         };
-        let mut package = Package::new(text, wasm).map_err(|e| {
-            DeployError::Registry(RegistryError::Manifest(e))
-        })?;
+        let mut package = Package::new(text, wasm)
+            .map_err(|e| DeployError::Registry(RegistryError::Manifest(e)))?;
         key.sign(&mut package);
         self.upload(&package.encode(), DEMO_ACTOR, newest || never_active)
             .await?;

@@ -101,7 +101,12 @@ pub fn new(args: NewArgs) -> anyhow::Result<()> {
                 .replace("{crate}", &crate_name)
                 .replace("{department}", department),
         ),
-        ("README.md", README.replace("{name}", name).replace("{department}", department)),
+        (
+            "README.md",
+            README
+                .replace("{name}", name)
+                .replace("{department}", department),
+        ),
         (".gitignore", "/target\n/dist\n*.otpkg\n*.key\n".to_owned()),
     ];
     for (path, text) in files {
@@ -121,7 +126,13 @@ pub fn new(args: NewArgs) -> anyhow::Result<()> {
 pub fn build(dir: &Path) -> anyhow::Result<PathBuf> {
     let manifest_path = dir.join("Cargo.toml");
     let status = std::process::Command::new("cargo")
-        .args(["build", "--release", "--target", "wasm32-wasip2", "--manifest-path"])
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--manifest-path",
+        ])
         .arg(&manifest_path)
         .status()
         .context("cannot run cargo")?;
@@ -132,7 +143,13 @@ pub fn build(dir: &Path) -> anyhow::Result<PathBuf> {
         );
     }
     let metadata = std::process::Command::new("cargo")
-        .args(["metadata", "--no-deps", "--format-version", "1", "--manifest-path"])
+        .args([
+            "metadata",
+            "--no-deps",
+            "--format-version",
+            "1",
+            "--manifest-path",
+        ])
         .arg(&manifest_path)
         .output()
         .context("cannot run cargo metadata")?;

@@ -236,7 +236,15 @@ pub async fn grants(command: GrantsCommand) -> anyhow::Result<()> {
             Ok(())
         }
         GrantsCommand::List { remote } => {
-            print_json(&call(&remote, reqwest::Method::GET, "/v1/admin/grants", Body::None).await?);
+            print_json(
+                &call(
+                    &remote,
+                    reqwest::Method::GET,
+                    "/v1/admin/grants",
+                    Body::None,
+                )
+                .await?,
+            );
             Ok(())
         }
     }
@@ -315,7 +323,13 @@ pub async fn plugin(command: PluginCommand) -> anyhow::Result<()> {
             Ok(())
         }
         PluginCommand::List { remote } => {
-            let answer = call(&remote, reqwest::Method::GET, "/v1/admin/plugins", Body::None).await?;
+            let answer = call(
+                &remote,
+                reqwest::Method::GET,
+                "/v1/admin/plugins",
+                Body::None,
+            )
+            .await?;
             print_plugins(&answer);
             Ok(())
         }

@@ -34,9 +34,9 @@ impl From<DeployError> for ApiError {
 
 fn registry_status(err: &RegistryError) -> StatusCode {
     match err {
-        RegistryError::Malformed(_)
-        | RegistryError::InvalidCeiling(_)
-        | RegistryError::Key(_) => StatusCode::BAD_REQUEST,
+        RegistryError::Malformed(_) | RegistryError::InvalidCeiling(_) | RegistryError::Key(_) => {
+            StatusCode::BAD_REQUEST
+        }
         RegistryError::VersionExists { .. } | RegistryError::Conflict(_) => StatusCode::CONFLICT,
         RegistryError::NotFound(_) => StatusCode::NOT_FOUND,
         RegistryError::Corrupt(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -92,7 +92,13 @@ pub(super) fn admin_route_exists(segments: &[&str]) -> bool {
         segments,
         ["v1", "admin", "plugins"]
             | ["v1", "admin", "plugins", _]
-            | ["v1", "admin", "plugins", _, "activate" | "rollback" | "deactivate" | "reactivate"]
+            | [
+                "v1",
+                "admin",
+                "plugins",
+                _,
+                "activate" | "rollback" | "deactivate" | "reactivate"
+            ]
             | ["v1", "admin", "plugins", _, "versions", _]
             | ["v1", "admin", "keys"]
             | ["v1", "admin", "keys", _]
@@ -153,7 +159,10 @@ impl Api {
                 .map_err(ApiError::from),
             (["grants"], &Method::GET) => {
                 let ceilings = self.deployer.ceilings().await;
-                Ok(json_response(StatusCode::OK, &json!({ "grants": ceilings })))
+                Ok(json_response(
+                    StatusCode::OK,
+                    &json!({ "grants": ceilings }),
+                ))
             }
             (["grants", department], &Method::PUT) => self.admin_grants(department, req).await,
             _ if admin_route_exists(segments) => Err(ApiError::new(
@@ -172,7 +181,10 @@ impl Api {
 
     async fn admin_plugins(&self) -> ApiResult {
         let plugins = self.deployer.overview().await?;
-        Ok(json_response(StatusCode::OK, &json!({ "plugins": plugins })))
+        Ok(json_response(
+            StatusCode::OK,
+            &json!({ "plugins": plugins }),
+        ))
     }
 
     async fn admin_plugin(&self, id: &str) -> ApiResult {

@@ -577,52 +577,52 @@ impl Api {
 /// Reads a body of at most `max` bytes. A declared Content-Length over the
 /// limit is refused before the body is read.
 async fn read_body(req: Request<Incoming>, max: usize) -> Result<Bytes, ApiError> {
-        let too_large = || {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                format!("the request body is larger than {max} bytes"),
-            )
-        };
-        let declared = req
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the request body is larger than {max} bytes"),
+        )
+    };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(length) = declared
+        && length > max as u64
+    {
+        let expects_continue = req
             .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if let Some(length) = declared
-            && length > max as u64
-        {
-            let expects_continue = req
-                .headers()
-                .get(header::EXPECT)
-                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
-            if !expects_continue && length <= MAX_DRAIN_BYTES {
-                drain(req.into_body()).await;
-            }
-            return Err(too_large());
+            .get(header::EXPECT)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+        if !expects_continue && length <= MAX_DRAIN_BYTES {
+            drain(req.into_body()).await;
         }
-        let limited = Limited::new(req.into_body(), max);
-        let collected = tokio::time::timeout(BODY_READ_TIMEOUT, limited.collect())
-            .await
-            .map_err(|_| {
-                ApiError::new(
-                    StatusCode::REQUEST_TIMEOUT,
-                    "body_timeout",
-                    format!(
-                        "the request body did not arrive within {} s",
-                        BODY_READ_TIMEOUT.as_secs()
-                    ),
-                )
-            })?;
-        match collected {
-            Ok(collected) => Ok(collected.to_bytes()),
-            Err(err) if err.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
-            Err(err) => Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "unreadable_body",
-                format!("the request body could not be read: {err}"),
-            )),
-        }
+        return Err(too_large());
+    }
+    let limited = Limited::new(req.into_body(), max);
+    let collected = tokio::time::timeout(BODY_READ_TIMEOUT, limited.collect())
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
+                format!(
+                    "the request body did not arrive within {} s",
+                    BODY_READ_TIMEOUT.as_secs()
+                ),
+            )
+        })?;
+    match collected {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(err) if err.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
+        Err(err) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "unreadable_body",
+            format!("the request body could not be read: {err}"),
+        )),
+    }
 }
 
 /// Reads and discards a body, bounded in time.

@@ -591,7 +591,9 @@ impl Storage for SledStorage {
             let (k, bytes) = entry.map_err(backend)?;
             let case: Pin = decode(&k, &bytes)?;
             if !case.status.is_final() {
-                *open.entry((case.scenario, case.plugin_version)).or_insert(0) += 1;
+                *open
+                    .entry((case.scenario, case.plugin_version))
+                    .or_insert(0) += 1;
             }
         }
         Ok(open)

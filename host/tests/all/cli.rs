@@ -103,3 +103,132 @@ async fn an_operator_imports_datasets_and_serves_newborn() {
     assert_eq!(health["status"], "ok");
     drop(serving);
 }
+
+/// Runs `onething ARGS` and returns stdout; panics with stderr on failure.
+fn run_ok(args: &[&str], dir: &std::path::Path) -> String {
+    let out = onething().args(args).current_dir(dir).output().unwrap();
+    assert!(
+        out.status.success(),
+        "onething {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs `onething ARGS`, expects it to fail, and returns stderr.
+fn run_err(args: &[&str], dir: &std::path::Path) -> String {
+    let out = onething().args(args).current_dir(dir).output().unwrap();
+    assert!(
+        !out.status.success(),
+        "onething {} succeeded",
+        args.join(" ")
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+// Multi-threaded: the CLI runs as a blocking subprocess while this test's
+// runtime serves it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_department_signs_and_an_operator_deploys_activates_and_rolls_back_with_the_cli() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    let host = crate::registry::Host::start(dir).await;
+    let server = host.api.base.clone();
+    let remote = [
+        "--server",
+        server.as_str(),
+        "--token",
+        crate::registry::TOKEN,
+    ];
+    let with_remote = |args: &[&str]| -> Vec<String> {
+        args.iter()
+            .chain(remote.iter())
+            .map(|s| s.to_string())
+            .collect()
+    };
+    let run = |args: Vec<String>| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run_ok(&args, dir)
+    };
+
+    // The department makes a key; the operator trusts it and sets a ceiling.
+    let made = run_ok(
+        &["keys", "new", "--department", "test", "--out", "keys"],
+        dir,
+    );
+    assert!(made.contains("keys/test.key"), "{made}");
+    let again = run_err(
+        &["keys", "new", "--department", "test", "--out", "keys"],
+        dir,
+    );
+    assert!(again.contains("refusing to overwrite"), "{again}");
+    run(with_remote(&["keys", "trust", "keys/test.pub"]));
+    run(with_remote(&[
+        "grants",
+        "set",
+        "test",
+        "--dispatch",
+        "test",
+    ]));
+
+    // Pack and sign v1 and v2; a key of another department will not sign.
+    for build in ["v1", "v2"] {
+        let fixture = plugin_dir(&format!("versioned-{build}"));
+        let fixture = fixture.to_str().unwrap();
+        let package = format!("{build}.otpkg");
+        let packed = run_ok(&["plugin", "pack", fixture, "--out", &package], dir);
+        assert!(packed.contains("unsigned"), "{packed}");
+        let signed = run_ok(&["plugin", "sign", &package, "--key", "keys/test.key"], dir);
+        assert!(signed.contains("signed versioned@"), "{signed}");
+    }
+    run_ok(
+        &["keys", "new", "--department", "tax", "--out", "keys"],
+        dir,
+    );
+    let refused = run_err(
+        &["plugin", "sign", "v1.otpkg", "--key", "keys/tax.key"],
+        dir,
+    );
+    assert!(
+        refused.contains("belongs to department `test`"),
+        "{refused}"
+    );
+
+    // Deploy v1 active and v2 inactive; activate v2; roll back.
+    let deployed = run(with_remote(&["plugin", "deploy", "v1.otpkg", "--activate"]));
+    assert!(deployed.contains("\"active\": true"), "{deployed}");
+    run(with_remote(&["plugin", "deploy", "v2.otpkg"]));
+    let listed = run(with_remote(&["plugin", "list"]));
+    assert!(listed.contains("* 1.0.0"), "{listed}");
+    run(with_remote(&["plugin", "activate", "versioned", "2.0.0"]));
+    let (_, case) = host
+        .api
+        .post("/v1/scenarios/versioned/cases", &serde_json::json!({}))
+        .await;
+    assert_eq!(case["message"], "started by v2", "{case}");
+    let rolled = run(with_remote(&["plugin", "rollback", "versioned"]));
+    assert!(rolled.contains("\"active\": \"1.0.0\""), "{rolled}");
+    let (_, case) = host
+        .api
+        .post("/v1/scenarios/versioned/cases", &serde_json::json!({}))
+        .await;
+    assert_eq!(case["message"], "started by v1", "{case}");
+
+    // A refusal reaches the operator with the host's reason.
+    let mut tampered = std::fs::read(dir.join("v2.otpkg")).unwrap();
+    let middle = tampered.len() / 2;
+    tampered[middle] ^= 1;
+    std::fs::write(dir.join("bad.otpkg"), tampered).unwrap();
+    let args = with_remote(&["plugin", "deploy", "bad.otpkg"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let refused = run_err(&args, dir);
+    assert!(refused.contains("package_tampered"), "{refused}");
+    // A wrong token is told apart from an unreachable host.
+    let refused = run_err(
+        &["plugin", "list", "--server", &server, "--token", "wrong"],
+        dir,
+    );
+    assert!(refused.contains("403"), "{refused}");
+    host.stop().await;
+}

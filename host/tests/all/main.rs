@@ -18,5 +18,6 @@ mod http_errors;
 mod idempotency;
 mod metrics;
 mod newborn;
+mod registry;
 mod startup;
 mod transfer;
