@@ -19,7 +19,7 @@
 //! never take it.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -38,22 +38,71 @@ use crate::storage::{AuditRecord, Storage, StorageError};
 /// The actor name of the demo seeding in the audit log.
 pub const DEMO_ACTOR: &str = "demo-seed";
 
-/// The registry's records on the host's storage (`r/` keys in sled), each
-/// change written atomically with its audit entry.
-pub struct StorageRegistry(Arc<dyn Storage>);
+/// The registry's records on the host's storage: metadata under `r/` keys
+/// in sled, each change written atomically with its audit entry; component
+/// blobs as files named by their SHA-256 in `data_dir/blobs` (large values
+/// stay out of sled's page cache). A blob is written and synced before the
+/// record that names it, so a crash can leave an unreferenced blob, never a
+/// record without its blob; reads check the digest.
+pub struct StorageRegistry {
+    storage: Arc<dyn Storage>,
+    blobs: PathBuf,
+}
 
 fn store_error(e: StorageError) -> StoreError {
     StoreError(e.to_string())
 }
 
+fn io_error(what: &str, path: &Path, e: std::io::Error) -> StoreError {
+    StoreError(format!("cannot {what} {}: {e}", path.display()))
+}
+
+impl StorageRegistry {
+    /// A registry store on `storage`, with blobs in `blobs`.
+    pub fn new(storage: Arc<dyn Storage>, blobs: PathBuf) -> Self {
+        StorageRegistry { storage, blobs }
+    }
+
+    fn blob_path(&self, key: &str) -> Option<PathBuf> {
+        let name = key.strip_prefix("blob/")?;
+        // Only hex digests name files: nothing can climb out of the dir.
+        (name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit()))
+            .then(|| self.blobs.join(name))
+    }
+
+    fn write_blob(&self, path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+        use std::io::Write;
+        std::fs::create_dir_all(&self.blobs).map_err(|e| io_error("create", &self.blobs, e))?;
+        let tmp = path.with_extension("tmp");
+        let mut file = std::fs::File::create(&tmp).map_err(|e| io_error("create", &tmp, e))?;
+        file.write_all(bytes)
+            .and_then(|()| file.sync_all())
+            .map_err(|e| io_error("write", &tmp, e))?;
+        std::fs::rename(&tmp, path).map_err(|e| io_error("rename", &tmp, e))?;
+        std::fs::File::open(&self.blobs)
+            .and_then(|dir| dir.sync_all())
+            .map_err(|e| io_error("sync", &self.blobs, e))
+    }
+}
+
 #[async_trait]
 impl RegistryStore for StorageRegistry {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.0.registry_get(key).await.map_err(store_error)
+        if let Some(path) = self.blob_path(key) {
+            return match tokio::fs::read(&path).await {
+                Ok(bytes) => Ok(Some(bytes)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(io_error("read", &path, e)),
+            };
+        }
+        self.storage.registry_get(key).await.map_err(store_error)
     }
 
     async fn scan(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-        self.0.registry_scan(prefix).await.map_err(store_error)
+        self.storage
+            .registry_scan(prefix)
+            .await
+            .map_err(store_error)
     }
 
     async fn apply(
@@ -61,10 +110,30 @@ impl RegistryStore for StorageRegistry {
         writes: Vec<(String, Option<Vec<u8>>)>,
         action: AdminAction,
     ) -> Result<(), StoreError> {
-        self.0
-            .registry_apply(writes, admin_record(action))
+        let mut records = Vec::new();
+        let mut removed_blobs = Vec::new();
+        for (key, value) in writes {
+            match (self.blob_path(&key), value) {
+                (Some(path), Some(bytes)) => {
+                    let this = StorageRegistry::new(self.storage.clone(), self.blobs.clone());
+                    tokio::task::spawn_blocking(move || this.write_blob(&path, &bytes))
+                        .await
+                        .map_err(|e| StoreError(format!("blob writer: {e}")))??;
+                }
+                (Some(path), None) => removed_blobs.push(path),
+                (None, value) => records.push((key, value)),
+            }
+        }
+        self.storage
+            .registry_apply(records, admin_record(action))
             .await
-            .map_err(store_error)
+            .map_err(store_error)?;
+        for path in removed_blobs {
+            if let Err(e) = std::fs::remove_file(&path) {
+                tracing::warn!(path = %path.display(), error = %e, "unreferenced blob not removed");
+            }
+        }
+        Ok(())
     }
 }
 
@@ -194,14 +263,16 @@ pub struct Deployer {
 }
 
 impl Deployer {
-    /// Opens the registry on `storage`.
+    /// Opens the registry on `storage`, with component blobs in
+    /// `blob_dir`.
     pub async fn open(
         runtime: Arc<Runtime>,
         plugins: Arc<PluginSet>,
         storage: Arc<dyn Storage>,
+        blob_dir: PathBuf,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, DeployError> {
-        let registry = Registry::open(StorageRegistry(storage.clone())).await?;
+        let registry = Registry::open(StorageRegistry::new(storage.clone(), blob_dir)).await?;
         Ok(Deployer {
             registry: tokio::sync::Mutex::new(registry),
             runtime,
@@ -549,6 +620,19 @@ impl Deployer {
 
     async fn seed_one(&self, dir: &Path) -> Result<(), DeployError> {
         let (text, manifest, wasm) = plugins::read_plugin_dir(dir)?;
+        // Seeded before with the same content and loaded: nothing to do
+        // (this keeps a restart with many demo plugins fast).
+        let digest = hex::encode(onething_registry::package::digest(text.as_bytes(), &wasm));
+        {
+            let registry = self.registry.lock().await;
+            if registry
+                .version(&manifest.id, &manifest.version)
+                .is_some_and(|r| r.digest == digest)
+                && self.plugins.is_loaded(&manifest.id, &manifest.version)
+            {
+                return Ok(());
+            }
+        }
         let key = SigningKeyFile::demo(&manifest.department).map_err(RegistryError::from)?;
         let (newest, never_active) = {
             let mut registry = self.registry.lock().await;

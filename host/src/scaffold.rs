@@ -272,7 +272,7 @@ edition = "2024"
 publish = false
 
 [lib]
-crate-type = ["cdylib", "rlib"]
+crate-type = ["cdylib"]
 
 [dependencies]
 onething-sdk = { path = "{sdk}" }

@@ -106,6 +106,7 @@ impl Server {
                 runtime.clone(),
                 plugins.clone(),
                 storage.clone(),
+                config.data_dir.join("blobs"),
                 clock.clone(),
             )
             .await?,

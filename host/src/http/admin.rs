@@ -112,7 +112,7 @@ impl Api {
     pub(super) async fn admin(&self, segments: &[&str], req: Request<Incoming>) -> ApiResult {
         self.authorize_admin(&req)?;
         let method = req.method().clone();
-        let result = match (&segments[2..], &method) {
+        match (&segments[2..], &method) {
             (["plugins"], &Method::GET) => self.admin_plugins().await,
             (["plugins"], &Method::POST) => self.admin_upload(req).await,
             (["plugins", id], &Method::GET) => self.admin_plugin(id).await,
@@ -175,8 +175,7 @@ impl Api {
                 "route_not_found",
                 "no such admin route (see docs/operations.md)",
             )),
-        };
-        result
+        }
     }
 
     async fn admin_plugins(&self) -> ApiResult {

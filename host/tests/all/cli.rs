@@ -232,3 +232,96 @@ async fn a_department_signs_and_an_operator_deploys_activates_and_rolls_back_wit
     assert!(refused.contains("403"), "{refused}");
     host.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugin_new_makes_a_crate_that_tests_builds_and_watch_deploys() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    let root = crate::support::repo_root();
+    // Share the plugins workspace's build directory and its lock file, so
+    // that the new crate's dependencies are the ones already built.
+    let target = root.join("plugins/target");
+    let made = run_ok(
+        &[
+            "plugin",
+            "new",
+            "parking-permit",
+            "--department",
+            "transport",
+            "--sdk",
+            root.join("sdk").to_str().unwrap(),
+        ],
+        dir,
+    );
+    assert!(made.contains("created plugin `parking-permit`"), "{made}");
+    let krate = dir.join("parking-permit");
+    std::fs::copy(root.join("plugins/Cargo.lock"), krate.join("Cargo.lock")).unwrap();
+    let again = run_err(&["plugin", "new", "parking-permit"], dir);
+    assert!(again.contains("exists already"), "{again}");
+    let bad = run_err(&["plugin", "new", "Parking Permit"], dir);
+    assert!(bad.contains("not a valid plugin id"), "{bad}");
+
+    // Its own tests pass.
+    let tested = Command::new("cargo")
+        .args(["test", "--quiet"])
+        .current_dir(&krate)
+        .env("CARGO_TARGET_DIR", &target)
+        .output()
+        .unwrap();
+    assert!(
+        tested.status.success(),
+        "{}",
+        String::from_utf8_lossy(&tested.stderr)
+    );
+
+    // A host that trusts the department's demo key and allows its grants;
+    // `watch --once` builds, signs with the demo key, deploys and activates.
+    let host = crate::registry::Host::start(dir).await;
+    host.trust(&onething_registry::SigningKeyFile::demo("transport").unwrap())
+        .await;
+    host.grant("transport", serde_json::json!({"dispatch": ["transport"]}))
+        .await;
+    let server = host.api.base.clone();
+    let out = onething()
+        .args(["plugin", "watch", "--once", "--server", &server])
+        .args(["--token", crate::registry::TOKEN])
+        .current_dir(&krate)
+        .env("CARGO_TARGET_DIR", &target)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("deployed and activated parking-permit@0.1.0-dev."),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(krate.join("dist/plugin.wasm").is_file());
+
+    // Citizens reach it at once.
+    let (status, case) = host
+        .api
+        .post(
+            "/v1/scenarios/parking-permit/cases",
+            &serde_json::json!({"name": "李雷", "request": "a residents' parking permit"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{case}");
+    assert_eq!(case["status"], "in-progress", "{case}");
+    assert_eq!(case["items"][0]["department"], "transport", "{case}");
+    let (_, refused) = host
+        .api
+        .post(
+            "/v1/scenarios/parking-permit/cases",
+            &serde_json::json!({"name": "李雷", "request": "x"}),
+        )
+        .await;
+    assert_eq!(refused["status"], "rejected", "{refused}");
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("request-too-short"),
+        "{refused}"
+    );
+    host.stop().await;
+}

@@ -555,3 +555,49 @@ async fn activation_swaps_under_load_with_no_failed_request_and_cases_stay_pinne
     assert_eq!(status, StatusCode::OK, "{body}");
     host.stop().await;
 }
+
+#[tokio::test]
+async fn a_blob_changed_on_disk_is_never_loaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = Host::start(dir.path()).await;
+    let key = SigningKeyFile::generate("test").unwrap();
+    host.trust(&key).await;
+    host.grant("test", json!({"dispatch": ["test"]})).await;
+    let (status, body) = host.upload(signed("versioned-v1", &key), true).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let config = host.config.clone();
+    host.stop().await;
+
+    // Someone with access to the disk changes the stored component.
+    let blobs: Vec<_> = std::fs::read_dir(dir.path().join("data/blobs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(blobs.len(), 1, "{blobs:?}");
+    let mut bytes = std::fs::read(&blobs[0]).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&blobs[0], bytes).unwrap();
+
+    let storage: Arc<dyn Storage> = Arc::new(SledStorage::open(&config.data_dir).unwrap());
+    let server = Server::start_with(config, storage, Arc::new(SystemClock))
+        .await
+        .unwrap();
+    let errors: Vec<String> = server
+        .plugin_errors()
+        .iter()
+        .map(|e| e.to_string())
+        .collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].contains("does not match its digest"),
+        "{errors:?}"
+    );
+    let api = Api::new(format!("http://{}", server.addr()));
+    assert_error(
+        api.post("/v1/scenarios/versioned/cases", &json!({})).await,
+        StatusCode::NOT_FOUND,
+        "scenario_not_found",
+    );
+    server.shutdown().await;
+}
