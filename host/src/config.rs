@@ -11,6 +11,11 @@
 //! deadline_check_interval_ms = 5000
 //! admin_token = "change-me"     # bearer token for /v1/admin/…
 //!
+//! [identity]                    # the platform's identity provider (identity.rs)
+//! issuer = "https://id.example.gov.cn"
+//! public_key = "…64 hex digits: its ed25519 public key…"
+//! leeway_s = 60                 # clock skew allowed on exp/nbf
+//!
 //! [limits]                      # see limits.rs for what each one bounds
 //! max_body_bytes = 1048576
 //! max_plugin_memory_mib = 512
@@ -74,8 +79,30 @@ pub struct Config {
     /// The operators' bearer token for `/v1/admin/…`. Default none: the
     /// admin API answers 401 until one is set.
     pub admin_token: Option<String>,
+    /// The identity provider whose tokens identify citizens, departments
+    /// and devices. Default none: in demo mode the development provider
+    /// (`onething token issue`), otherwise every identified route answers
+    /// 401 until one is set.
+    pub identity: Option<IdentityConfig>,
     /// The host's limits.
     pub limits: LimitsConfig,
+}
+
+/// The `[identity]` table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityConfig {
+    /// The tokens' `iss`.
+    pub issuer: String,
+    /// The provider's ed25519 public key, 64 hex digits.
+    pub public_key: String,
+    /// Seconds of clock skew allowed on `exp` and `nbf`. Default 60.
+    #[serde(default = "default_leeway")]
+    pub leeway_s: u64,
+}
+
+fn default_leeway() -> u64 {
+    60
 }
 
 impl Default for Config {
@@ -90,6 +117,7 @@ impl Default for Config {
             holidays_file: None,
             deadline_check_interval_ms: 5_000,
             admin_token: None,
+            identity: None,
             limits: LimitsConfig::default(),
         }
     }

@@ -16,6 +16,7 @@ pub mod config;
 pub mod datasets;
 pub mod deploy;
 pub mod http;
+pub mod identity;
 pub mod limits;
 pub mod locks;
 pub mod metrics;

@@ -61,6 +61,11 @@ enum Command {
         #[command(subcommand)]
         command: tools::KeysCommand,
     },
+    /// Development tokens for citizens, departments and devices.
+    Token {
+        #[command(subcommand)]
+        command: tools::TokenCommand,
+    },
     /// What each department's plugins may be granted (ceilings).
     Grants {
         #[command(subcommand)]
@@ -197,6 +202,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Plugin { command } => tools::plugin(command).await,
         Command::Keys { command } => tools::keys(command).await,
         Command::Grants { command } => tools::grants(command).await,
+        Command::Token { command } => tools::token(command),
         Command::Audit {
             command: AuditCommand::Verify { data_dir },
         } => {

@@ -17,6 +17,7 @@ use crate::config::Config;
 use crate::datasets::{self, ImportError};
 use crate::deploy::{DeployError, Deployer};
 use crate::http::Api;
+use crate::identity::Verifier;
 use crate::metrics::Metrics;
 use crate::plugins::PluginSet;
 use crate::runtime::{LoadError, Runtime};
@@ -42,6 +43,9 @@ pub enum StartError {
     /// The registry could not be opened.
     #[error("cannot open the plugin registry: {0}")]
     Registry(#[from] DeployError),
+    /// The identity provider's key is not valid.
+    #[error("[identity] is not valid: {0}")]
+    Identity(String),
     /// The holiday calendar could not be read.
     #[error(transparent)]
     Holidays(#[from] crate::calendar::HolidayFileError),
@@ -53,6 +57,29 @@ pub enum StartError {
         /// The I/O error.
         source: std::io::Error,
     },
+}
+
+/// The identity provider's verifier: the configured one; in demo mode
+/// without one, the development provider; otherwise none (identified
+/// routes answer 401).
+fn identity_verifier(config: &Config) -> Result<Option<Verifier>, StartError> {
+    match &config.identity {
+        Some(identity) => Verifier::new(&identity.issuer, &identity.public_key, identity.leeway_s)
+            .map(Some)
+            .map_err(StartError::Identity),
+        None if config.demo_plugins => {
+            tracing::warn!(
+                "citizen and department tokens are checked against the public DEVELOPMENT identity key (demo mode): anyone can mint them; configure [identity] for real use"
+            );
+            Ok(Some(Verifier::dev()))
+        }
+        None => {
+            tracing::error!(
+                "no [identity] configured: citizens, departments and devices will all be refused (401)"
+            );
+            Ok(None)
+        }
+    }
 }
 
 /// A running host.
@@ -123,7 +150,8 @@ impl Server {
         let api = Arc::new(
             Api::new(service.clone(), deployer, config.limits.max_body_bytes)
                 .with_max_package_bytes(config.limits.max_package_bytes)
-                .with_admin_token(config.admin_token.clone()),
+                .with_admin_token(config.admin_token.clone())
+                .with_identity(identity_verifier(&config)?),
         );
         let listener =
             TcpListener::bind(config.listen)

@@ -43,6 +43,28 @@ pub const APPLICANT_FIELD: &str = "applicant_id";
 /// The field that names the device reporting an event (no citizen files it).
 pub const SENSOR_FIELD: &str = "sensor_id";
 
+/// Who a case is opened for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applicant {
+    /// The form's `applicant_id` (or `sensor_id`) field: the test kit.
+    FromForm,
+    /// An identified citizen.
+    Citizen(String),
+    /// An identified device, reporting an event.
+    Device(String),
+}
+
+impl Applicant {
+    /// The `applicant` a case opened by this caller carries.
+    pub fn owner(&self) -> Option<String> {
+        match self {
+            Applicant::FromForm => None,
+            Applicant::Citizen(id) => Some(id.clone()),
+            Applicant::Device(id) => Some(format!("sensor:{id}")),
+        }
+    }
+}
+
 /// Why a request could not be carried out. Each variant maps to one HTTP
 /// status in `http`.
 #[derive(Debug, thiserror::Error)]
@@ -208,13 +230,38 @@ impl Service {
         &self.plugins
     }
 
-    /// A citizen applies to `scenario` with `application` (a JSON object).
+    /// Applies to `scenario` with `application` (a JSON object), the
+    /// applicant taken from the form (the test kit's and benchmarks' way
+    /// in; over HTTP the applicant comes from the caller's token, see
+    /// [`Service::apply_as`]).
     pub async fn apply(
         &self,
         scenario: &str,
         application: Value,
         idempotency_key: Option<String>,
     ) -> Result<Applied, ServiceError> {
+        self.apply_as(scenario, application, idempotency_key, Applicant::FromForm)
+            .await
+    }
+
+    /// An identified caller applies to `scenario`. The applicant is the
+    /// caller: a form field naming the applicant (`applicant_id`, or
+    /// `sensor_id` for a device) may be left out, and is then filled in
+    /// from the token, or must say the same; another value is refused.
+    pub async fn apply_as(
+        &self,
+        scenario: &str,
+        mut application: Value,
+        idempotency_key: Option<String>,
+        applicant: Applicant,
+    ) -> Result<Applied, ServiceError> {
+        // Idempotency keys are the caller's own: another caller's key
+        // neither replays nor blocks anything of theirs. (A newline cannot
+        // occur in a header value, so the two never run together.)
+        let idempotency_key = match (applicant.owner(), idempotency_key) {
+            (Some(owner), Some(key)) => Some(format!("{owner}\n{key}")),
+            (_, key) => key,
+        };
         let plugin = self
             .plugins
             .active(scenario)
@@ -228,16 +275,44 @@ impl Service {
                 reason: quarantine.reason,
             });
         }
-        let Value::Object(form) = &application else {
+        let Value::Object(form) = &mut application else {
             return Err(ServiceError::BadRequest(
                 "the application must be a JSON object of the scenario's fields".into(),
             ));
         };
+        let identified = match &applicant {
+            Applicant::FromForm => None,
+            Applicant::Citizen(id) => Some((APPLICANT_FIELD, id.clone(), id.clone())),
+            Applicant::Device(id) => Some((SENSOR_FIELD, id.clone(), format!("sensor:{id}"))),
+        };
+        if let Some((field, id, _)) = &identified {
+            match form.get(*field) {
+                None | Some(Value::Null) => {
+                    if plugin.info().fields.iter().any(|f| f.name == *field) {
+                        form.insert((*field).to_owned(), Value::String(id.clone()));
+                    }
+                }
+                Some(Value::String(given)) if given == id => {}
+                Some(_) => {
+                    return Err(ServiceError::InvalidField {
+                        field: (*field).to_owned(),
+                        message: format!(
+                            "`{field}` names someone other than you: leave it out, it comes from your token"
+                        ),
+                    });
+                }
+            }
+        }
         validate_application(&plugin.info().fields, form, scenario)?;
-        let applicant = match (form.get(APPLICANT_FIELD), form.get(SENSOR_FIELD)) {
-            (Some(Value::String(id)), _) if !id.is_empty() => id.clone(),
-            (_, Some(Value::String(sensor))) if !sensor.is_empty() => format!("sensor:{sensor}"),
-            _ => "anonymous".to_owned(),
+        let applicant = match identified {
+            Some((_, _, applicant)) => applicant,
+            None => match (form.get(APPLICANT_FIELD), form.get(SENSOR_FIELD)) {
+                (Some(Value::String(id)), _) if !id.is_empty() => id.clone(),
+                (_, Some(Value::String(sensor))) if !sensor.is_empty() => {
+                    format!("sensor:{sensor}")
+                }
+                _ => "anonymous".to_owned(),
+            },
         };
         let fingerprint = fingerprint(&application);
 
@@ -506,6 +581,17 @@ impl Service {
             .await?;
         self.metrics.add_open_cases(-1);
         self.case(case_id).await
+    }
+
+    /// The data reads that concern `subject` (see
+    /// [`Storage::access_log`]).
+    pub async fn access_log(
+        &self,
+        subject: &str,
+        from_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<crate::storage::AuditEntry>, ServiceError> {
+        Ok(self.storage.access_log(subject, from_seq, limit).await?)
     }
 
     /// A department's items, optionally only those with one status.

@@ -60,6 +60,59 @@ pub enum KeysCommand {
     },
 }
 
+/// `onething token ...`
+#[derive(Subcommand)]
+pub enum TokenCommand {
+    /// Mint a token of the DEVELOPMENT identity provider, which a host in
+    /// demo mode trusts (anyone can mint these: for the quick start and
+    /// tests only).
+    Issue {
+        /// A citizen's id number: the token's holder applies as them.
+        #[arg(long, group = "who")]
+        citizen: Option<String>,
+        /// A department id: the token opens that department's queue.
+        #[arg(long, group = "who")]
+        department: Option<String>,
+        /// A device id: the token reports events.
+        #[arg(long, group = "who")]
+        device: Option<String>,
+        /// How long the token is valid.
+        #[arg(long, default_value_t = 8)]
+        ttl_hours: i64,
+    },
+}
+
+/// Runs a `token` command.
+pub fn token(command: TokenCommand) -> anyhow::Result<()> {
+    use onething_host::identity::{Role, issue_dev};
+    match command {
+        TokenCommand::Issue {
+            citizen,
+            department,
+            device,
+            ttl_hours,
+        } => {
+            let (role, subject) = match (citizen, department, device) {
+                (Some(id), None, None) => (Role::Citizen, id),
+                (None, Some(id), None) => {
+                    if !onething_registry::is_name(&id) {
+                        bail!("`{id}` is not a valid department id");
+                    }
+                    (Role::Department, id)
+                }
+                (None, None, Some(id)) => (Role::Device, id),
+                _ => bail!("say who the token is for: --citizen ID, --department D or --device ID"),
+            };
+            if subject.trim().is_empty() || ttl_hours < 1 {
+                bail!("the subject must not be empty and --ttl-hours must be at least 1");
+            }
+            let now = chrono::Utc::now().timestamp();
+            println!("{}", issue_dev(role, &subject, now, ttl_hours * 3600));
+            Ok(())
+        }
+    }
+}
+
 /// `onething grants ...`
 #[derive(Subcommand)]
 pub enum GrantsCommand {

@@ -21,10 +21,11 @@ use tracing::Instrument;
 mod admin;
 
 use crate::deploy::Deployer;
+use crate::identity::{Caller, IdentityError, Role, Verifier};
 use crate::model::{Case, ItemStatus, TimelineEvent, WorkItem};
 use crate::runtime::{PluginError, ScenarioError};
-use crate::service::{CaseWithItems, Service, ServiceError};
-use crate::storage::StorageError;
+use crate::service::{Applicant, CaseWithItems, Service, ServiceError};
+use crate::storage::{AuditRecord, StorageError};
 
 /// How long a client may take to send a request body once the headers are in.
 const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
@@ -42,6 +43,7 @@ pub struct Api {
     max_body_bytes: usize,
     max_package_bytes: usize,
     admin_token: Option<String>,
+    identity: Option<Verifier>,
 }
 
 /// An error on its way to becoming a JSON error response.
@@ -62,10 +64,27 @@ impl ApiError {
     }
 
     fn into_response(self) -> HttpResponse {
-        json_response(
+        let mut response = json_response(
             self.status,
             &json!({"error": {"code": self.code, "message": self.message}}),
-        )
+        );
+        if self.status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+impl From<IdentityError> for ApiError {
+    fn from(err: IdentityError) -> Self {
+        let code = match err {
+            IdentityError::Missing => "unauthorized",
+            IdentityError::NotConfigured => "identity_not_configured",
+            _ => "invalid_token",
+        };
+        ApiError::new(StatusCode::UNAUTHORIZED, code, err.to_string())
     }
 }
 
@@ -148,7 +167,69 @@ impl Api {
             max_body_bytes,
             max_package_bytes: crate::limits::MAX_PACKAGE_BYTES,
             admin_token: None,
+            identity: None,
         }
+    }
+
+    /// Sets the identity provider whose tokens identify citizens,
+    /// departments and devices (none: those routes answer 401).
+    pub fn with_identity(mut self, identity: Option<Verifier>) -> Self {
+        self.identity = identity;
+        self
+    }
+
+    /// The caller, if its bearer token verifies and names one of `roles`.
+    fn caller(&self, req: &Request<Incoming>, roles: &[Role]) -> Result<Caller, ApiError> {
+        let token = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or(IdentityError::Missing)?;
+        let verifier = self.identity.as_ref().ok_or(IdentityError::NotConfigured)?;
+        let caller = verifier.verify(token, Utc::now().timestamp())?;
+        if !roles.contains(&caller.role) {
+            let wanted: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "wrong_role",
+                format!(
+                    "this route takes a {} token; yours is a {} token",
+                    wanted.join(" or "),
+                    caller.role.as_str()
+                ),
+            ));
+        }
+        Ok(caller)
+    }
+
+    /// A case the caller owns; anyone else's is 404, as if it did not
+    /// exist.
+    async fn own_case(&self, caller: &Caller, case_id: &str) -> Result<CaseWithItems, ApiError> {
+        let case = self.service.case(case_id).await?;
+        if Some(&case.case.applicant) != owner(caller).as_ref() {
+            return Err(ServiceError::NotFound {
+                what: "case",
+                id: case_id.to_owned(),
+            }
+            .into());
+        }
+        Ok(case)
+    }
+
+    /// The department a token opens; another department's queue is 404.
+    fn own_department(&self, req: &Request<Incoming>, department: &str) -> Result<(), ApiError> {
+        let caller = self.caller(req, &[Role::Department])?;
+        if caller.subject != department {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "queue_not_found",
+                format!("no work queue `{department}` for your token"),
+            ));
+        }
+        Ok(())
     }
 
     /// Sets the largest package `/v1/admin/plugins` takes.
@@ -242,17 +323,33 @@ impl Api {
             (["metrics"], &Method::GET) => Ok(self.metrics()),
             (["v1", "scenarios"], &Method::GET) => self.catalogue(),
             // A device (a sensor) reports an event: no citizen files it.
-            // Authenticated with device credentials later (security work).
             (["v1", "scenarios", scenario, "events"], &Method::POST) => {
+                let caller = self.caller(&req, &[Role::Device])?;
                 let scenario = (*scenario).to_owned();
-                self.apply(&scenario, req).await
+                self.apply(&scenario, Applicant::Device(caller.subject), req)
+                    .await
             }
             (["v1", "scenarios", scenario, "cases"], &Method::POST) => {
+                let caller = self.caller(&req, &[Role::Citizen])?;
                 let scenario = (*scenario).to_owned();
-                self.apply(&scenario, req).await
+                self.apply(&scenario, Applicant::Citizen(caller.subject), req)
+                    .await
             }
-            (["v1", "cases", case_id], &Method::GET) => self.get_case(case_id).await,
+            (["v1", "me", "access-log"], &Method::GET) => {
+                let caller = self.caller(&req, &[Role::Citizen])?;
+                self.access_log(&caller, req.uri().query()).await
+            }
+            (["v1", "cases", case_id], &Method::GET) => {
+                let caller = self.caller(&req, CASE_ROLES)?;
+                let case = self.own_case(&caller, case_id).await?;
+                Ok(json_response(
+                    StatusCode::OK,
+                    &case_view(&case, self.service.now()),
+                ))
+            }
             (["v1", "cases", case_id, "cancel"], &Method::POST) => {
+                let caller = self.caller(&req, CASE_ROLES)?;
+                self.own_case(&caller, case_id).await?;
                 let case_id = (*case_id).to_owned();
                 self.cancel(&case_id, req).await
             }
@@ -266,6 +363,8 @@ impl Api {
                 ],
                 &Method::POST,
             ) => {
+                let caller = self.caller(&req, CASE_ROLES)?;
+                self.own_case(&caller, case_id).await?;
                 let answer = if *answer == "confirm" {
                     "confirmed"
                 } else {
@@ -281,17 +380,22 @@ impl Api {
                 ))
             }
             (["v1", "cases", case_id, "supplements"], &Method::POST) => {
+                let caller = self.caller(&req, CASE_ROLES)?;
+                self.own_case(&caller, case_id).await?;
                 let case_id = (*case_id).to_owned();
                 self.supplement(&case_id, req).await
             }
             (["v1", "departments", dept, "items"], &Method::GET) => {
+                self.own_department(&req, dept)?;
                 self.department_items(dept, req.uri().query()).await
             }
             (["v1", "departments", dept, "items", item, "complete"], &Method::POST) => {
+                self.own_department(&req, dept)?;
                 let (dept, item) = ((*dept).to_owned(), (*item).to_owned());
                 self.complete(&dept, &item, req).await
             }
             (["v1", "departments", dept, "items", item, "reject"], &Method::POST) => {
+                self.own_department(&req, dept)?;
                 let (dept, item) = ((*dept).to_owned(), (*item).to_owned());
                 self.reject(&dept, &item, req).await
             }
@@ -351,7 +455,12 @@ impl Api {
         ))
     }
 
-    async fn apply(&self, scenario: &str, req: Request<Incoming>) -> ApiResult {
+    async fn apply(
+        &self,
+        scenario: &str,
+        applicant: Applicant,
+        req: Request<Incoming>,
+    ) -> ApiResult {
         let key = match req.headers().get("idempotency-key") {
             Some(value) => {
                 let key = value.to_str().ok().map(str::trim).unwrap_or_default();
@@ -375,7 +484,10 @@ impl Api {
             .into());
         }
         let application = self.read_json(req).await?;
-        let applied = self.service.apply(scenario, application, key).await?;
+        let applied = self
+            .service
+            .apply_as(scenario, application, key, applicant)
+            .await?;
         let now = self.service.now();
         let body = json!({
             "case_id": applied.case.case.id,
@@ -397,11 +509,79 @@ impl Api {
         Ok(response)
     }
 
-    async fn get_case(&self, case_id: &str) -> ApiResult {
-        let case = self.service.case(case_id).await?;
+    /// `GET /v1/me/access-log[?after=SEQ&limit=N]`: every read of the
+    /// caller's data, oldest first. A read of their own record in someone
+    /// else's case shows no case; a read of someone else's record in their
+    /// case shows no key.
+    async fn access_log(&self, caller: &Caller, query: Option<&str>) -> ApiResult {
+        let mut after = 0u64;
+        let mut limit = 100usize;
+        for pair in query
+            .unwrap_or_default()
+            .split('&')
+            .filter(|p| !p.is_empty())
+        {
+            let bad = || {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_query",
+                    format!("`{pair}`: use after=SEQ and limit=1..1000"),
+                )
+            };
+            match pair.split_once('=') {
+                Some(("after", v)) => after = v.parse().map_err(|_| bad())?,
+                Some(("limit", v)) => {
+                    limit = v.parse().map_err(|_| bad())?;
+                    if !(1..=1000).contains(&limit) {
+                        return Err(bad());
+                    }
+                }
+                _ => return Err(bad()),
+            }
+        }
+        let entries = self
+            .service
+            .access_log(&caller.subject, after.saturating_add(1), limit)
+            .await?;
+        let next = (entries.len() == limit)
+            .then(|| entries.last().map(|e| e.seq))
+            .flatten();
+        let rows: Vec<Value> = entries
+            .iter()
+            .filter_map(|entry| {
+                let AuditRecord::DataRead {
+                    plugin,
+                    version,
+                    case_id,
+                    applicant,
+                    dataset,
+                    key,
+                    purpose,
+                    allowed,
+                } = &entry.record
+                else {
+                    return None;
+                };
+                let yours = *applicant == caller.subject;
+                let your_record = *key == caller.subject;
+                Some(json!({
+                    "seq": entry.seq,
+                    "at": entry.at,
+                    "department": dataset.split_once('/').map_or(dataset.as_str(), |(d, _)| d),
+                    "dataset": dataset,
+                    "scenario": plugin,
+                    "plugin_version": version,
+                    "purpose": purpose,
+                    "allowed": allowed,
+                    "record": if your_record { "yours" } else { "another person's, for your case" },
+                    "case_id": yours.then_some(case_id),
+                    "key": your_record.then_some(key),
+                }))
+            })
+            .collect();
         Ok(json_response(
             StatusCode::OK,
-            &case_view(&case, self.service.now()),
+            &json!({"subject": caller.subject, "reads": rows, "next_after": next}),
         ))
     }
 
@@ -625,6 +805,18 @@ async fn read_body(req: Request<Incoming>, max: usize) -> Result<Bytes, ApiError
     }
 }
 
+/// Who may see and act on a case: its applicant, a citizen or a device.
+const CASE_ROLES: &[Role] = &[Role::Citizen, Role::Device];
+
+/// The `applicant` of the cases `caller` opens.
+fn owner(caller: &Caller) -> Option<String> {
+    match caller.role {
+        Role::Citizen => Applicant::Citizen(caller.subject.clone()).owner(),
+        Role::Device => Applicant::Device(caller.subject.clone()).owner(),
+        Role::Department => None,
+    }
+}
+
 /// Reads and discards a body, bounded in time.
 async fn drain(body: Incoming) {
     let _ = tokio::time::timeout(Duration::from_secs(5), body.collect()).await;
@@ -637,6 +829,7 @@ fn route_exists(segments: &[&str]) -> bool {
             | ["metrics"]
             | ["v1", "scenarios"]
             | ["v1", "scenarios", _, "cases" | "events"]
+            | ["v1", "me", "access-log"]
             | ["v1", "cases", _]
             | ["v1", "cases", _, "supplements" | "cancel"]
             | ["v1", "cases", _, "evidence", "confirm" | "decline"]

@@ -328,6 +328,17 @@ pub trait Storage: Send + Sync + 'static {
     /// start; the service keeps the count from then on).
     async fn open_cases(&self) -> Result<u64, StorageError>;
 
+    /// The data reads that concern `subject`: reads on the cases they
+    /// applied for, and reads of their own record (key = `subject`) in
+    /// anyone's case; oldest first, at most `limit`, from position
+    /// `from_seq` on.
+    async fn access_log(
+        &self,
+        subject: &str,
+        from_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, StorageError>;
+
     /// How many open cases each (scenario, plugin version) holds.
     async fn open_cases_by_version(
         &self,

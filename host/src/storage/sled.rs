@@ -50,6 +50,8 @@ const AUDIT: &[u8] = b"a/";
 const FAILURES: &[u8] = b"f/";
 const AUDIT_HEAD: &[u8] = b"m/audit_head";
 const REGISTRY: &[u8] = b"r/";
+/// Index of data reads by the person they concern: `x/<subject>\0<seq>`.
+const ACCESS: &[u8] = b"x/";
 
 /// Storage on an embedded sled database.
 pub struct SledStorage {
@@ -387,6 +389,16 @@ impl WriterState {
         let at = Utc::now();
         for record in records {
             let entry = AuditEntry::link(self.head.seq + 1, at, record, self.head.hash.clone());
+            if let AuditRecord::DataRead {
+                applicant, key: k, ..
+            } = &entry.record
+            {
+                let seq = entry.seq.to_be_bytes();
+                own.insert(key(ACCESS, &[applicant.as_bytes(), &seq]), Vec::new());
+                if k != applicant {
+                    own.insert(key(ACCESS, &[k.as_bytes(), &seq]), Vec::new());
+                }
+            }
             own.insert(key(AUDIT, &[&entry.seq.to_be_bytes()]), encode(&entry)?);
             self.head = AuditHead {
                 seq: entry.seq,
@@ -575,6 +587,30 @@ impl Storage for SledStorage {
             }
         }
         Ok(open)
+    }
+
+    async fn access_log(
+        &self,
+        subject: &str,
+        from_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, StorageError> {
+        let start = key(ACCESS, &[subject.as_bytes(), &from_seq.to_be_bytes()]);
+        let prefix = key(ACCESS, &[subject.as_bytes(), b""]);
+        let mut entries = Vec::new();
+        for index in self.db.range(start..) {
+            let (k, _) = index.map_err(backend)?;
+            if !k.starts_with(&prefix) || entries.len() >= limit {
+                break;
+            }
+            let Some(seq) = k.get(prefix.len()..) else {
+                continue;
+            };
+            if let Some(bytes) = self.db.get(key(AUDIT, &[seq])).map_err(backend)? {
+                entries.push(decode(&k, &bytes)?);
+            }
+        }
+        Ok(entries)
     }
 
     async fn open_cases_by_version(

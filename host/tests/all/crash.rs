@@ -82,11 +82,10 @@ async fn load(
         }
         let n = round * 100_000 + worker * 10_000 + i;
         let key = format!("crash-{n}");
+        let body = application(n);
         let sent = api
-            .client
-            .post(format!("{}/v1/scenarios/newborn/cases", api.base))
+            .post_req("/v1/scenarios/newborn/cases", &body)
             .header("Idempotency-Key", &key)
-            .json(&application(n))
             .send()
             .await;
         let Ok(response) = sent else {
@@ -101,6 +100,7 @@ async fn load(
             acked.lock().unwrap().unanswered.push((key, n));
             return;
         };
+        api.remember("/v1/scenarios/newborn/cases", Some(&body), &case);
         acked
             .lock()
             .unwrap()
@@ -109,16 +109,13 @@ async fn load(
         // Complete the first item of every other case.
         if n.is_multiple_of(2) {
             let item = &case["items"][0];
-            let url = format!(
-                "{}/v1/departments/{}/items/{}/complete",
-                api.base,
+            let path = format!(
+                "/v1/departments/{}/items/{}/complete",
                 item["department"].as_str().unwrap(),
                 item["item_id"].as_str().unwrap()
             );
             match api
-                .client
-                .post(url)
-                .json(&json!({"result": {"n": n}}))
+                .post_req(&path, &json!({"result": {"n": n}}))
                 .send()
                 .await
             {
@@ -194,20 +191,17 @@ async fn nothing_acknowledged_is_lost_across_kill_9() {
     // A cut-off application resent with its key gives one case, never two.
     for (key, n) in &acked.unanswered {
         let response = api
-            .client
-            .post(format!("{}/v1/scenarios/newborn/cases", api.base))
+            .post_req("/v1/scenarios/newborn/cases", &application(*n))
             .header("Idempotency-Key", key)
-            .json(&application(*n))
             .send()
             .await
             .unwrap();
         assert_eq!(response.status(), 201);
         let case: Value = response.json().await.unwrap();
+        api.remember("/v1/scenarios/newborn/cases", Some(&application(*n)), &case);
         let again = api
-            .client
-            .post(format!("{}/v1/scenarios/newborn/cases", api.base))
+            .post_req("/v1/scenarios/newborn/cases", &application(*n))
             .header("Idempotency-Key", key)
-            .json(&application(*n))
             .send()
             .await
             .unwrap();

@@ -20,12 +20,11 @@ const ALL: &[&str] = &[
 /// Starts a hostile call and a good call at once; the good one must
 /// succeed whatever the hostile one does. Returns the hostile answer.
 async fn hostile_beside_good(host: &TestHost, scenario: &str) -> (StatusCode, serde_json::Value) {
-    let client = host.client.clone();
-    let url = format!("{}/v1/scenarios/{scenario}/cases", host.base);
+    let api = host.api.clone();
+    let path = format!("/v1/scenarios/{scenario}/cases");
     let hostile = tokio::spawn(async move {
-        let response = client
-            .post(url)
-            .json(&json!({"note": "x"}))
+        let response = api
+            .post_req(&path, &json!({"note": "x"}))
             .send()
             .await
             .unwrap();
@@ -181,10 +180,13 @@ async fn a_plugin_at_its_concurrency_cap_is_busy_while_others_run() {
     })
     .await;
     let spin = |host: &TestHost| {
-        let client = host.client.clone();
-        let url = format!("{}/v1/scenarios/loops-forever/cases", host.base);
+        let api = host.api.clone();
         tokio::spawn(async move {
-            let response = client.post(url).json(&json!({})).send().await.unwrap();
+            let response = api
+                .post_req("/v1/scenarios/loops-forever/cases", &json!({}))
+                .send()
+                .await
+                .unwrap();
             crate::support::into_json(response).await
         })
     };

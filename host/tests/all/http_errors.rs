@@ -169,10 +169,11 @@ async fn a_body_over_one_mib_is_413() {
     let host = TestHost::start(&["newborn"]).await;
     let addr = host.addr();
     let two_mib = 2 * 1024 * 1024;
+    let token = crate::support::token(onething_host::identity::Role::Citizen, "test-citizen");
 
     // Declared too large: refused from Content-Length, before any body byte.
     let head = format!(
-        "POST /v1/scenarios/newborn/cases HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {two_mib}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n"
+        "POST /v1/scenarios/newborn/cases HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {two_mib}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n"
     );
     let a = addr.clone();
     let (status, text) = tokio::task::spawn_blocking(move || raw_exchange(&a, &head, b""))
@@ -184,8 +185,7 @@ async fn a_body_over_one_mib_is_413() {
     // Sent in full by an ordinary client: still 413.
     let big = format!("{{\"note\": \"{}\"}}", "x".repeat(two_mib));
     let response = host
-        .client
-        .post(format!("{}/v1/scenarios/newborn/cases", host.base))
+        .request(reqwest::Method::POST, "/v1/scenarios/newborn/cases", None)
         .header("content-type", "application/json")
         .body(big)
         .send()
@@ -204,7 +204,9 @@ async fn a_body_over_one_mib_is_413() {
         body.extend_from_slice(format!("{:x}\r\n{chunk}\r\n", chunk.len()).as_bytes());
     }
     body.extend_from_slice(b"0\r\n\r\n");
-    let head = "POST /v1/scenarios/newborn/cases HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n".to_owned();
+    let head = format!(
+        "POST /v1/scenarios/newborn/cases HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    );
     let (status, text) = tokio::task::spawn_blocking(move || raw_exchange(&addr, &head, &body))
         .await
         .unwrap();

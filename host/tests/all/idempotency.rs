@@ -7,10 +7,8 @@ use crate::support::{TestHost, assert_error, into_json, newborn_application};
 
 async fn apply_with_key(host: &TestHost, key: &str, body: &Value) -> (StatusCode, Value, bool) {
     let response = host
-        .client
-        .post(format!("{}/v1/scenarios/newborn/cases", host.base))
+        .post_req("/v1/scenarios/newborn/cases", body)
         .header("Idempotency-Key", key)
-        .json(body)
         .send()
         .await
         .unwrap();
@@ -57,13 +55,11 @@ async fn concurrent_submissions_with_one_key_make_one_case() {
     let host = TestHost::start(&["newborn"]).await;
     let mut calls = Vec::new();
     for _ in 0..8 {
-        let client = host.client.clone();
-        let url = format!("{}/v1/scenarios/newborn/cases", host.base);
+        let api = host.api.clone();
         calls.push(tokio::spawn(async move {
-            let response = client
-                .post(url)
+            let response = api
+                .post_req("/v1/scenarios/newborn/cases", &newborn_application())
                 .header("Idempotency-Key", "double-click")
-                .json(&newborn_application())
                 .send()
                 .await
                 .unwrap();

@@ -16,6 +16,7 @@ mod fuzz_http;
 mod hostile;
 mod http_errors;
 mod idempotency;
+mod identity;
 mod metrics;
 mod newborn;
 mod registry;

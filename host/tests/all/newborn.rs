@@ -334,17 +334,14 @@ async fn departments_finishing_at_once_are_applied_one_at_a_time() {
     let case_id = case["case_id"].as_str().unwrap().to_owned();
     let mut calls = Vec::new();
     for item in case["items"].as_array().unwrap() {
-        let client = host.client.clone();
-        let url = format!(
-            "{}/v1/departments/{}/items/{}/complete",
-            host.base,
+        let api = host.api.clone();
+        let path = format!(
+            "/v1/departments/{}/items/{}/complete",
             item["department"].as_str().unwrap(),
             item["item_id"].as_str().unwrap()
         );
         calls.push(tokio::spawn(async move {
-            client
-                .post(url)
-                .json(&json!({"result": {"done": true}}))
+            api.post_req(&path, &json!({"result": {"done": true}}))
                 .send()
                 .await
                 .unwrap()

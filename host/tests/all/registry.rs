@@ -35,6 +35,11 @@ impl Host {
             demo_data: false,
             demo_plugins: false,
             admin_token: Some(TOKEN.into()),
+            identity: Some(onething_host::config::IdentityConfig {
+                issuer: onething_host::identity::DEV_ISSUER.into(),
+                public_key: onething_host::identity::dev_public_key_hex(),
+                leeway_s: 60,
+            }),
             ..Config::default()
         };
         Self::start_config(config).await
@@ -384,9 +389,7 @@ async fn activation_swaps_under_load_with_no_failed_request_and_cases_stay_pinne
             for _ in 0..REQUESTS / CONNECTIONS {
                 let sent = Instant::now();
                 let response = api
-                    .client
-                    .post(format!("{}/v1/scenarios/versioned/cases", api.base))
-                    .json(&json!({"note": "load"}))
+                    .post_req("/v1/scenarios/versioned/cases", &json!({"note": "load"}))
                     .send()
                     .await;
                 let answer = match response {

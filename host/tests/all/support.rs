@@ -10,6 +10,7 @@ use tempfile::TempDir;
 
 use onething_host::config::Config;
 use onething_host::datasets;
+use onething_host::identity::{Role, issue_dev};
 use onething_host::server::Server;
 use onething_host::service::{Clock, SystemClock};
 use onething_host::storage::sled::SledStorage;
@@ -74,11 +75,29 @@ pub fn newborn_application() -> Value {
     })
 }
 
-/// A JSON client for one host's API.
+/// A JSON client for one host's API. It carries development tokens the
+/// way real callers would: a citizen token for the applicant it applies as
+/// (the form's `applicant_id`, else `test-citizen`), the token of the
+/// department in a department path, a device token for events, and for a
+/// case the token of whoever opened it through this client. Tests of the
+/// identity rules themselves send their own headers.
 #[derive(Clone)]
 pub struct Api {
     pub base: String,
     pub client: reqwest::Client,
+}
+
+/// Who opened each case through any client in this test binary (case ids
+/// are unique), so that a client made after a restart still knows.
+fn case_tokens() -> &'static std::sync::Mutex<std::collections::HashMap<String, String>> {
+    static TOKENS: OnceLock<std::sync::Mutex<std::collections::HashMap<String, String>>> =
+        OnceLock::new();
+    TOKENS.get_or_init(Default::default)
+}
+
+/// A development token.
+pub fn token(role: Role, subject: &str) -> String {
+    issue_dev(role, subject, chrono::Utc::now().timestamp(), 3600)
 }
 
 /// A running host and a client for it.
@@ -193,10 +212,76 @@ impl Api {
         }
     }
 
+    /// The token a real caller of `path` would send.
+    pub fn token_for(&self, path: &str, body: Option<&Value>) -> Option<String> {
+        let segments: Vec<&str> = path
+            .split('?')
+            .next()
+            .unwrap_or_default()
+            .trim_matches('/')
+            .split('/')
+            .collect();
+        let field = |name: &str, default: &str| {
+            body.and_then(|b| b[name].as_str())
+                .unwrap_or(default)
+                .to_owned()
+        };
+        match segments.as_slice() {
+            ["v1", "departments", dept, ..] => Some(token(Role::Department, dept)),
+            ["v1", "scenarios", _, "events"] => {
+                Some(token(Role::Device, &field("sensor_id", "test-sensor")))
+            }
+            ["v1", "scenarios", _, "cases"] => {
+                Some(token(Role::Citizen, &field("applicant_id", "test-citizen")))
+            }
+            ["v1", "cases", case_id, ..] => Some(
+                case_tokens()
+                    .lock()
+                    .unwrap()
+                    .get(*case_id)
+                    .cloned()
+                    .unwrap_or_else(|| token(Role::Citizen, "test-citizen")),
+            ),
+            ["v1", "me", ..] => Some(token(Role::Citizen, "test-citizen")),
+            _ => None,
+        }
+    }
+
+    /// A POST of JSON `body` to `path` with the caller's token, to send
+    /// with extra headers.
+    pub fn post_req(&self, path: &str, body: &Value) -> reqwest::RequestBuilder {
+        self.request(reqwest::Method::POST, path, Some(body))
+            .json(body)
+    }
+
+    pub fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> reqwest::RequestBuilder {
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(token) = self.token_for(path, body) {
+            request = request.bearer_auth(token);
+        }
+        request
+    }
+
+    /// Remembers who opened a case, from an apply's answer.
+    pub fn remember(&self, path: &str, body: Option<&Value>, answer: &Value) {
+        if let Some(case_id) = answer["case_id"].as_str()
+            && let Some(token) = self.token_for(path, body)
+        {
+            case_tokens()
+                .lock()
+                .unwrap()
+                .insert(case_id.to_owned(), token);
+        }
+    }
+
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
         let response = self
-            .client
-            .get(format!("{}{path}", self.base))
+            .request(reqwest::Method::GET, path, None)
             .send()
             .await
             .unwrap();
@@ -205,19 +290,20 @@ impl Api {
 
     pub async fn post(&self, path: &str, body: &Value) -> (StatusCode, Value) {
         let response = self
-            .client
-            .post(format!("{}{path}", self.base))
+            .request(reqwest::Method::POST, path, Some(body))
             .json(body)
             .send()
             .await
             .unwrap();
-        into_json(response).await
+        let answer = into_json(response).await;
+        self.remember(path, Some(body), &answer.1);
+        answer
     }
 
     pub async fn post_raw(&self, path: &str, body: &'static str) -> (StatusCode, Value) {
+        let parsed: Option<Value> = serde_json::from_str(body).ok();
         let response = self
-            .client
-            .post(format!("{}{path}", self.base))
+            .request(reqwest::Method::POST, path, parsed.as_ref())
             .header("content-type", "application/json")
             .body(body)
             .send()
