@@ -31,6 +31,7 @@
 //! max_log_lines_per_call = 100
 //! max_plugin_json_bytes = 1048576
 //! max_package_bytes = 83886080
+//! body_read_timeout_ms = 30000
 //! ```
 //!
 //! Command-line flags override the file.
@@ -155,6 +156,8 @@ pub struct LimitsConfig {
     pub max_plugin_json_bytes: usize,
     /// Largest plugin package the admin API takes, in bytes.
     pub max_package_bytes: usize,
+    /// Time a client has to send its body once the headers are in, in ms.
+    pub body_read_timeout_ms: u64,
 }
 
 impl Default for LimitsConfig {
@@ -174,6 +177,7 @@ impl Default for LimitsConfig {
             max_log_lines_per_call: limits::MAX_LOG_LINES_PER_CALL,
             max_plugin_json_bytes: limits::MAX_PLUGIN_JSON_BYTES,
             max_package_bytes: limits::MAX_PACKAGE_BYTES,
+            body_read_timeout_ms: limits::BODY_READ_TIMEOUT.as_millis() as u64,
         }
     }
 }

@@ -78,6 +78,12 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// Config key: `limits.header_read_timeout_ms`.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a client may take to send a request body once its headers
+/// are in: 30 s (a 1 MiB body at 35 KiB/s). A client that trickles a byte
+/// a second is answered 408 and cut off; a package upload gets the same
+/// time. Config key: `limits.body_read_timeout_ms`.
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// How many log lines one plugin call may write: 100. Lines beyond are
 /// dropped and counted once, so a plugin cannot flood the host's logs.
 /// Config key: `limits.max_log_lines_per_call`.

@@ -150,6 +150,9 @@ impl Server {
         let api = Arc::new(
             Api::new(service.clone(), deployer, config.limits.max_body_bytes)
                 .with_max_package_bytes(config.limits.max_package_bytes)
+                .with_body_timeout(Duration::from_millis(
+                    config.limits.body_read_timeout_ms.max(1),
+                ))
                 .with_admin_token(config.admin_token.clone())
                 .with_identity(identity_verifier(&config)?),
         );

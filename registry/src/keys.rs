@@ -204,6 +204,14 @@ pub fn parse_public_key(hex_key: &str) -> Result<VerifyingKey, KeyError> {
 
 /// Whether `signature` (hex) is `key`'s signature over `digest`.
 pub fn verify(key: &VerifyingKey, digest: &[u8; 32], signature: &str) -> bool {
+    // One spelling only (lowercase hex, as `sign` writes it), so that no
+    // byte of a signed package can change and still verify.
+    if !signature
+        .bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return false;
+    }
     let Ok(bytes) = hex::decode(signature) else {
         return false;
     };

@@ -281,3 +281,34 @@ async fn registry_store_blobs(registry: &Registry<Arc<MemoryStore>>) -> usize {
         .map(|b| b.len())
         .unwrap_or(0)
 }
+
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        /// Any bytes: a typed refusal, never a panic, never an acceptance.
+        #[test]
+        fn random_bytes_are_refused(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            let rt = tokio::runtime::Builder::new_current_thread().build().unwrap_or_else(|e| unreachable!("{e}"));
+            let key = key("health");
+            let registry = rt.block_on(registry_with(&key));
+            prop_assert!(registry.verify(&bytes).is_err());
+        }
+
+        /// A signed package with any one bit flipped is never accepted.
+        #[test]
+        fn a_flipped_bit_is_never_accepted(index in any::<usize>(), bit in 0u8..8) {
+            let rt = tokio::runtime::Builder::new_current_thread().build().unwrap_or_else(|e| unreachable!("{e}"));
+            let key = key("health");
+            let registry = rt.block_on(registry_with(&key));
+            let mut package = signed(&key, manifest("1.0.0", "health", &[]), scenario_component());
+            prop_assert!(registry.verify(&package).is_ok());
+            let index = index % package.len();
+            package[index] ^= 1 << bit;
+            prop_assert!(registry.verify(&package).is_err(), "byte {} bit {}", index, bit);
+        }
+    }
+}

@@ -203,7 +203,7 @@ impl Api {
             .uri()
             .query()
             .is_some_and(|q| q.split('&').any(|p| p == "activate=true"));
-        let bytes = read_body(req, self.max_package_bytes).await?;
+        let bytes = read_body(req, self.max_package_bytes, self.body_timeout).await?;
         if bytes.is_empty() {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
@@ -262,7 +262,7 @@ impl Api {
     /// Trusts a key: the body is a `.pub` file's text, or JSON
     /// `{"department", "public_key"}`.
     async fn admin_trust(&self, req: Request<Incoming>) -> ApiResult {
-        let bytes = read_body(req, self.max_body_bytes).await?;
+        let bytes = read_body(req, self.max_body_bytes, self.body_timeout).await?;
         let text = String::from_utf8_lossy(&bytes);
         let key = match serde_json::from_slice::<Value>(&bytes) {
             Ok(body) => {

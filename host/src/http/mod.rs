@@ -27,8 +27,6 @@ use crate::runtime::{PluginError, ScenarioError};
 use crate::service::{Applicant, CaseWithItems, Service, ServiceError};
 use crate::storage::{AuditRecord, StorageError};
 
-/// How long a client may take to send a request body once the headers are in.
-const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// How much of an over-size body is read and thrown away so that a client
 /// which does not wait for an early answer still sees its 413.
 const MAX_DRAIN_BYTES: u64 = 8 * 1024 * 1024;
@@ -42,6 +40,7 @@ pub struct Api {
     deployer: Arc<Deployer>,
     max_body_bytes: usize,
     max_package_bytes: usize,
+    body_timeout: Duration,
     admin_token: Option<String>,
     identity: Option<Verifier>,
 }
@@ -166,6 +165,7 @@ impl Api {
             deployer,
             max_body_bytes,
             max_package_bytes: crate::limits::MAX_PACKAGE_BYTES,
+            body_timeout: crate::limits::BODY_READ_TIMEOUT,
             admin_token: None,
             identity: None,
         }
@@ -230,6 +230,12 @@ impl Api {
             ));
         }
         Ok(())
+    }
+
+    /// Sets how long a client has to send a body.
+    pub fn with_body_timeout(mut self, timeout: Duration) -> Self {
+        self.body_timeout = timeout;
+        self
     }
 
     /// Sets the largest package `/v1/admin/plugins` takes.
@@ -736,7 +742,7 @@ impl Api {
     /// Reads a JSON body of at most `max_body_bytes`. A declared
     /// Content-Length over the limit is refused before the body is read.
     async fn read_json(&self, req: Request<Incoming>) -> Result<Value, ApiError> {
-        let bytes = read_body(req, self.max_body_bytes).await?;
+        let bytes = read_body(req, self.max_body_bytes, self.body_timeout).await?;
         if bytes.is_empty() {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
@@ -756,7 +762,11 @@ impl Api {
 
 /// Reads a body of at most `max` bytes. A declared Content-Length over the
 /// limit is refused before the body is read.
-async fn read_body(req: Request<Incoming>, max: usize) -> Result<Bytes, ApiError> {
+async fn read_body(
+    req: Request<Incoming>,
+    max: usize,
+    timeout: Duration,
+) -> Result<Bytes, ApiError> {
     let too_large = || {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -782,15 +792,15 @@ async fn read_body(req: Request<Incoming>, max: usize) -> Result<Bytes, ApiError
         return Err(too_large());
     }
     let limited = Limited::new(req.into_body(), max);
-    let collected = tokio::time::timeout(BODY_READ_TIMEOUT, limited.collect())
+    let collected = tokio::time::timeout(timeout, limited.collect())
         .await
         .map_err(|_| {
             ApiError::new(
                 StatusCode::REQUEST_TIMEOUT,
                 "body_timeout",
                 format!(
-                    "the request body did not arrive within {} s",
-                    BODY_READ_TIMEOUT.as_secs()
+                    "the request body did not arrive within {} ms",
+                    timeout.as_millis()
                 ),
             )
         })?;

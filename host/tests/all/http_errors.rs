@@ -238,3 +238,92 @@ async fn a_request_head_over_the_limit_is_431() {
     assert_eq!(status, StatusCode::OK);
     host.stop().await;
 }
+
+/// Sends `fast` at once, then trickles `slow` a byte every `gap`, until
+/// the server stops reading or answers; returns what it answered and how
+/// long it took.
+fn trickle(addr: &str, fast: &[u8], slow: &[u8], gap: Duration) -> (String, Duration) {
+    let started = std::time::Instant::now();
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_millis(1)))
+        .unwrap();
+    stream.write_all(fast).unwrap();
+    let mut answer = Vec::new();
+    for byte in slow {
+        if stream.write_all(&[*byte]).is_err() {
+            break;
+        }
+        std::thread::sleep(gap);
+        let mut buf = [0u8; 4096];
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                answer.extend_from_slice(&buf[..n]);
+                break;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(_) => break,
+        }
+    }
+    stream
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let mut rest = Vec::new();
+    let _ = stream.read_to_end(&mut rest);
+    answer.extend(rest);
+    (
+        String::from_utf8_lossy(&answer).into_owned(),
+        started.elapsed(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_sends_a_byte_at_a_time_is_cut_off() {
+    let host = TestHost::start_with(&["newborn"], |config| {
+        config.limits.header_read_timeout_ms = 500;
+        config.limits.body_read_timeout_ms = 500;
+    })
+    .await;
+    let addr = host.addr();
+    let gap = Duration::from_millis(50);
+
+    // Headers a byte every 50 ms: 160 bytes would take 8 s; the host stops
+    // waiting after 0.5 s.
+    let head = format!(
+        "POST /v1/scenarios/newborn/cases HTTP/1.1\r\nHost: x\r\nX-Padding: {}\r\n\r\n",
+        "p".repeat(100)
+    );
+    let a = addr.clone();
+    let (_, took) = tokio::task::spawn_blocking(move || trickle(&a, b"", head.as_bytes(), gap))
+        .await
+        .unwrap();
+    assert!(
+        took < Duration::from_secs(5),
+        "headers: cut off only after {took:?}"
+    );
+
+    // Headers at once, then the body a byte every 50 ms: 408 after 0.5 s.
+    let token = crate::support::token(onething_host::identity::Role::Citizen, "test-citizen");
+    let body = serde_json::to_vec(&crate::support::newborn_application()).unwrap();
+    let head = format!(
+        "POST /v1/scenarios/newborn/cases HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let (answer, took) =
+        tokio::task::spawn_blocking(move || trickle(&addr, head.as_bytes(), &body, gap))
+            .await
+            .unwrap();
+    assert!(
+        took < Duration::from_secs(5),
+        "body: cut off only after {took:?}"
+    );
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("body_timeout"), "{answer}");
+
+    // The host still serves everyone else.
+    let (status, _) = host.get("/v1/scenarios").await;
+    assert_eq!(status, StatusCode::OK);
+    host.stop().await;
+}

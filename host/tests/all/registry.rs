@@ -604,3 +604,50 @@ async fn a_blob_changed_on_disk_is_never_loaded() {
     );
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_dispatch_the_manifest_does_not_grant_is_denied() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = Host::start(dir.path()).await;
+    let key = SigningKeyFile::generate("test").unwrap();
+    host.trust(&key).await;
+    // The same component, its manifest granting no dispatch at all.
+    let ungranted = signed_with("versioned-v1", &key, |m| {
+        m.replace("[grants]\ndispatch = [\"test\"]\n", "")
+    });
+    let (status, body) = host.upload(ungranted, true).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, answer) = host
+        .api
+        .post("/v1/scenarios/versioned/cases", &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{answer}");
+    assert_eq!(answer["error"]["code"], "plugin_denied", "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("test"),
+        "{answer}"
+    );
+    // Nothing reached the department; the denial is counted.
+    assert!(host.api.pending("test").await.is_empty());
+    let (_, _) = host.api.get("/healthz").await;
+    let metrics = host
+        .api
+        .client
+        .get(format!("{}/metrics", host.api.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(
+            "onething_plugin_failures_total{plugin=\"versioned\",version=\"1.0.0\",kind=\"denied\"} 1"
+        ),
+        "{metrics}"
+    );
+    host.stop().await;
+}
