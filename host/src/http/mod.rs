@@ -579,7 +579,7 @@ impl Api {
                     "plugin_version": version,
                     "purpose": purpose,
                     "allowed": allowed,
-                    "record": if your_record { "yours" } else { "another person's, for your case" },
+                    "record": if your_record { "yours" } else { "read for your case" },
                     "case_id": yours.then_some(case_id),
                     "key": your_record.then_some(key),
                 }))

@@ -353,7 +353,7 @@ async fn a_citizen_sees_every_read_of_their_data() {
         .iter()
         .find(|r| r["dataset"] == "public-security/residents")
         .unwrap();
-    assert_eq!(residence["record"], "another person's, for your case");
+    assert_eq!(residence["record"], "read for your case");
     assert!(residence["key"].is_null(), "{residence}");
 
     // The mother sees the read of her own record, in a case not hers: no
