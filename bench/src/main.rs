@@ -24,6 +24,8 @@ struct Target {
     url: String,
     method: &'static str,
     body: Option<String>,
+    /// A bearer token to send (onething's citizens have one).
+    token: Option<String>,
 }
 
 /// What the wrk script reports.
@@ -87,9 +89,13 @@ fn wrk_script(dir: &Path, target: &Target, per_thread: u64) -> anyhow::Result<Pa
         }
         None => String::new(),
     };
+    let auth = match &target.token {
+        Some(token) => format!("wrk.headers[\"Authorization\"] = \"Bearer {token}\"\n"),
+        None => String::new(),
+    };
     let script = format!(
         r#"wrk.method = "{method}"
-{body}local max = {per_thread}
+{body}{auth}local max = {per_thread}
 local count = 0
 local non2xx = 0
 response = function(status, headers, body)
@@ -179,6 +185,7 @@ fn main() -> anyhow::Result<()> {
             url: format!("{url}/"),
             method: "GET",
             body: None,
+            token: None,
         };
         results.push((target.name, run_wrk(work.path(), &target, &s)?));
     }
@@ -192,11 +199,19 @@ fn main() -> anyhow::Result<()> {
             .arg("--plugins-dir")
             .arg(&plugins);
         let (_server, url) = start("onething", cmd)?;
+        // A citizen's token from the development identity provider that a
+        // host in demo mode trusts (verified once, then remembered).
+        let issued = Command::new(release.join("onething"))
+            .args(["token", "issue", "--citizen", "500103199001010018"])
+            .output()
+            .context("cannot run onething token issue")?;
+        let token = Some(String::from_utf8_lossy(&issued.stdout).trim().to_owned());
         let echo = Target {
             name: "onething echo apply",
             url: format!("{url}/v1/scenarios/echo/cases"),
             method: "POST",
             body: Some(r#"{"note":"hi"}"#.into()),
+            token: token.clone(),
         };
         results.push((echo.name, run_wrk(work.path(), &echo, &s)?));
         let newborn = Target {
@@ -207,6 +222,7 @@ fn main() -> anyhow::Result<()> {
                 r#"{"certificate_no":"Q500000001","child_name":"王小明","applicant_id":"500103199001010018","household_of":"father","phone":"13800000001"}"#
                     .into(),
             ),
+            token,
         };
         results.push((newborn.name, run_wrk(work.path(), &newborn, &s)?));
     }
@@ -229,6 +245,7 @@ fn main() -> anyhow::Result<()> {
             url: format!("http://127.0.0.1:{port}/"),
             method: "GET",
             body: None,
+            token: None,
         };
         let figures = run_wrk(work.path(), &target, &s);
         let _ = child.kill();
