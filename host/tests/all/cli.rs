@@ -323,5 +323,48 @@ async fn plugin_new_makes_a_crate_that_tests_builds_and_watch_deploys() {
             .starts_with("request-too-short"),
         "{refused}"
     );
+
+    // `watch` keeps going: a change to the source is rebuilt, signed,
+    // deployed and activated, and the next application reaches it.
+    let mut watcher = onething()
+        .args(["plugin", "watch", "--poll-ms", "200", "--server", &server])
+        .args(["--token", crate::registry::TOKEN])
+        .current_dir(&krate)
+        .env("CARGO_TARGET_DIR", &target)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = watcher.stdout.take().unwrap();
+    let watching = Serving(watcher);
+    let (lines, deployed) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if line.starts_with("deployed and activated") && lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let wait = || deployed.recv_timeout(std::time::Duration::from_secs(600));
+    let first = tokio::task::block_in_place(wait).expect("the watcher deploys at start");
+    let source = krate.join("src/lib.rs");
+    let text = std::fs::read_to_string(&source).unwrap();
+    std::fs::write(
+        &source,
+        text.replace("\"sent to transport\"", "\"sent to transport, v2\""),
+    )
+    .unwrap();
+    let second = tokio::task::block_in_place(wait).expect("the watcher redeploys on change");
+    assert_ne!(first, second);
+    let (_, case) = host
+        .api
+        .post(
+            "/v1/scenarios/parking-permit/cases",
+            &serde_json::json!({"name": "李雷", "request": "a residents' parking permit"}),
+        )
+        .await;
+    assert_eq!(case["message"], "sent to transport, v2", "{case}");
+    drop(watching);
     host.stop().await;
 }
