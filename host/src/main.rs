@@ -6,6 +6,12 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+/// mimalloc instead of glibc's malloc: the request path allocates and frees
+/// many small buffers across threads (hyper, serde_json, sled); glibc's
+/// allocator took ~15% of the CPU under load (docs/performance.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod scaffold;
 mod tools;
 

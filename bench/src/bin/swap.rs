@@ -47,10 +47,14 @@ fn serve(data: &Path) -> anyhow::Result<(Serving, String, f64)> {
     let started = Instant::now();
     let mut child = Command::new(repo().join("target/release/onething"))
         .env("RUST_LOG", "warn")
-        .args(["serve", "--listen", "127.0.0.1:0", "--no-demo-plugins"])
+        .args(["serve", "--listen", "127.0.0.1:0"])
         .args(["--no-demo-data", "--admin-token", TOKEN])
         .arg("--data-dir")
         .arg(data)
+        // Demo mode with nothing to seed: the development identity
+        // provider is trusted, and `onething token issue` mints for it.
+        .arg("--plugins-dir")
+        .arg(data.with_file_name("no-plugins"))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -146,16 +150,24 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     let upload_ms = upload.elapsed().as_secs_f64() * 1000.0;
 
+    let issued = Command::new(repo().join("target/release/onething"))
+        .args(["token", "issue", "--citizen", "swap-bench"])
+        .output()
+        .context("cannot run onething token issue")?;
+    let citizen = String::from_utf8_lossy(&issued.stdout).trim().to_owned();
+
     // Clients applying in a loop; each answer's time and build.
     let stop = Arc::new(AtomicBool::new(false));
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Instant, String)>();
     let mut clients = Vec::new();
     for _ in 0..4 {
         let (client, base, stop, tx) = (client.clone(), base.clone(), stop.clone(), tx.clone());
+        let citizen = citizen.clone();
         clients.push(tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
                 let answer = client
                     .post(format!("{base}/v1/scenarios/versioned/cases"))
+                    .bearer_auth(&citizen)
                     .json(&json!({}))
                     .send()
                     .await;
