@@ -186,9 +186,22 @@ impl TestKit {
         Ok(())
     }
 
-    /// A citizen applies with `form`.
+    /// A citizen applies with `form`; the applicant is the form's
+    /// `applicant_id` (or `sensor_id`), `anonymous` without one.
     pub async fn apply(&self, form: Value) -> Result<KitCase, KitError> {
         let applied = self.service.apply(&self.scenario, form, None).await?;
+        self.case(&applied.case.case.id).await
+    }
+
+    /// Citizen `citizen` applies with `form`, as over HTTP with their
+    /// token: the applicant is `citizen`, a missing `applicant_id` field is
+    /// filled in with it, and a form naming someone else is refused.
+    pub async fn apply_as(&self, citizen: &str, form: Value) -> Result<KitCase, KitError> {
+        let applicant = onething_host::service::Applicant::Citizen(citizen.to_owned());
+        let applied = self
+            .service
+            .apply_as(&self.scenario, form, None, applicant)
+            .await?;
         self.case(&applied.case.case.id).await
     }
 

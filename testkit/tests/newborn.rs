@@ -108,3 +108,26 @@ async fn when_time_runs_out_the_parents_are_told() {
     assert_eq!(overdue, 4);
     assert_eq!(case.status, CaseStatus::InProgress);
 }
+
+#[tokio::test]
+async fn applying_as_a_citizen_fills_in_the_applicant_and_refuses_another() {
+    let kit = kit().await;
+    let mut anonymous_form = form("mother");
+    anonymous_form
+        .as_object_mut()
+        .unwrap()
+        .remove("applicant_id");
+    // The mother, identified: the plugin's parent check sees her id.
+    let case = kit.apply_as("KM", anonymous_form.clone()).await.unwrap();
+    assert_eq!(case.status, CaseStatus::InProgress, "{}", case.message);
+    // A stranger applying for the child: the plugin refuses, by name.
+    let case = kit.apply_as("STRANGER", anonymous_form).await.unwrap();
+    assert!(
+        case.message.starts_with("applicant-not-parent"),
+        "{}",
+        case.message
+    );
+    // The father's token with the mother's id in the form: refused.
+    let refused = kit.apply_as("KF", form("mother")).await;
+    assert!(refused.is_err());
+}

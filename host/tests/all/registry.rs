@@ -170,6 +170,18 @@ pub fn signed_with(dir_id: &str, key: &SigningKeyFile, edit: impl Fn(String) -> 
     package.encode()
 }
 
+/// Trusts a fresh `test` key, allows dispatch to `test`, and uploads and
+/// activates v1 of the versioned fixture signed with it.
+async fn v1_active(host: &Host) -> SigningKeyFile {
+    let key = SigningKeyFile::generate("test").unwrap();
+    host.trust(&key).await;
+    host.grant("test", json!({"dispatch": ["test"]})).await;
+    let (status, body) = host.upload(signed("versioned-v1", &key), true).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["active"], true, "{body}");
+    key
+}
+
 async fn apply(api: &Api) -> Value {
     let (status, body) = api
         .post("/v1/scenarios/versioned/cases", &json!({"note": "hi"}))
@@ -363,12 +375,7 @@ async fn every_bad_package_is_refused_and_says_why() {
 async fn activation_swaps_under_load_with_no_failed_request_and_cases_stay_pinned() {
     let dir = tempfile::tempdir().unwrap();
     let host = Host::start(dir.path()).await;
-    let key = SigningKeyFile::generate("test").unwrap();
-    host.trust(&key).await;
-    host.grant("test", json!({"dispatch": ["test"]})).await;
-    let (status, body) = host.upload(signed("versioned-v1", &key), true).await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    assert_eq!(body["active"], true);
+    let key = v1_active(&host).await;
 
     // A case started on v1, finished later.
     let pinned = apply(&host.api).await;
@@ -563,11 +570,7 @@ async fn activation_swaps_under_load_with_no_failed_request_and_cases_stay_pinne
 async fn a_blob_changed_on_disk_is_never_loaded() {
     let dir = tempfile::tempdir().unwrap();
     let host = Host::start(dir.path()).await;
-    let key = SigningKeyFile::generate("test").unwrap();
-    host.trust(&key).await;
-    host.grant("test", json!({"dispatch": ["test"]})).await;
-    let (status, body) = host.upload(signed("versioned-v1", &key), true).await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
+    v1_active(&host).await;
     let config = host.config.clone();
     host.stop().await;
 
