@@ -70,6 +70,28 @@ impl StorageRegistry {
             .then(|| self.blobs.join(name))
     }
 
+    /// Deletes blob files no version names (left by a crash between a
+    /// blob and its record, or a half-written `.tmp`). Run at start,
+    /// before any upload can race it.
+    pub fn remove_unreferenced(&self, referenced: &std::collections::HashSet<String>) {
+        let Ok(entries) = std::fs::read_dir(&self.blobs) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if referenced.contains(&name) {
+                continue;
+            }
+            match std::fs::remove_file(&path) {
+                Ok(()) => tracing::info!(blob = %path.display(), "unreferenced blob removed"),
+                Err(e) => {
+                    tracing::warn!(blob = %path.display(), error = %e, "unreferenced blob not removed");
+                }
+            }
+        }
+    }
+
     fn write_blob(&self, path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
         use std::io::Write;
         std::fs::create_dir_all(&self.blobs).map_err(|e| io_error("create", &self.blobs, e))?;
@@ -308,6 +330,13 @@ impl Deployer {
                 tracing::error!(scenario = %id, version = %active, "the active version is not loaded: the scenario takes no new cases");
             }
         }
+        let referenced: std::collections::HashSet<String> = registry
+            .plugins()
+            .iter()
+            .flat_map(|(id, _)| registry.versions(id))
+            .map(|r| r.component_sha256)
+            .collect();
+        registry.store().remove_unreferenced(&referenced);
         errors
     }
 

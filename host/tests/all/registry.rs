@@ -574,12 +574,16 @@ async fn a_blob_changed_on_disk_is_never_loaded() {
     let config = host.config.clone();
     host.stop().await;
 
-    // Someone with access to the disk changes the stored component.
-    let blobs: Vec<_> = std::fs::read_dir(dir.path().join("data/blobs"))
+    // Someone with access to the disk changes the stored component; a
+    // crash left a half-written blob and one no version names.
+    let blob_dir = dir.path().join("data/blobs");
+    let blobs: Vec<_> = std::fs::read_dir(&blob_dir)
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
     assert_eq!(blobs.len(), 1, "{blobs:?}");
+    std::fs::write(blob_dir.join(format!("{}.tmp", "a".repeat(64))), b"half").unwrap();
+    std::fs::write(blob_dir.join("b".repeat(64)), b"orphan").unwrap();
     let mut bytes = std::fs::read(&blobs[0]).unwrap();
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0x01;
@@ -599,6 +603,12 @@ async fn a_blob_changed_on_disk_is_never_loaded() {
         errors[0].contains("does not match its digest"),
         "{errors:?}"
     );
+    // The leftovers are gone; the named (damaged) blob stays for a look.
+    let left: Vec<_> = std::fs::read_dir(&blob_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(left, blobs);
     let api = Api::new(format!("http://{}", server.addr()));
     assert_error(
         api.post("/v1/scenarios/versioned/cases", &json!({})).await,
