@@ -52,6 +52,53 @@ const AUDIT_HEAD: &[u8] = b"m/audit_head";
 const REGISTRY: &[u8] = b"r/";
 /// Index of data reads by the person they concern: `x/<subject>\0<seq>`.
 const ACCESS: &[u8] = b"x/";
+/// Set once every audit entry's reads are in the access index (a data dir
+/// written before the index existed is indexed once, at open).
+const ACCESS_INDEXED: &[u8] = b"m/access_index_v1";
+
+/// The access-index keys of an audit entry: one for the applicant and one
+/// for the person whose record was read, if another.
+fn access_keys(entry: &AuditEntry) -> Vec<Vec<u8>> {
+    let AuditRecord::DataRead {
+        applicant, key: k, ..
+    } = &entry.record
+    else {
+        return Vec::new();
+    };
+    let seq = entry.seq.to_be_bytes();
+    let mut keys = vec![key(ACCESS, &[applicant.as_bytes(), &seq])];
+    if k != applicant {
+        keys.push(key(ACCESS, &[k.as_bytes(), &seq]));
+    }
+    keys
+}
+
+/// Indexes the reads of an older data dir's audit log, once.
+fn backfill_access_index(db: &sled::Db) -> Result<(), StorageError> {
+    if db.get(ACCESS_INDEXED).map_err(backend)?.is_some() {
+        return Ok(());
+    }
+    let mut batch = sled::Batch::default();
+    let mut indexed = 0usize;
+    for entry in db.scan_prefix(AUDIT) {
+        let (k, bytes) = entry.map_err(backend)?;
+        let entry: AuditEntry = decode(&k, &bytes)?;
+        for index in access_keys(&entry) {
+            batch.insert(index, Vec::new());
+            indexed += 1;
+        }
+    }
+    batch.insert(ACCESS_INDEXED, Vec::new());
+    db.apply_batch(batch).map_err(backend)?;
+    db.flush().map_err(backend)?;
+    if indexed > 0 {
+        tracing::info!(
+            indexed,
+            "indexed the data reads of an older audit log for access logs"
+        );
+    }
+    Ok(())
+}
 
 /// Storage on an embedded sled database.
 pub struct SledStorage {
@@ -120,6 +167,7 @@ impl SledStorage {
             .open()
             .map_err(|e| StorageError::Backend(format!("cannot open {}: {e}", dir.display())))?;
         let db = Arc::new(db);
+        backfill_access_index(&db)?;
         let head = match db.get(AUDIT_HEAD).map_err(backend)? {
             Some(bytes) => decode(AUDIT_HEAD, &bytes)?,
             None => AuditHead {
@@ -389,15 +437,8 @@ impl WriterState {
         let at = Utc::now();
         for record in records {
             let entry = AuditEntry::link(self.head.seq + 1, at, record, self.head.hash.clone());
-            if let AuditRecord::DataRead {
-                applicant, key: k, ..
-            } = &entry.record
-            {
-                let seq = entry.seq.to_be_bytes();
-                own.insert(key(ACCESS, &[applicant.as_bytes(), &seq]), Vec::new());
-                if k != applicant {
-                    own.insert(key(ACCESS, &[k.as_bytes(), &seq]), Vec::new());
-                }
+            for index in access_keys(&entry) {
+                own.insert(index, Vec::new());
             }
             own.insert(key(AUDIT, &[&entry.seq.to_be_bytes()]), encode(&entry)?);
             self.head = AuditHead {
@@ -718,6 +759,42 @@ mod tests {
                 fingerprint: "f".into(),
             }),
         }
+    }
+
+    #[tokio::test]
+    async fn an_older_audit_log_is_indexed_for_access_logs_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = SledStorage::open(dir.path()).unwrap();
+        let mut with_read = commit("case-r", None, 0, None);
+        with_read.audit.push(AuditRecord::DataRead {
+            plugin: "s".into(),
+            version: "1.0.0".into(),
+            case_id: "case-r".into(),
+            applicant: "A".into(),
+            dataset: "d/x".into(),
+            key: "B".into(),
+            purpose: "p".into(),
+            allowed: true,
+        });
+        storage.commit(with_read).await.unwrap();
+        assert_eq!(storage.access_log("B", 0, 10).await.unwrap().len(), 1);
+        drop(storage);
+        // As a data dir written before the index: no index, no flag.
+        {
+            let db = sled::open(dir.path().join("db")).unwrap();
+            for k in db.scan_prefix(ACCESS).keys() {
+                db.remove(k.unwrap()).unwrap();
+            }
+            db.remove(ACCESS_INDEXED).unwrap();
+            db.flush().unwrap();
+        }
+        let storage = SledStorage::open(dir.path()).unwrap();
+        for subject in ["A", "B"] {
+            let log = storage.access_log(subject, 0, 10).await.unwrap();
+            assert_eq!(log.len(), 1, "{subject}");
+            assert_eq!(log[0].seq, 2);
+        }
+        assert!(storage.access_log("C", 0, 10).await.unwrap().is_empty());
     }
 
     #[tokio::test]
