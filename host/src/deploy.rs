@@ -543,10 +543,26 @@ impl Deployer {
         Ok(registry.trust_key(key, actor, self.clock.now()).await?)
     }
 
-    /// Revokes a key.
-    pub async fn revoke_key(&self, key_id: &str, actor: &str) -> Result<TrustedKey, DeployError> {
+    /// Revokes a key. Returns it, and the active versions it signed
+    /// (`id@version`): they keep running until an operator activates
+    /// another version or deactivates the plugin.
+    pub async fn revoke_key(
+        &self,
+        key_id: &str,
+        actor: &str,
+    ) -> Result<(TrustedKey, Vec<String>), DeployError> {
         let mut registry = self.registry.lock().await;
-        Ok(registry.revoke_key(key_id, actor, self.clock.now()).await?)
+        let key = registry.revoke_key(key_id, actor, self.clock.now()).await?;
+        let still_active = registry
+            .plugins()
+            .into_iter()
+            .filter_map(|(id, state)| {
+                let active = state.active?;
+                let record = registry.version(&id, &active)?;
+                (record.signed_by == key_id).then(|| format!("{id}@{active}"))
+            })
+            .collect();
+        Ok((key, still_active))
     }
 
     /// Every key ever trusted.

@@ -155,7 +155,11 @@ impl Api {
                 .deployer
                 .revoke_key(key_id, ADMIN_ACTOR)
                 .await
-                .map(|k| json_response(StatusCode::OK, &json!(k)))
+                .map(|(key, still_active)| {
+                    let mut body = json!(key);
+                    body["still_active"] = json!(still_active);
+                    json_response(StatusCode::OK, &body)
+                })
                 .map_err(ApiError::from),
             (["grants"], &Method::GET) => {
                 let ceilings = self.deployer.ceilings().await;

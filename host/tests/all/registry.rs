@@ -329,6 +329,8 @@ async fn every_bad_package_is_refused_and_says_why() {
         .await;
     assert_eq!(status, StatusCode::OK, "{revoked}");
     assert!(revoked["revoked_at"].is_string());
+    // Nothing it signed is active here (v1 was stored, not activated).
+    assert_eq!(revoked["still_active"], json!([]), "{revoked}");
     let v2 = signed("versioned-v2", &test_key);
     assert_error(
         host.upload(v2, false).await,
@@ -534,6 +536,23 @@ async fn activation_swaps_under_load_with_no_failed_request_and_cases_stay_pinne
         grants["grants"]["test"]["dispatch"],
         json!(["test"]),
         "{grants}"
+    );
+    assert_eq!(apply(&host.api).await["message"], "started by v1");
+
+    // Revoking the key names the active version it signed, which keeps
+    // running until the operator acts.
+    let (status, revoked) = host
+        .admin(
+            Method::DELETE,
+            &format!("/v1/admin/keys/{}", key.key_id()),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{revoked}");
+    assert_eq!(
+        revoked["still_active"],
+        json!(["versioned@1.0.0"]),
+        "{revoked}"
     );
     assert_eq!(apply(&host.api).await["message"], "started by v1");
 
