@@ -56,6 +56,14 @@ pub enum ItemStatus {
 }
 
 impl ItemStatus {
+    /// Every status, in the order the department API lists them.
+    pub const ALL: [ItemStatus; 4] = [
+        ItemStatus::Pending,
+        ItemStatus::Completed,
+        ItemStatus::Rejected,
+        ItemStatus::Cancelled,
+    ];
+
     /// The status as it is written in JSON, e.g. `pending`.
     pub fn as_str(self) -> &'static str {
         match self {

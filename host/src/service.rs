@@ -594,13 +594,19 @@ impl Service {
         Ok(self.storage.access_log(subject, from_seq, limit).await?)
     }
 
-    /// A department's items, optionally only those with one status.
+    /// A page of a department's items, optionally only those with one
+    /// status, oldest first: at most `limit`, after the item `after`.
     pub async fn department_items(
         &self,
         department: &str,
         status: Option<ItemStatus>,
+        after: Option<&str>,
+        limit: usize,
     ) -> Result<Vec<WorkItem>, ServiceError> {
-        Ok(self.storage.department_items(department, status).await?)
+        Ok(self
+            .storage
+            .department_items(department, status, after, limit)
+            .await?)
     }
 
     /// A department completes one of its items with a result.

@@ -638,8 +638,13 @@ impl Api {
         ))
     }
 
+    /// A page of a department's queue: `?status=`, `limit=1..1000`
+    /// (default 500), `after=ITEM_ID` (the `next_after` of the previous
+    /// page; null when no page follows).
     async fn department_items(&self, department: &str, query: Option<&str>) -> ApiResult {
         let mut status = None;
+        let mut after = None;
+        let mut limit = 500usize;
         for pair in query
             .unwrap_or_default()
             .split('&')
@@ -656,21 +661,50 @@ impl Api {
                         )
                     })?);
                 }
+                "limit" => {
+                    limit = value
+                        .parse()
+                        .ok()
+                        .filter(|l| (1..=1000).contains(l))
+                        .ok_or_else(|| {
+                            ApiError::new(
+                                StatusCode::BAD_REQUEST,
+                                "invalid_query",
+                                format!("limit `{value}` is not a number from 1 to 1000"),
+                            )
+                        })?;
+                }
+                "after" if !value.is_empty() => after = Some(value.to_owned()),
+                "after" => {
+                    return Err(ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_query",
+                        "after: give the `next_after` item id of the previous page",
+                    ));
+                }
                 other => {
                     return Err(ApiError::new(
                         StatusCode::BAD_REQUEST,
                         "invalid_query",
-                        format!("unknown query parameter `{other}`; only `status` is supported"),
+                        format!("unknown query parameter `{other}`; use status, limit and after"),
                     ));
                 }
             }
         }
-        let items = self.service.department_items(department, status).await?;
+        // One more than asked for tells whether another page follows, so
+        // that `next_after` is null on the last page itself.
+        let mut items = self
+            .service
+            .department_items(department, status, after.as_deref(), limit + 1)
+            .await?;
+        let more = items.len() > limit;
+        items.truncate(limit);
+        let next = more.then(|| items.last().map(|i| i.id.clone())).flatten();
         let now = self.service.now();
         let items: Vec<Value> = items.iter().map(|i| item_view(i, now)).collect();
         Ok(json_response(
             StatusCode::OK,
-            &json!({"department": department, "items": items}),
+            &json!({"department": department, "items": items, "next_after": next}),
         ))
     }
 

@@ -283,11 +283,15 @@ pub trait Storage: Send + Sync + 'static {
     async fn item(&self, item_id: &str) -> Result<Option<WorkItem>, StorageError>;
 
     /// A department's items, optionally only those with one status, oldest
-    /// first.
+    /// first, at most `limit`, starting after the item `after` (the last
+    /// item of the previous page). Reads only the items it returns, however
+    /// many items of other statuses the department has.
     async fn department_items(
         &self,
         department: &str,
         status: Option<ItemStatus>,
+        after: Option<&str>,
+        limit: usize,
     ) -> Result<Vec<WorkItem>, StorageError>;
 
     /// Pending items due at or before `by` whose plugin has not yet been

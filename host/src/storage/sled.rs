@@ -55,6 +55,118 @@ const ACCESS: &[u8] = b"x/";
 /// Set once every audit entry's reads are in the access index (a data dir
 /// written before the index existed is indexed once, at open).
 const ACCESS_INDEXED: &[u8] = b"m/access_index_v1";
+/// A department's items by status: `q/<department>\0<status>\0<item_id>`,
+/// so that a queue of pending items is read without the finished ones.
+const QUEUE: &[u8] = b"q/";
+/// Open cases by the plugin version they are pinned to:
+/// `o/<scenario>\0<version>\0<case_id>`, so that counting them reads no
+/// case and no finished case.
+const OPEN: &[u8] = b"o/";
+/// Set once the queue and open-case indexes cover every item and case (a
+/// data dir written before they existed is indexed once, at open).
+const CASES_INDEXED: &[u8] = b"m/case_index_v1";
+
+/// The queue-index key of an item with `status`.
+fn queue_key(item: &WorkItem, status: ItemStatus) -> Vec<u8> {
+    key(
+        QUEUE,
+        &[
+            item.department.as_bytes(),
+            status.as_str().as_bytes(),
+            item.id.as_bytes(),
+        ],
+    )
+}
+
+/// The open-case-index key of a case.
+fn open_key(scenario: &str, version: &str, case_id: &str) -> Vec<u8> {
+    key(
+        OPEN,
+        &[scenario.as_bytes(), version.as_bytes(), case_id.as_bytes()],
+    )
+}
+
+/// Stages the index keys of an item: its queue key for its status, and no
+/// other status's.
+fn index_item(item: &WorkItem, out: &mut Pending) {
+    for status in ItemStatus::ALL {
+        if status == item.status {
+            out.insert(queue_key(item, status), Vec::new());
+        } else {
+            out.remove(queue_key(item, status));
+        }
+    }
+}
+
+/// Stages the open-case key of a case: present while it is open.
+fn index_case(scenario: &str, version: &str, case_id: &str, open: bool, out: &mut Pending) {
+    let k = open_key(scenario, version, case_id);
+    if open {
+        out.insert(k, Vec::new());
+    } else {
+        out.remove(k);
+    }
+}
+
+/// Indexes the items and cases of an older data dir, once.
+fn backfill_case_indexes(db: &sled::Db) -> Result<(), StorageError> {
+    #[derive(Deserialize)]
+    struct Pin {
+        id: String,
+        scenario: String,
+        plugin_version: String,
+        status: crate::model::CaseStatus,
+    }
+    if db.get(CASES_INDEXED).map_err(backend)?.is_some() {
+        return Ok(());
+    }
+    let mut staged = Pending::default();
+    for entry in db.scan_prefix(ITEMS) {
+        let (k, bytes) = entry.map_err(backend)?;
+        let item: WorkItem = decode(&k, &bytes)?;
+        index_item(&item, &mut staged);
+    }
+    for entry in db.scan_prefix(CASES) {
+        let (k, bytes) = entry.map_err(backend)?;
+        let case: Pin = decode(&k, &bytes)?;
+        let open = !case.status.is_final();
+        index_case(
+            &case.scenario,
+            &case.plugin_version,
+            &case.id,
+            open,
+            &mut staged,
+        );
+    }
+    let keys = staged
+        .written
+        .into_iter()
+        .filter_map(|(k, v)| v.is_some().then_some(k));
+    write_backfill(db, keys, CASES_INDEXED, "the items and cases by status")
+}
+
+/// Writes the index keys a backfill found and its flag, in one durable
+/// batch.
+fn write_backfill(
+    db: &sled::Db,
+    keys: impl Iterator<Item = Vec<u8>>,
+    flag: &[u8],
+    what: &str,
+) -> Result<(), StorageError> {
+    let mut batch = sled::Batch::default();
+    let mut indexed = 0usize;
+    for k in keys {
+        batch.insert(k, Vec::new());
+        indexed += 1;
+    }
+    batch.insert(flag, Vec::new());
+    db.apply_batch(batch).map_err(backend)?;
+    db.flush().map_err(backend)?;
+    if indexed > 0 {
+        tracing::info!(indexed, "indexed {what} of an older data dir");
+    }
+    Ok(())
+}
 
 /// The access-index keys of an audit entry: one for the applicant and one
 /// for the person whose record was read, if another.
@@ -78,26 +190,18 @@ fn backfill_access_index(db: &sled::Db) -> Result<(), StorageError> {
     if db.get(ACCESS_INDEXED).map_err(backend)?.is_some() {
         return Ok(());
     }
-    let mut batch = sled::Batch::default();
-    let mut indexed = 0usize;
+    let mut keys = Vec::new();
     for entry in db.scan_prefix(AUDIT) {
         let (k, bytes) = entry.map_err(backend)?;
         let entry: AuditEntry = decode(&k, &bytes)?;
-        for index in access_keys(&entry) {
-            batch.insert(index, Vec::new());
-            indexed += 1;
-        }
+        keys.extend(access_keys(&entry));
     }
-    batch.insert(ACCESS_INDEXED, Vec::new());
-    db.apply_batch(batch).map_err(backend)?;
-    db.flush().map_err(backend)?;
-    if indexed > 0 {
-        tracing::info!(
-            indexed,
-            "indexed the data reads of an older audit log for access logs"
-        );
-    }
-    Ok(())
+    write_backfill(
+        db,
+        keys.into_iter(),
+        ACCESS_INDEXED,
+        "the audit log's data reads for access logs",
+    )
 }
 
 /// Storage on an embedded sled database.
@@ -168,6 +272,7 @@ impl SledStorage {
             .map_err(|e| StorageError::Backend(format!("cannot open {}: {e}", dir.display())))?;
         let db = Arc::new(db);
         backfill_access_index(&db)?;
+        backfill_case_indexes(&db)?;
         let head = match db.get(AUDIT_HEAD).map_err(backend)? {
             Some(bytes) => decode(AUDIT_HEAD, &bytes)?,
             None => AuditHead {
@@ -410,9 +515,17 @@ impl WriterState {
             }
             own.insert(idem_key, encode(record)?);
         }
+        index_case(
+            &case.scenario,
+            &case.plugin_version,
+            &case.id,
+            !case.status.is_final(),
+            own,
+        );
         own.insert(case_key, encode(&case)?);
         for item in &items {
             own.insert(key(ITEMS, &[item.id.as_bytes()]), encode(item)?);
+            index_item(item, own);
             own.insert(
                 key(
                     DEPT_ITEMS,
@@ -522,11 +635,27 @@ impl Storage for SledStorage {
         &self,
         department: &str,
         status: Option<ItemStatus>,
+        after: Option<&str>,
+        limit: usize,
     ) -> Result<Vec<WorkItem>, StorageError> {
-        let prefix = key(DEPT_ITEMS, &[department.as_bytes(), b""]);
+        let prefix = match status {
+            Some(status) => key(
+                QUEUE,
+                &[department.as_bytes(), status.as_str().as_bytes(), b""],
+            ),
+            None => key(DEPT_ITEMS, &[department.as_bytes(), b""]),
+        };
+        // The smallest key after `after`'s is `after`'s with a NUL added.
+        let start = match after {
+            Some(after) => key(&prefix, &[after.as_bytes(), b""]),
+            None => prefix.clone(),
+        };
         let mut found = Vec::new();
-        for entry in self.db.scan_prefix(&prefix) {
+        for entry in self.db.range(start..) {
             let (k, _) = entry.map_err(backend)?;
+            if !k.starts_with(&prefix) || found.len() >= limit {
+                break;
+            }
             let item_id = &k[prefix.len()..];
             let Some(item) = self.get::<WorkItem>(&key(ITEMS, &[item_id]))? else {
                 continue;
@@ -615,17 +744,10 @@ impl Storage for SledStorage {
     }
 
     async fn open_cases(&self) -> Result<u64, StorageError> {
-        #[derive(Deserialize)]
-        struct StatusOnly {
-            status: crate::model::CaseStatus,
-        }
         let mut open = 0;
-        for entry in self.db.scan_prefix(CASES) {
-            let (k, bytes) = entry.map_err(backend)?;
-            let case: StatusOnly = decode(&k, &bytes)?;
-            if !case.status.is_final() {
-                open += 1;
-            }
+        for entry in self.db.scan_prefix(OPEN).keys() {
+            entry.map_err(backend)?;
+            open += 1;
         }
         Ok(open)
     }
@@ -657,21 +779,18 @@ impl Storage for SledStorage {
     async fn open_cases_by_version(
         &self,
     ) -> Result<std::collections::BTreeMap<(String, String), u64>, StorageError> {
-        #[derive(Deserialize)]
-        struct Pin {
-            scenario: String,
-            plugin_version: String,
-            status: crate::model::CaseStatus,
-        }
         let mut open = std::collections::BTreeMap::new();
-        for entry in self.db.scan_prefix(CASES) {
-            let (k, bytes) = entry.map_err(backend)?;
-            let case: Pin = decode(&k, &bytes)?;
-            if !case.status.is_final() {
-                *open
-                    .entry((case.scenario, case.plugin_version))
-                    .or_insert(0) += 1;
-            }
+        for entry in self.db.scan_prefix(OPEN).keys() {
+            let k = entry.map_err(backend)?;
+            let mut parts = k[OPEN.len()..].split(|b| *b == 0);
+            let (Some(scenario), Some(version)) = (parts.next(), parts.next()) else {
+                continue;
+            };
+            let pin = (
+                String::from_utf8_lossy(scenario).into_owned(),
+                String::from_utf8_lossy(version).into_owned(),
+            );
+            *open.entry(pin).or_insert(0) += 1;
         }
         Ok(open)
     }
@@ -759,6 +878,101 @@ mod tests {
                 fingerprint: "f".into(),
             }),
         }
+    }
+
+    fn item(n: usize, case_id: &str, status: ItemStatus) -> WorkItem {
+        WorkItem {
+            id: format!("item-{n:02}"),
+            case_id: case_id.into(),
+            scenario: "s".into(),
+            department: if n.is_multiple_of(2) { "even" } else { "odd" }.into(),
+            task: "t".into(),
+            payload: serde_json::Value::Null,
+            status,
+            due: crate::model::Due::Hours(1),
+            due_at: Utc::now(),
+            created_at: Utc::now(),
+            finished_at: None,
+            result: None,
+            reason: None,
+            overdue_at: None,
+        }
+    }
+
+    async fn queue(s: &SledStorage, dept: &str, status: Option<ItemStatus>) -> Vec<String> {
+        let items = s.department_items(dept, status, None, 100).await.unwrap();
+        items.into_iter().map(|i| i.id).collect()
+    }
+
+    #[tokio::test]
+    async fn queues_and_open_cases_follow_each_write_and_an_older_dir_is_indexed_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = SledStorage::open(dir.path()).unwrap();
+        // Case a: six pending items; case b (version 2.0.0): one.
+        let mut a = commit("a", None, 0, None);
+        a.items = (0..6).map(|n| item(n, "a", ItemStatus::Pending)).collect();
+        storage.commit(a).await.unwrap();
+        let mut b = commit("b", None, 0, None);
+        b.case.plugin_version = "2.0.0".into();
+        b.items = vec![item(7, "b", ItemStatus::Pending)];
+        storage.commit(b).await.unwrap();
+        // Items 0 and 2 finish one way and the other; case b ends.
+        let mut a1 = commit("a", Some(0), 1, None);
+        a1.items = vec![
+            item(0, "a", ItemStatus::Completed),
+            item(2, "a", ItemStatus::Rejected),
+        ];
+        storage.commit(a1).await.unwrap();
+        let mut b1 = commit("b", Some(0), 1, None);
+        b1.case.plugin_version = "2.0.0".into();
+        b1.case.status = CaseStatus::Completed;
+        b1.items = vec![item(7, "b", ItemStatus::Cancelled)];
+        storage.commit(b1).await.unwrap();
+
+        let check = |storage: SledStorage| async move {
+            use ItemStatus::*;
+            assert_eq!(queue(&storage, "even", Some(Pending)).await, ["item-04"]);
+            assert_eq!(queue(&storage, "even", Some(Completed)).await, ["item-00"]);
+            assert_eq!(queue(&storage, "even", Some(Rejected)).await, ["item-02"]);
+            assert_eq!(
+                queue(&storage, "even", None).await,
+                ["item-00", "item-02", "item-04"]
+            );
+            assert_eq!(
+                queue(&storage, "odd", Some(Pending)).await,
+                ["item-01", "item-03", "item-05"]
+            );
+            assert_eq!(queue(&storage, "odd", Some(Cancelled)).await, ["item-07"]);
+            // A page starts after the item given and holds at most `limit`.
+            let page = storage
+                .department_items("odd", Some(Pending), Some("item-01"), 1)
+                .await
+                .unwrap();
+            assert_eq!(page.len(), 1);
+            assert_eq!(page[0].id, "item-03");
+            // Only case a is open, on 1.0.0.
+            assert_eq!(storage.open_cases().await.unwrap(), 1);
+            let open = storage.open_cases_by_version().await.unwrap();
+            assert_eq!(
+                open.into_iter().collect::<Vec<_>>(),
+                [(("s".to_owned(), "1.0.0".to_owned()), 1)]
+            );
+            storage
+        };
+        let storage = check(storage).await;
+        drop(storage);
+        // As a data dir written before the indexes: none, and no flag.
+        {
+            let db = sled::open(dir.path().join("db")).unwrap();
+            for prefix in [QUEUE, OPEN] {
+                for k in db.scan_prefix(prefix).keys() {
+                    db.remove(k.unwrap()).unwrap();
+                }
+            }
+            db.remove(CASES_INDEXED).unwrap();
+            db.flush().unwrap();
+        }
+        drop(check(SledStorage::open(dir.path()).unwrap()).await);
     }
 
     #[tokio::test]

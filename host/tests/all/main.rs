@@ -19,6 +19,7 @@ mod idempotency;
 mod identity;
 mod metrics;
 mod newborn;
+mod queue;
 mod registry;
 mod startup;
 mod transfer;
