@@ -77,13 +77,15 @@ pub struct Config {
     /// How often the host looks for items whose time ran out, in ms.
     /// Default 5000.
     pub deadline_check_interval_ms: u64,
-    /// The operators' bearer token for `/v1/admin/…`. Default none: the
-    /// admin API answers 401 until one is set.
+    /// The shared (break-glass) bearer token for `/v1/admin/…`; actions
+    /// taken with it are audited as `admin`. Operators with their own
+    /// `role: operator` tokens from `[identity]` need none. Default none:
+    /// without it or `[identity]`, the admin API answers 401.
     pub admin_token: Option<String>,
-    /// The identity provider whose tokens identify citizens, departments
-    /// and devices. Default none: in demo mode the development provider
-    /// (`onething token issue`), otherwise every identified route answers
-    /// 401 until one is set.
+    /// The identity provider whose tokens identify citizens, departments,
+    /// devices and operators. Default none: in demo mode the development
+    /// provider (`onething token issue`; never for operators), otherwise
+    /// every identified route answers 401 until one is set.
     pub identity: Option<IdentityConfig>,
     /// The host's limits.
     pub limits: LimitsConfig,

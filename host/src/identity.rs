@@ -47,6 +47,10 @@ pub enum Role {
     Department,
     /// A device that reports events (a sensor): `sub` is its id.
     Device,
+    /// A platform operator: `sub` is their name, recorded on the audit log
+    /// with every admin action they take. Accepted only from a configured
+    /// `[identity]` provider, never from the development one.
+    Operator,
 }
 
 impl Role {
@@ -56,6 +60,7 @@ impl Role {
             Role::Citizen => "citizen",
             Role::Department => "department",
             Role::Device => "device",
+            Role::Operator => "operator",
         }
     }
 }
@@ -132,6 +137,7 @@ pub struct Verifier {
     key: VerifyingKey,
     leeway_s: i64,
     cache: std::sync::Arc<std::sync::Mutex<HashMap<String, Verified>>>,
+    development: bool,
 }
 
 /// How many verified tokens are remembered; when full, the cache starts
@@ -177,6 +183,7 @@ impl Verifier {
             key,
             leeway_s: i64::try_from(leeway_s).unwrap_or(i64::MAX),
             cache: Default::default(),
+            development: false,
         })
     }
 
@@ -187,7 +194,14 @@ impl Verifier {
             key: dev_key().verifying_key(),
             leeway_s: 60,
             cache: Default::default(),
+            development: true,
         }
+    }
+
+    /// Whether this is the development provider that demo mode trusts
+    /// (anyone can mint its tokens).
+    pub fn is_development(&self) -> bool {
+        self.development
     }
 
     /// Checks a token at `now` (seconds since the epoch).

@@ -76,6 +76,11 @@ pub enum TokenCommand {
         /// A device id: the token reports events.
         #[arg(long, group = "who")]
         device: Option<String>,
+        /// An operator's name: the token opens the admin API of a host
+        /// whose `[identity]` is this development provider's key (tests);
+        /// a host in demo mode never takes it.
+        #[arg(long, group = "who")]
+        operator: Option<String>,
         /// How long the token is valid.
         #[arg(long, default_value_t = 8)]
         ttl_hours: i64,
@@ -90,18 +95,22 @@ pub fn token(command: TokenCommand) -> anyhow::Result<()> {
             citizen,
             department,
             device,
+            operator,
             ttl_hours,
         } => {
-            let (role, subject) = match (citizen, department, device) {
-                (Some(id), None, None) => (Role::Citizen, id),
-                (None, Some(id), None) => {
+            let (role, subject) = match (citizen, department, device, operator) {
+                (Some(id), None, None, None) => (Role::Citizen, id),
+                (None, Some(id), None, None) => {
                     if !onething_registry::is_name(&id) {
                         bail!("`{id}` is not a valid department id");
                     }
                     (Role::Department, id)
                 }
-                (None, None, Some(id)) => (Role::Device, id),
-                _ => bail!("say who the token is for: --citizen ID, --department D or --device ID"),
+                (None, None, Some(id), None) => (Role::Device, id),
+                (None, None, None, Some(name)) => (Role::Operator, name),
+                _ => bail!(
+                    "say who the token is for: --citizen ID, --department D, --device ID or --operator NAME"
+                ),
             };
             if subject.trim().is_empty() || ttl_hours < 1 {
                 bail!("the subject must not be empty and --ttl-hours must be at least 1");

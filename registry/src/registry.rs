@@ -55,7 +55,8 @@ pub trait RegistryStore: Send + Sync {
 /// An operator's (or the demo seeder's) change, for the audit log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AdminAction {
-    /// Who: `admin` for the admin token, `demo-seed` for the demo seeding.
+    /// Who: `admin` for the admin token, an operator token's name, or
+    /// `demo-seed` for the demo seeding.
     pub actor: String,
     /// What, e.g. `plugin.upload`, `plugin.activate`, `key.trust`.
     pub action: String,

@@ -1,8 +1,9 @@
 //! The operators' API under `/v1/admin`: plugins (upload, list, activate,
 //! roll back, deactivate, reactivate, remove a version), department keys
 //! (trust, revoke) and grant ceilings. Every route takes the bearer token
-//! from the config file (401 without, 403 wrong); every change lands on the
-//! audit log with the registry change it made.
+//! from the config file or an operator token of the identity provider (401
+//! without, 403 wrong); every change lands on the audit log with the
+//! registry change it made and who made it.
 
 use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
@@ -12,9 +13,6 @@ use serde_json::{Value, json};
 use super::{Api, ApiError, ApiResult, json_response, read_body};
 use crate::deploy::DeployError;
 use crate::service::ServiceError;
-
-/// The actor recorded for changes made with the admin token.
-const ADMIN_ACTOR: &str = "admin";
 
 impl From<DeployError> for ApiError {
     fn from(err: DeployError) -> Self {
@@ -110,31 +108,36 @@ pub(super) fn admin_route_exists(segments: &[&str]) -> bool {
 impl Api {
     /// Routes `/v1/admin/...`.
     pub(super) async fn admin(&self, segments: &[&str], req: Request<Incoming>) -> ApiResult {
-        self.authorize_admin(&req)?;
+        let actor = self.authorize_admin(&req)?;
+        let actor = actor.as_str();
         let method = req.method().clone();
         match (&segments[2..], &method) {
             (["plugins"], &Method::GET) => self.admin_plugins().await,
-            (["plugins"], &Method::POST) => self.admin_upload(req).await,
+            (["plugins"], &Method::POST) => self.admin_upload(req, actor).await,
             (["plugins", id], &Method::GET) => self.admin_plugin(id).await,
-            (["plugins", id, "activate"], &Method::POST) => self.admin_activate(id, req).await,
+            (["plugins", id, "activate"], &Method::POST) => {
+                self.admin_activate(id, req, actor).await
+            }
             (["plugins", id, "rollback"], &Method::POST) => self
                 .deployer
-                .rollback(id, ADMIN_ACTOR)
+                .rollback(id, actor)
                 .await
                 .map(|s| json_response(StatusCode::OK, &json!(s)))
                 .map_err(ApiError::from),
             (["plugins", id, "deactivate"], &Method::POST) => self
                 .deployer
-                .deactivate(id, ADMIN_ACTOR)
+                .deactivate(id, actor)
                 .await
                 .map(|s| json_response(StatusCode::OK, &json!(s)))
                 .map_err(ApiError::from),
-            (["plugins", id, "reactivate"], &Method::POST) => self.admin_reactivate(id).await,
+            (["plugins", id, "reactivate"], &Method::POST) => {
+                self.admin_reactivate(id, actor).await
+            }
             (["plugins", id, "versions", version], &Method::DELETE) => {
                 match parse_version(version) {
                     Ok(version) => self
                         .deployer
-                        .remove(id, &version, ADMIN_ACTOR)
+                        .remove(id, &version, actor)
                         .await
                         .map(|()| {
                             json_response(
@@ -150,10 +153,10 @@ impl Api {
                 let keys = self.deployer.keys().await;
                 Ok(json_response(StatusCode::OK, &json!({ "keys": keys })))
             }
-            (["keys"], &Method::POST) => self.admin_trust(req).await,
+            (["keys"], &Method::POST) => self.admin_trust(req, actor).await,
             (["keys", key_id], &Method::DELETE) => self
                 .deployer
-                .revoke_key(key_id, ADMIN_ACTOR)
+                .revoke_key(key_id, actor)
                 .await
                 .map(|(key, still_active)| {
                     let mut body = json!(key);
@@ -168,7 +171,9 @@ impl Api {
                     &json!({ "grants": ceilings }),
                 ))
             }
-            (["grants", department], &Method::PUT) => self.admin_grants(department, req).await,
+            (["grants", department], &Method::PUT) => {
+                self.admin_grants(department, req, actor).await
+            }
             _ if admin_route_exists(segments) => Err(ApiError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method_not_allowed",
@@ -202,7 +207,7 @@ impl Api {
         Ok(json_response(StatusCode::OK, &json!(plugin)))
     }
 
-    async fn admin_upload(&self, req: Request<Incoming>) -> ApiResult {
+    async fn admin_upload(&self, req: Request<Incoming>, actor: &str) -> ApiResult {
         let activate = req
             .uri()
             .query()
@@ -215,7 +220,7 @@ impl Api {
                 "send the package file as the request body (`onething plugin deploy PACKAGE`)",
             ));
         }
-        let uploaded = self.deployer.upload(&bytes, ADMIN_ACTOR, activate).await?;
+        let uploaded = self.deployer.upload(&bytes, actor, activate).await?;
         let status = if uploaded.created {
             StatusCode::CREATED
         } else {
@@ -224,7 +229,7 @@ impl Api {
         Ok(json_response(status, &json!(uploaded)))
     }
 
-    async fn admin_activate(&self, id: &str, req: Request<Incoming>) -> ApiResult {
+    async fn admin_activate(&self, id: &str, req: Request<Incoming>, actor: &str) -> ApiResult {
         let body = self.read_json(req).await?;
         let version = body.get("version").and_then(Value::as_str).ok_or_else(|| {
             ApiError::new(
@@ -234,11 +239,11 @@ impl Api {
             )
         })?;
         let version = parse_version(version)?;
-        let switched = self.deployer.activate(id, &version, ADMIN_ACTOR).await?;
+        let switched = self.deployer.activate(id, &version, actor).await?;
         Ok(json_response(StatusCode::OK, &json!(switched)))
     }
 
-    async fn admin_reactivate(&self, scenario: &str) -> ApiResult {
+    async fn admin_reactivate(&self, scenario: &str, actor: &str) -> ApiResult {
         let plugin =
             self.service
                 .plugins()
@@ -250,7 +255,7 @@ impl Api {
         let was = plugin.reactivate();
         self.deployer
             .audit(AdminAction {
-                actor: ADMIN_ACTOR.into(),
+                actor: actor.into(),
                 action: "plugin.reactivate".into(),
                 subject: format!("{scenario}@{}", plugin.version()),
                 detail: format!("was_quarantined={was}"),
@@ -265,7 +270,7 @@ impl Api {
 
     /// Trusts a key: the body is a `.pub` file's text, or JSON
     /// `{"department", "public_key"}`.
-    async fn admin_trust(&self, req: Request<Incoming>) -> ApiResult {
+    async fn admin_trust(&self, req: Request<Incoming>, actor: &str) -> ApiResult {
         let bytes = read_body(req, self.max_body_bytes, self.body_timeout).await?;
         let text = String::from_utf8_lossy(&bytes);
         let key = match serde_json::from_slice::<Value>(&bytes) {
@@ -289,7 +294,7 @@ impl Api {
             }
             Err(_) => PublicKeyFile::parse(&text).map_err(|e| DeployError::Registry(e.into()))?,
         };
-        let (trusted, created) = self.deployer.trust_key(&key, ADMIN_ACTOR).await?;
+        let (trusted, created) = self.deployer.trust_key(&key, actor).await?;
         let status = if created {
             StatusCode::CREATED
         } else {
@@ -298,14 +303,19 @@ impl Api {
         Ok(json_response(status, &json!(trusted)))
     }
 
-    async fn admin_grants(&self, department: &str, req: Request<Incoming>) -> ApiResult {
+    async fn admin_grants(
+        &self,
+        department: &str,
+        req: Request<Incoming>,
+        actor: &str,
+    ) -> ApiResult {
         let body = self.read_json(req).await?;
         let ceiling = Ceiling {
             datasets: string_list(&body, "datasets")?,
             dispatch: string_list(&body, "dispatch")?,
         };
         self.deployer
-            .set_ceiling(department, ceiling.clone(), ADMIN_ACTOR)
+            .set_ceiling(department, ceiling.clone(), actor)
             .await?;
         Ok(json_response(
             StatusCode::OK,

@@ -31,6 +31,9 @@ use crate::storage::{AuditRecord, StorageError};
 /// which does not wait for an early answer still sees its 413.
 const MAX_DRAIN_BYTES: u64 = 8 * 1024 * 1024;
 
+/// The actor recorded for changes made with the config file's admin token.
+pub const ADMIN_TOKEN_ACTOR: &str = "admin";
+
 /// The response type of every handler.
 pub type HttpResponse = Response<Full<Bytes>>;
 
@@ -250,43 +253,64 @@ impl Api {
         self
     }
 
-    /// 401 without credentials (or with no token configured), 403 with the
-    /// wrong ones. Compared in constant time.
-    fn authorize_admin(&self, req: &Request<Incoming>) -> Result<(), ApiError> {
-        let Some(expected) = &self.admin_token else {
+    /// Who is acting on the admin API: `admin` for the config file's
+    /// `admin_token` (compared in constant time), or the name (`sub`) of an
+    /// operator token of the configured identity provider. 401 without
+    /// credentials, with an invalid or expired operator token, or when
+    /// neither is configured; 403 with a token that opens nothing here (any
+    /// other string, another role's token, a development-provider token).
+    fn authorize_admin(&self, req: &Request<Incoming>) -> Result<String, ApiError> {
+        let operators = self.identity.as_ref().filter(|v| !v.is_development());
+        if self.admin_token.is_none() && operators.is_none() {
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
-                "the admin API is off: set admin_token in the config file",
+                "the admin API is off: set admin_token, or [identity] for operator tokens, in the config file",
             ));
-        };
+        }
         let Some(given) = req
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
         else {
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
-                "send the operators' token as `Authorization: Bearer <token>`",
+                "send the admin token or an operator token as `Authorization: Bearer <token>`",
             ));
         };
-        let same = given.len() == expected.len()
-            && given
-                .bytes()
-                .zip(expected.bytes())
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                == 0;
-        if same {
-            Ok(())
-        } else {
-            Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "that token does not open the admin API",
-            ))
+        if let Some(expected) = &self.admin_token {
+            let same = given.len() == expected.len()
+                && given
+                    .bytes()
+                    .zip(expected.bytes())
+                    .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                    == 0;
+            if same {
+                return Ok(ADMIN_TOKEN_ACTOR.to_owned());
+            }
         }
+        let forbidden = |why: String| ApiError::new(StatusCode::FORBIDDEN, "forbidden", why);
+        // Only something shaped like a JWT is checked as one.
+        if given.split('.').count() != 3 {
+            return Err(forbidden("that token does not open the admin API".into()));
+        }
+        let Some(verifier) = operators else {
+            return Err(forbidden(
+                "that token does not open the admin API (operator tokens need a configured [identity] provider; the development provider never opens it)".into(),
+            ));
+        };
+        let caller = verifier.verify(given, Utc::now().timestamp())?;
+        if caller.role != Role::Operator {
+            return Err(forbidden(format!(
+                "a {} token does not open the admin API; it takes an operator token",
+                caller.role.as_str()
+            )));
+        }
+        Ok(caller.subject)
     }
 
     /// Handles one request; never fails (errors become JSON responses).
@@ -857,7 +881,7 @@ fn owner(caller: &Caller) -> Option<String> {
     match caller.role {
         Role::Citizen => Applicant::Citizen(caller.subject.clone()).owner(),
         Role::Device => Applicant::Device(caller.subject.clone()).owner(),
-        Role::Department => None,
+        Role::Department | Role::Operator => None,
     }
 }
 

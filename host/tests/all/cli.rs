@@ -207,8 +207,30 @@ async fn a_department_signs_and_an_operator_deploys_activates_and_rolls_back_wit
         .post("/v1/scenarios/versioned/cases", &serde_json::json!({}))
         .await;
     assert_eq!(case["message"], "started by v2", "{case}");
-    let rolled = run(with_remote(&["plugin", "rollback", "versioned"]));
+    // An operator rolls back with their own token, and the audit log
+    // names them.
+    let operator = run_ok(&["token", "issue", "--operator", "li.wei"], dir);
+    let rolled = run_ok(
+        &[
+            "plugin",
+            "rollback",
+            "versioned",
+            "--server",
+            &server,
+            "--token",
+            operator.trim(),
+        ],
+        dir,
+    );
     assert!(rolled.contains("\"active\": \"1.0.0\""), "{rolled}");
+    let entries = host.storage.audit_entries(0, 10_000).await.unwrap();
+    let last_admin = entries.iter().rev().find_map(|e| match &e.record {
+        onething_host::storage::AuditRecord::Admin { actor, action, .. } => {
+            Some((actor.as_str(), action.as_str()))
+        }
+        _ => None,
+    });
+    assert_eq!(last_admin, Some(("li.wei", "plugin.rollback")));
     let (_, case) = host
         .api
         .post("/v1/scenarios/versioned/cases", &serde_json::json!({}))

@@ -683,3 +683,144 @@ async fn a_dispatch_the_manifest_does_not_grant_is_denied() {
     );
     host.stop().await;
 }
+
+#[tokio::test]
+async fn operators_act_under_their_own_names_and_other_tokens_open_nothing() {
+    use onething_host::identity::{Role, issue_dev};
+    let dir = tempfile::tempdir().unwrap();
+    let host = Host::start(dir.path()).await;
+    let now = chrono::Utc::now().timestamp();
+    let li = issue_dev(Role::Operator, "li.wei", now, 600);
+    let zhang = issue_dev(Role::Operator, "zhang.min", now, 600);
+
+    // Li trusts the key and sets the ceiling; Zhang uploads and activates;
+    // the admin token rolls back.
+    let key = SigningKeyFile::generate("test").unwrap();
+    let (status, body) = host
+        .admin_as(
+            Some(&li),
+            Method::POST,
+            "/v1/admin/keys",
+            Some(key.public().to_toml().into_bytes()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = host
+        .admin_as(
+            Some(&li),
+            Method::PUT,
+            "/v1/admin/grants/test",
+            Some(br#"{"dispatch":["test"]}"#.to_vec()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    for fixture in ["versioned-v1", "versioned-v2"] {
+        let (status, body) = host
+            .admin_as(
+                Some(&zhang),
+                Method::POST,
+                "/v1/admin/plugins?activate=true",
+                Some(signed(fixture, &key)),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let (status, body) = host
+        .admin(Method::POST, "/v1/admin/plugins/versioned/rollback", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let plugin = host.plugin("versioned").await;
+    assert_eq!(plugin["active_version"], "1.0.0", "{plugin}");
+    let uploaded_by: Vec<&str> = plugin["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["uploaded_by"].as_str().unwrap())
+        .collect();
+    assert_eq!(uploaded_by, ["zhang.min", "zhang.min"], "{plugin}");
+
+    // The audit log names who did what.
+    let entries = host.storage.audit_entries(0, 10_000).await.unwrap();
+    let done: Vec<(String, String)> = entries
+        .iter()
+        .filter_map(|e| match &e.record {
+            AuditRecord::Admin { actor, action, .. } => Some((actor.clone(), action.clone())),
+            _ => None,
+        })
+        .collect();
+    let expected = [
+        ("li.wei", "key.trust"),
+        ("li.wei", "grants.set"),
+        ("zhang.min", "plugin.upload"),
+        ("zhang.min", "plugin.activate"),
+        ("zhang.min", "plugin.upload"),
+        ("zhang.min", "plugin.activate"),
+        ("admin", "plugin.rollback"),
+    ];
+    let done: Vec<(&str, &str)> = done.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    assert_eq!(done, expected);
+
+    // Other tokens open nothing; an expired operator token is 401.
+    let citizen = issue_dev(Role::Citizen, "li.wei", now, 600);
+    let department = issue_dev(Role::Department, "test", now, 600);
+    for (token, status, code) in [
+        (citizen.as_str(), StatusCode::FORBIDDEN, "forbidden"),
+        (department.as_str(), StatusCode::FORBIDDEN, "forbidden"),
+        ("a.b.c", StatusCode::UNAUTHORIZED, "invalid_token"),
+        (
+            &issue_dev(Role::Operator, "li.wei", now - 7200, 60),
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+        ),
+    ] {
+        assert_error(
+            host.admin_as(
+                Some(token),
+                Method::POST,
+                "/v1/admin/plugins/versioned/deactivate",
+                None,
+            )
+            .await,
+            status,
+            code,
+        );
+    }
+    assert_eq!(host.plugin("versioned").await["active_version"], "1.0.0");
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn in_demo_mode_a_development_operator_token_opens_nothing() {
+    use onething_host::identity::{Role, issue_dev};
+    let dir = tempfile::tempdir().unwrap();
+    let host = crate::support::TestHost::start_with(&[], |config| {
+        config.admin_token = Some(TOKEN.into());
+        config.demo_plugins = true;
+        config.identity = None;
+    })
+    .await;
+    let operator = issue_dev(
+        Role::Operator,
+        "anyone",
+        chrono::Utc::now().timestamp(),
+        600,
+    );
+    let client = reqwest::Client::new();
+    let send = |bearer: String| {
+        client
+            .get(format!("{}/v1/admin/plugins", host.api.base))
+            .bearer_auth(bearer)
+            .send()
+    };
+    let message = assert_error(
+        into_json(send(operator).await.unwrap()).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
+    assert!(message.contains("development provider"), "{message}");
+    // The admin token still does.
+    let (status, body) = into_json(send(TOKEN.into()).await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    drop(dir);
+    host.stop().await;
+}
