@@ -125,11 +125,24 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    disable_transparent_huge_pages();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(run(cli))
+}
+
+/// Turns transparent huge pages off for this process. With them on, the
+/// first touch of fresh allocator memory (sled's copied tree nodes and IO
+/// buffers, mostly on the storage writer thread) made the kernel zero a
+/// whole 2 MiB page: 15–20% of the writer's time, and the writer is the
+/// serial part of every durable application (docs/performance.md).
+fn disable_transparent_huge_pages() {
+    #[cfg(target_os = "linux")]
+    if let Err(e) = rustix::thread::disable_transparent_huge_pages(true) {
+        tracing::warn!(error = %e, "cannot turn transparent huge pages off; durable writes will be slower");
+    }
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
