@@ -86,16 +86,22 @@ fn open_key(scenario: &str, version: &str, case_id: &str) -> Vec<u8> {
     )
 }
 
-/// Stages the index keys of an item: its queue key for its status, and no
-/// other status's.
-fn index_item(item: &WorkItem, out: &mut Pending) {
-    for status in ItemStatus::ALL {
-        if status == item.status {
-            out.insert(queue_key(item, status), Vec::new());
-        } else {
-            out.remove(queue_key(item, status));
-        }
+/// Stages the index keys of an item whose stored status was `stored`
+/// (`None`: a new item): its department's key once, and its queue key
+/// moved from the old status to the new.
+fn index_item(item: &WorkItem, stored: Option<ItemStatus>, out: &mut Pending) {
+    match stored {
+        None => out.insert(
+            key(
+                DEPT_ITEMS,
+                &[item.department.as_bytes(), item.id.as_bytes()],
+            ),
+            Vec::new(),
+        ),
+        Some(old) if old != item.status => out.remove(queue_key(item, old)),
+        Some(_) => {}
     }
+    out.insert(queue_key(item, item.status), Vec::new());
 }
 
 /// Stages the open-case key of a case: present while it is open.
@@ -124,7 +130,8 @@ fn backfill_case_indexes(db: &sled::Db) -> Result<(), StorageError> {
     for entry in db.scan_prefix(ITEMS) {
         let (k, bytes) = entry.map_err(backend)?;
         let item: WorkItem = decode(&k, &bytes)?;
-        index_item(&item, &mut staged);
+        // Stored already, with its department key: only the queue key.
+        index_item(&item, Some(item.status), &mut staged);
     }
     for entry in db.scan_prefix(CASES) {
         let (k, bytes) = entry.map_err(backend)?;
@@ -224,10 +231,35 @@ type Applied = Vec<(Result<(), StorageError>, Reply)>;
 
 /// A write, applied by the writer thread.
 enum Write {
-    Commit(Box<Commit>),
+    Commit(Box<EncodedCommit>),
     Failure(FailureRecord, Vec<AuditRecord>),
     Import(String, Vec<DatasetRecord>),
     Registry(Vec<(String, Option<Vec<u8>>)>, Vec<AuditRecord>),
+}
+
+/// A commit with its case and items already encoded, on the caller's
+/// thread: the writer thread is the serial part of every durable write, so
+/// it does only what must be serial (checks, the audit chain, the batch).
+struct EncodedCommit {
+    commit: Commit,
+    case: Vec<u8>,
+    items: Vec<Vec<u8>>,
+}
+
+impl EncodedCommit {
+    fn new(commit: Commit) -> Result<Self, StorageError> {
+        Ok(EncodedCommit {
+            case: encode(&commit.case)?,
+            items: commit.items.iter().map(encode).collect::<Result<_, _>>()?,
+            commit,
+        })
+    }
+}
+
+/// The one field of a stored item the writer needs to move its queue key.
+#[derive(Deserialize)]
+struct StoredStatus {
+    status: ItemStatus,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -480,17 +512,22 @@ impl WriterState {
 
     fn stage_commit(
         &mut self,
-        commit: Commit,
+        encoded: EncodedCommit,
         pending: &Pending,
         own: &mut Pending,
     ) -> Result<(), StorageError> {
-        let Commit {
-            case,
-            expected_revision,
-            items,
-            audit,
-            idempotency,
-        } = commit;
+        let EncodedCommit {
+            commit:
+                Commit {
+                    case,
+                    expected_revision,
+                    items,
+                    audit,
+                    idempotency,
+                },
+            case: case_bytes,
+            items: item_bytes,
+        } = encoded;
         let case_key = key(CASES, &[case.id.as_bytes()]);
         match (expected_revision, self.current(&case_key, pending, own)?) {
             (None, None) => {}
@@ -522,17 +559,15 @@ impl WriterState {
             !case.status.is_final(),
             own,
         );
-        own.insert(case_key, encode(&case)?);
-        for item in &items {
-            own.insert(key(ITEMS, &[item.id.as_bytes()]), encode(item)?);
-            index_item(item, own);
-            own.insert(
-                key(
-                    DEPT_ITEMS,
-                    &[item.department.as_bytes(), item.id.as_bytes()],
-                ),
-                Vec::new(),
-            );
+        own.insert(case_key, case_bytes);
+        for (item, bytes) in items.iter().zip(item_bytes) {
+            let item_key = key(ITEMS, &[item.id.as_bytes()]);
+            let stored = match self.current(&item_key, pending, own)? {
+                Some(old) => Some(decode::<StoredStatus>(&item_key, &old)?.status),
+                None => None,
+            };
+            own.insert(item_key, bytes);
+            index_item(item, stored, own);
             if item.status == ItemStatus::Pending && item.overdue_at.is_none() {
                 own.insert(due_key(item), Vec::new());
             } else {
@@ -601,7 +636,8 @@ fn flush_loop(db: &sled::Db, inbox: &mpsc::Receiver<Applied>) {
 #[async_trait]
 impl Storage for SledStorage {
     async fn commit(&self, commit: Commit) -> Result<(), StorageError> {
-        self.write(Write::Commit(Box::new(commit))).await
+        let encoded = EncodedCommit::new(commit)?;
+        self.write(Write::Commit(Box::new(encoded))).await
     }
 
     async fn record_failure(
@@ -943,6 +979,26 @@ mod tests {
                 ["item-01", "item-03", "item-05"]
             );
             assert_eq!(queue(&storage, "odd", Some(Cancelled)).await, ["item-07"]);
+            // Each item has one queue key, its current status's: a key left
+            // behind by an earlier status would fill pages with nothing.
+            let queue_keys: Vec<String> = storage
+                .db
+                .scan_prefix(QUEUE)
+                .keys()
+                .map(|k| String::from_utf8_lossy(&k.unwrap()[QUEUE.len()..]).replace('\0', " "))
+                .collect();
+            assert_eq!(
+                queue_keys,
+                [
+                    "even completed item-00",
+                    "even pending item-04",
+                    "even rejected item-02",
+                    "odd cancelled item-07",
+                    "odd pending item-01",
+                    "odd pending item-03",
+                    "odd pending item-05",
+                ]
+            );
             // A page starts after the item given and holds at most `limit`.
             let page = storage
                 .department_items("odd", Some(Pending), Some("item-01"), 1)
