@@ -3,7 +3,9 @@
 //! scenario (the `echo` fixture), onething taking newborn applications (each
 //! durable before its 201), and `wasmtime serve` with a hello-world
 //! wasi:http component when a `wasmtime` CLI is on PATH. Prints req/s, p50
-//! and p99 for each, and the ratios between them.
+//! and p99 for each, and the ratios between them; then, for onething, what
+//! its storage writer (the serial part of every durable write) did during
+//! each run, from the host's `/metrics`.
 //!
 //! The load generator is wrk (Debian's package). Every run is bounded in time
 //! (`--seconds`) and in requests (`--max-requests`, enforced per wrk thread
@@ -11,7 +13,7 @@
 //!
 //! Run it with `scripts/loadcompare.sh`, which builds what it needs.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
@@ -139,6 +141,70 @@ fn run_wrk(dir: &Path, target: &Target, s: &Settings) -> anyhow::Result<Figures>
     Ok(serde_json::from_str(json)?)
 }
 
+/// The storage writer's counters, as `/metrics` gives them.
+#[derive(Debug, Default, Clone, Copy)]
+struct WriterCounters {
+    writes: f64,
+    batches: f64,
+    busy_s: f64,
+    flushes: f64,
+    flush_s: f64,
+}
+
+impl WriterCounters {
+    /// Reads them from onething's `/metrics` at `base` (on 127.0.0.1).
+    fn scrape(base: &str) -> anyhow::Result<Self> {
+        let addr = base.trim_start_matches("http://");
+        let mut stream = std::net::TcpStream::connect(addr)?;
+        write!(
+            stream,
+            "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        )?;
+        let mut text = String::new();
+        stream.read_to_string(&mut text)?;
+        let value = |name: &str| -> anyhow::Result<f64> {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+                .with_context(|| format!("no {name} in /metrics"))?
+                .trim()
+                .parse()
+                .with_context(|| format!("{name} is not a number"))
+        };
+        Ok(WriterCounters {
+            writes: value("onething_storage_writes_total")?,
+            batches: value("onething_storage_batches_total")?,
+            busy_s: value("onething_storage_writer_busy_seconds_total")?,
+            flushes: value("onething_storage_flushes_total")?,
+            flush_s: value("onething_storage_flush_seconds_total")?,
+        })
+    }
+
+    /// What happened between `self` and `later`.
+    fn until(self, later: Self) -> Self {
+        WriterCounters {
+            writes: later.writes - self.writes,
+            batches: later.batches - self.batches,
+            busy_s: later.busy_s - self.busy_s,
+            flushes: later.flushes - self.flushes,
+            flush_s: later.flush_s - self.flush_s,
+        }
+    }
+}
+
+/// Runs wrk against a onething target and reads what its storage writer
+/// did meanwhile.
+fn run_onething(
+    dir: &Path,
+    base: &str,
+    target: &Target,
+    s: &Settings,
+) -> anyhow::Result<(Figures, WriterCounters)> {
+    let before = WriterCounters::scrape(base)?;
+    let figures = run_wrk(dir, target, s)?;
+    let during = before.until(WriterCounters::scrape(base)?);
+    Ok((figures, during))
+}
+
 fn arg(args: &[String], name: &str, default: u64) -> anyhow::Result<u64> {
     match args.iter().position(|a| a == name) {
         Some(i) => args
@@ -176,6 +242,7 @@ fn main() -> anyhow::Result<()> {
     }
 
     let mut results: Vec<(&'static str, Figures)> = Vec::new();
+    let mut writer: Vec<(&'static str, f64, WriterCounters)> = Vec::new();
     let mut skipped: Vec<String> = Vec::new();
 
     {
@@ -213,7 +280,9 @@ fn main() -> anyhow::Result<()> {
             body: Some(r#"{"note":"hi"}"#.into()),
             token: token.clone(),
         };
-        results.push((echo.name, run_wrk(work.path(), &echo, &s)?));
+        let (figures, during) = run_onething(work.path(), &url, &echo, &s)?;
+        writer.push((echo.name, figures.duration_us as f64 / 1e6, during));
+        results.push((echo.name, figures));
         let newborn = Target {
             name: "onething newborn apply",
             url: format!("{url}/v1/scenarios/newborn/cases"),
@@ -224,7 +293,9 @@ fn main() -> anyhow::Result<()> {
             ),
             token,
         };
-        results.push((newborn.name, run_wrk(work.path(), &newborn, &s)?));
+        let (figures, during) = run_onething(work.path(), &url, &newborn, &s)?;
+        writer.push((newborn.name, figures.duration_us as f64 / 1e6, during));
+        results.push((newborn.name, figures));
     }
     let hello_http = dist.join("bench/hello-http.wasm");
     if Command::new("wasmtime").arg("--version").output().is_ok() && hello_http.is_file() {
@@ -287,6 +358,24 @@ fn main() -> anyhow::Result<()> {
         println!(
             "\nonething echo / wasmtime serve: {:.2}x",
             echo.1.rps() / wt.1.rps()
+        );
+    }
+    println!(
+        "\nonething's storage writer during each run (busy near 100% = the durable rate's ceiling):"
+    );
+    println!(
+        "{:<24} {:>12} {:>14} {:>10} {:>12} {:>10}",
+        "target", "writes/batch", "batches/flush", "busy", "µs/write", "flush ms"
+    );
+    for (name, seconds, w) in &writer {
+        println!(
+            "{:<24} {:>12.1} {:>14.2} {:>9.0}% {:>12.1} {:>10.2}",
+            name,
+            w.writes / w.batches.max(1.0),
+            w.batches / w.flushes.max(1.0),
+            100.0 * w.busy_s / seconds.max(1e-9),
+            1e6 * w.busy_s / w.writes.max(1.0),
+            1e3 * w.flush_s / w.flushes.max(1.0)
         );
     }
     for s in skipped {

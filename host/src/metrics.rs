@@ -2,14 +2,17 @@
 //!
 //! Per plugin version: calls, failures by kind, and a latency histogram,
 //! kept in atomics that the runtime updates without locks on every call.
-//! At scrape time: the active version of each scenario, open cases, and
-//! HTTP responses by status.
+//! At scrape time: the active version of each scenario, open cases, HTTP
+//! responses by status, and what the storage writer (the serial part of
+//! every durable write) has done.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use crate::storage::WriterStats;
 
 /// Upper bounds of the latency histogram's buckets, in seconds.
 const BUCKETS: [f64; 14] = [
@@ -123,8 +126,9 @@ impl Metrics {
     }
 
     /// Renders everything in the Prometheus text format, with the active
-    /// version of each scenario as `(scenario, version)` pairs.
-    pub fn render(&self, active: &[(String, String)]) -> String {
+    /// version of each scenario as `(scenario, version)` pairs and the
+    /// storage writer's counters when the backend has a writer.
+    pub fn render(&self, active: &[(String, String)], writer: Option<WriterStats>) -> String {
         let mut out = String::new();
         let plugins: Vec<_> = {
             let plugins = self.plugins.lock().unwrap_or_else(|e| e.into_inner());
@@ -232,7 +236,48 @@ impl Metrics {
                 "onething_http_responses_total{{status=\"{status}\"}} {count}"
             );
         }
+        if let Some(stats) = writer {
+            render_writer(&mut out, &stats);
+        }
         out
+    }
+}
+
+/// The storage writer's counters. `rate(onething_storage_writer_busy_seconds_total)`
+/// near 1 means every durable write waits for the writer: the durable rate
+/// is at its ceiling whatever the number of cores.
+fn render_writer(out: &mut String, stats: &WriterStats) {
+    let series: [(&str, &str, String); 5] = [
+        (
+            "onething_storage_writes_total",
+            "Writes handed to the storage writer (commits, failures, imports, registry changes).",
+            stats.writes.to_string(),
+        ),
+        (
+            "onething_storage_batches_total",
+            "Atomic batches the storage writer applied; one covers every write that was waiting.",
+            stats.batches.to_string(),
+        ),
+        (
+            "onething_storage_writer_busy_seconds_total",
+            "Time the storage writer spent checking writes and applying batches.",
+            stats.busy.as_secs_f64().to_string(),
+        ),
+        (
+            "onething_storage_flushes_total",
+            "Flushes to disk; each makes one or more batches durable before their answers.",
+            stats.flushes.to_string(),
+        ),
+        (
+            "onething_storage_flush_seconds_total",
+            "Time spent flushing to disk.",
+            stats.flushing.as_secs_f64().to_string(),
+        ),
+    ];
+    for (name, help, value) in series {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} counter");
+        let _ = writeln!(out, "{name} {value}");
     }
 }
 
@@ -247,7 +292,7 @@ mod tests {
         m.record_call(Duration::from_micros(8));
         m.record_call(Duration::from_millis(3));
         m.record_failure(FailureKind::Trap);
-        let text = metrics.render(&[("newborn".into(), "0.1.0".into())]);
+        let text = metrics.render(&[("newborn".into(), "0.1.0".into())], None);
         assert!(
             text.contains("onething_plugin_calls_total{plugin=\"newborn\",version=\"0.1.0\"} 2")
         );

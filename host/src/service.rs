@@ -225,6 +225,11 @@ impl Service {
         &self.metrics
     }
 
+    /// What the storage writer has done so far, if the backend has one.
+    pub fn writer_stats(&self) -> Option<crate::storage::WriterStats> {
+        self.storage.writer_stats()
+    }
+
     /// The loaded plugins.
     pub fn plugins(&self) -> &PluginSet {
         &self.plugins

@@ -451,7 +451,9 @@ impl Api {
             .map(|p| (p.manifest().id.clone(), p.version().to_owned()))
             .collect();
         let mut response = Response::new(Full::new(Bytes::from(
-            self.service.metrics().render(&active),
+            self.service
+                .metrics()
+                .render(&active, self.service.writer_stats()),
         )));
         response.headers_mut().insert(
             header::CONTENT_TYPE,

@@ -251,6 +251,25 @@ pub enum StorageError {
     Backend(String),
 }
 
+/// What the storage's writer has done since the host started. Every
+/// durable write passes one writer, one at a time, so the share of time it
+/// is busy is the headroom of the durable rate (exported on `/metrics`).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct WriterStats {
+    /// Writes handed to the writer (commits, failures, imports, registry
+    /// changes), refused ones included.
+    pub writes: u64,
+    /// Atomic batches applied; one batch covers every write that was
+    /// waiting.
+    pub batches: u64,
+    /// Time spent checking writes and applying batches.
+    pub busy: std::time::Duration,
+    /// Flushes to disk; one flush makes one or more batches durable.
+    pub flushes: u64,
+    /// Time spent flushing.
+    pub flushing: std::time::Duration,
+}
+
 /// A dataset record to import: its key and its JSON text.
 pub type DatasetRecord = (String, String);
 
@@ -259,6 +278,11 @@ pub type DatasetRecord = (String, String);
 pub trait Storage: Send + Sync + 'static {
     /// Writes a call's effects atomically and durably (see the module docs).
     async fn commit(&self, commit: Commit) -> Result<(), StorageError>;
+
+    /// What the writer has done so far, for a backend that has one.
+    fn writer_stats(&self) -> Option<WriterStats> {
+        None
+    }
 
     /// Records a plugin call that failed before a case existed, with the
     /// audit records of the reads it made before failing (a read that

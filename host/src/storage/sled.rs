@@ -24,7 +24,9 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chrono::Utc;
@@ -33,7 +35,7 @@ use tokio::sync::oneshot;
 
 use super::{
     AuditEntry, AuditRecord, Commit, DatasetRecord, FailureRecord, GENESIS_HASH, IdempotencyRecord,
-    Storage, StorageError,
+    Storage, StorageError, WriterStats,
 };
 use crate::model::{Case, ItemStatus, WorkItem};
 
@@ -215,6 +217,24 @@ fn backfill_access_index(db: &sled::Db) -> Result<(), StorageError> {
 pub struct SledStorage {
     db: Arc<sled::Db>,
     writer: Option<Writer>,
+    counters: Arc<Counters>,
+}
+
+/// What the writer and the flusher count, read by [`Storage::writer_stats`].
+#[derive(Default)]
+struct Counters {
+    writes: AtomicU64,
+    batches: AtomicU64,
+    busy_nanos: AtomicU64,
+    flushes: AtomicU64,
+    flush_nanos: AtomicU64,
+}
+
+impl Counters {
+    fn add_time(counter: &AtomicU64, since: Instant) {
+        let nanos = u64::try_from(since.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        counter.fetch_add(nanos, Ordering::Relaxed);
+    }
 }
 
 /// The queue to the writer thread, and the writer and flusher threads.
@@ -316,18 +336,21 @@ impl SledStorage {
         let (applied, to_flush) = mpsc::channel();
         let spawn_error =
             |e: std::io::Error| StorageError::Backend(format!("cannot start a writer thread: {e}"));
+        let counters = Arc::new(Counters::default());
         let mut state = WriterState {
             db: db.clone(),
             head,
+            counters: counters.clone(),
         };
         let writer = std::thread::Builder::new()
             .name("onething-sled-writer".into())
             .spawn(move || state.run(&inbox, &applied))
             .map_err(spawn_error)?;
         let flusher_db = db.clone();
+        let flusher_counters = counters.clone();
         let flusher = std::thread::Builder::new()
             .name("onething-sled-flusher".into())
-            .spawn(move || flush_loop(&flusher_db, &to_flush))
+            .spawn(move || flush_loop(&flusher_db, &to_flush, &flusher_counters))
             .map_err(spawn_error)?;
         Ok(SledStorage {
             db,
@@ -335,6 +358,7 @@ impl SledStorage {
                 queue,
                 threads: vec![writer, flusher],
             }),
+            counters,
         })
     }
 
@@ -373,6 +397,7 @@ impl Drop for SledStorage {
 struct WriterState {
     db: Arc<sled::Db>,
     head: AuditHead,
+    counters: Arc<Counters>,
 }
 
 /// Writes staged for a batch, by key (`None` removes the key), so that a
@@ -410,7 +435,12 @@ impl WriterState {
                     Err(_) => break,
                 }
             }
+            let started = Instant::now();
+            let count = writes.len() as u64;
             let applied = self.apply(writes);
+            Counters::add_time(&self.counters.busy_nanos, started);
+            self.counters.writes.fetch_add(count, Ordering::Relaxed);
+            self.counters.batches.fetch_add(1, Ordering::Relaxed);
             if let Err(mpsc::SendError(applied)) = flusher.send(applied) {
                 for (_, reply) in applied {
                     let _ = reply.send(Err(StorageError::Backend(
@@ -616,13 +646,16 @@ fn fail_all(results: Applied, message: &str, head: &mut AuditHead, before: Audit
 /// The flusher thread: one flush for every batch applied since the last
 /// one. A write is answered only once a flush that began after it was
 /// applied has finished, so every `Ok` is durable.
-fn flush_loop(db: &sled::Db, inbox: &mpsc::Receiver<Applied>) {
+fn flush_loop(db: &sled::Db, inbox: &mpsc::Receiver<Applied>, counters: &Counters) {
     while let Ok(first) = inbox.recv() {
         let mut waiting = first;
         while let Ok(more) = inbox.try_recv() {
             waiting.extend(more);
         }
+        let started = Instant::now();
         let flushed = db.flush().map(|_| ()).map_err(backend);
+        Counters::add_time(&counters.flush_nanos, started);
+        counters.flushes.fetch_add(1, Ordering::Relaxed);
         for (result, reply) in waiting {
             let answer = match (&result, &flushed) {
                 (Ok(()), Err(e)) => Err(StorageError::Backend(format!("flush failed: {e}"))),
@@ -638,6 +671,17 @@ impl Storage for SledStorage {
     async fn commit(&self, commit: Commit) -> Result<(), StorageError> {
         let encoded = EncodedCommit::new(commit)?;
         self.write(Write::Commit(Box::new(encoded))).await
+    }
+
+    fn writer_stats(&self) -> Option<WriterStats> {
+        let c = &self.counters;
+        Some(WriterStats {
+            writes: c.writes.load(Ordering::Relaxed),
+            batches: c.batches.load(Ordering::Relaxed),
+            busy: Duration::from_nanos(c.busy_nanos.load(Ordering::Relaxed)),
+            flushes: c.flushes.load(Ordering::Relaxed),
+            flushing: Duration::from_nanos(c.flush_nanos.load(Ordering::Relaxed)),
+        })
     }
 
     async fn record_failure(

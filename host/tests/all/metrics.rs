@@ -109,3 +109,40 @@ async fn calls_failures_open_cases_and_responses_are_counted() {
     );
     host.stop().await;
 }
+
+#[tokio::test]
+async fn the_storage_writer_counts_its_writes_batches_and_flushes() {
+    let host = TestHost::start(&["newborn"]).await;
+    let before = scrape(&host).await;
+    // Eight applications at once: they may share batches and flushes, but
+    // each is one write, and no batch is flushed twice.
+    let application = newborn_application();
+    let post = || host.post("/v1/scenarios/newborn/cases", &application);
+    let answers = tokio::join!(
+        post(),
+        post(),
+        post(),
+        post(),
+        post(),
+        post(),
+        post(),
+        post()
+    );
+    let answers = [
+        answers.0, answers.1, answers.2, answers.3, answers.4, answers.5, answers.6, answers.7,
+    ];
+    for (status, _) in answers {
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    let after = scrape(&host).await;
+    let delta = |series: &str| value(&after, series) - value(&before, series);
+    let writes = delta("onething_storage_writes_total");
+    let batches = delta("onething_storage_batches_total");
+    let flushes = delta("onething_storage_flushes_total");
+    assert_eq!(writes, 8.0, "one write per application");
+    assert!((1.0..=writes).contains(&batches), "{batches} batches");
+    assert!((1.0..=batches).contains(&flushes), "{flushes} flushes");
+    assert!(delta("onething_storage_writer_busy_seconds_total") > 0.0);
+    assert!(delta("onething_storage_flush_seconds_total") > 0.0);
+    host.stop().await;
+}
