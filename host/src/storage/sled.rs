@@ -44,7 +44,8 @@ const MAX_BATCH: usize = 256;
 
 const CASES: &[u8] = b"c/";
 const ITEMS: &[u8] = b"i/";
-const DEPT_ITEMS: &[u8] = b"d/";
+// `d/<department>\0<item_id>` keys of data dirs written before the queue
+// index are no longer read or written: the queue index lists every item.
 const DUE: &[u8] = b"u/";
 const IDEMPOTENCY: &[u8] = b"k/";
 const DATASETS: &[u8] = b"s/";
@@ -88,20 +89,11 @@ fn open_key(scenario: &str, version: &str, case_id: &str) -> Vec<u8> {
     )
 }
 
-/// Stages the index keys of an item whose stored status was `stored`
-/// (`None`: a new item): its department's key once, and its queue key
-/// moved from the old status to the new.
+/// Stages the queue key of an item whose stored status was `stored`
+/// (`None`: a new item): moved from the old status to the new.
 fn index_item(item: &WorkItem, stored: Option<ItemStatus>, out: &mut Pending) {
-    match stored {
-        None => out.insert(
-            key(
-                DEPT_ITEMS,
-                &[item.department.as_bytes(), item.id.as_bytes()],
-            ),
-            Vec::new(),
-        ),
-        Some(old) if old != item.status => out.remove(queue_key(item, old)),
-        Some(_) => {}
+    if let Some(old) = stored.filter(|old| *old != item.status) {
+        out.remove(queue_key(item, old));
     }
     out.insert(queue_key(item, item.status), Vec::new());
 }
@@ -132,8 +124,7 @@ fn backfill_case_indexes(db: &sled::Db) -> Result<(), StorageError> {
     for entry in db.scan_prefix(ITEMS) {
         let (k, bytes) = entry.map_err(backend)?;
         let item: WorkItem = decode(&k, &bytes)?;
-        // Stored already, with its department key: only the queue key.
-        index_item(&item, Some(item.status), &mut staged);
+        index_item(&item, None, &mut staged);
     }
     for entry in db.scan_prefix(CASES) {
         let (k, bytes) = entry.map_err(backend)?;
@@ -718,30 +709,40 @@ impl Storage for SledStorage {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<WorkItem>, StorageError> {
-        let prefix = match status {
-            Some(status) => key(
+        // The ids of the page in each status asked for; with no status, the
+        // pages of every status merged by id.
+        let statuses = match status {
+            Some(status) => vec![status],
+            None => ItemStatus::ALL.to_vec(),
+        };
+        let mut ids = Vec::new();
+        for status in statuses {
+            let prefix = key(
                 QUEUE,
                 &[department.as_bytes(), status.as_str().as_bytes(), b""],
-            ),
-            None => key(DEPT_ITEMS, &[department.as_bytes(), b""]),
-        };
-        // The smallest key after `after`'s is `after`'s with a NUL added.
-        let start = match after {
-            Some(after) => key(&prefix, &[after.as_bytes(), b""]),
-            None => prefix.clone(),
-        };
-        let mut found = Vec::new();
-        for entry in self.db.range(start..) {
-            let (k, _) = entry.map_err(backend)?;
-            if !k.starts_with(&prefix) || found.len() >= limit {
-                break;
-            }
-            let item_id = &k[prefix.len()..];
-            let Some(item) = self.get::<WorkItem>(&key(ITEMS, &[item_id]))? else {
-                continue;
+            );
+            // The smallest key after `after`'s is `after`'s with a NUL added.
+            let start = match after {
+                Some(after) => key(&prefix, &[after.as_bytes(), b""]),
+                None => prefix.clone(),
             };
-            if status.is_none_or(|s| s == item.status) {
-                found.push(item);
+            for entry in self.db.range(start..).keys().take(limit) {
+                let k = entry.map_err(backend)?;
+                match k.strip_prefix(prefix.as_slice()) {
+                    Some(item_id) => ids.push(item_id.to_vec()),
+                    None => break,
+                }
+            }
+        }
+        ids.sort_unstable();
+        ids.truncate(limit);
+        let mut found = Vec::with_capacity(ids.len());
+        for item_id in ids {
+            // An item whose status changed since its key was read is left
+            // for the next read to list under its new status.
+            match self.get::<WorkItem>(&key(ITEMS, &[&item_id]))? {
+                Some(item) if status.is_none_or(|s| s == item.status) => found.push(item),
+                _ => {}
             }
         }
         Ok(found)
@@ -1050,6 +1051,14 @@ mod tests {
                 .unwrap();
             assert_eq!(page.len(), 1);
             assert_eq!(page[0].id, "item-03");
+            // With no status, the pages of every status merge by id.
+            let ids = |items: Vec<WorkItem>| items.into_iter().map(|i| i.id).collect::<Vec<_>>();
+            let all = storage.department_items("odd", None, Some("item-01"), 3);
+            assert_eq!(ids(all.await.unwrap()), ["item-03", "item-05", "item-07"]);
+            let all = storage.department_items("odd", None, Some("item-03"), 2);
+            assert_eq!(ids(all.await.unwrap()), ["item-05", "item-07"]);
+            let all = storage.department_items("even", None, None, 2);
+            assert_eq!(ids(all.await.unwrap()), ["item-00", "item-02"]);
             // Only case a is open, on 1.0.0.
             assert_eq!(storage.open_cases().await.unwrap(), 1);
             let open = storage.open_cases_by_version().await.unwrap();
