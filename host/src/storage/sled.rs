@@ -1,9 +1,10 @@
 //! The embedded default backend: sled, in the data dir.
 //!
 //! Everything lives in one sled tree, under key prefixes: `c/` cases
-//! (id → JSON), `i/` items (id → JSON), `d/` department index (department
-//! NUL item id → nothing; item ids are time-ordered, so a prefix scan lists a
-//! queue oldest first), `u/` due index (due time in ms, big endian, NUL
+//! (id → JSON), `i/` items (id → JSON), `q/` queue index (department NUL
+//! status NUL item id → nothing; item ids are time-ordered, so a prefix scan
+//! lists a queue oldest first), `o/` open cases (scenario NUL version NUL
+//! case id → nothing), `x/` access index (subject NUL seq → nothing), `u/` due index (due time in ms, big endian, NUL
 //! item id → nothing; only pending items not yet reported overdue),
 //! `k/` idempotency keys (scenario NUL key → record),
 //! `s/` datasets (dataset NUL key → JSON), `a/` audit entries (seq, big
@@ -17,7 +18,9 @@
 //! whole batch as one atomic sled batch: all of it lands or none of it. A
 //! flusher thread then makes everything applied so far durable with one
 //! flush and answers each caller, while the writer goes on with the next
-//! batch. So `commit` returns `Ok` only once the write is on disk: an
+//! batch. Records are encoded on the caller's thread before they reach the
+//! writer, which does only what must be serial; it counts its writes,
+//! batches and busy time for `/metrics`. So `commit` returns `Ok` only once the write is on disk: an
 //! acknowledged application survives a crash, and under load one fsync
 //! covers a whole batch.
 
