@@ -2,10 +2,11 @@
 //!
 //! Everything lives in one sled tree, under key prefixes: `c/` cases
 //! (id → JSON), `i/` items (id → JSON), `q/` queue index (department NUL
-//! status NUL item id → nothing; item ids are time-ordered, so a prefix scan
-//! lists a queue oldest first), `o/` open cases (scenario NUL version NUL
-//! case id → nothing), `x/` access index (subject NUL seq → nothing), `u/` due index (due time in ms, big endian, NUL
-//! item id → nothing; only pending items not yet reported overdue),
+//! status NUL item id → nothing; item ids are time-ordered, so a prefix
+//! scan lists a queue oldest first), `o/` open cases (scenario NUL version
+//! NUL case id → nothing), `x/` access index (subject NUL seq → nothing),
+//! `u/` due index (due time in ms, big endian, NUL item id → nothing; only
+//! pending items not yet reported overdue),
 //! `k/` idempotency keys (scenario NUL key → record),
 //! `s/` datasets (dataset NUL key → JSON), `a/` audit entries (seq, big
 //! endian → entry), `f/` failures, and `m/` meta (the audit chain's head).
@@ -18,11 +19,11 @@
 //! whole batch as one atomic sled batch: all of it lands or none of it. A
 //! flusher thread then makes everything applied so far durable with one
 //! flush and answers each caller, while the writer goes on with the next
-//! batch. Records are encoded on the caller's thread before they reach the
-//! writer, which does only what must be serial; it counts its writes,
-//! batches and busy time for `/metrics`. So `commit` returns `Ok` only once the write is on disk: an
+//! batch. So `commit` returns `Ok` only once the write is on disk: an
 //! acknowledged application survives a crash, and under load one fsync
-//! covers a whole batch.
+//! covers a whole batch. Records are encoded on the caller's thread before
+//! they reach the writer, which does only what must be serial; it counts
+//! its writes, batches and busy time for `/metrics`.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -737,7 +738,9 @@ impl Storage for SledStorage {
                 }
             }
         }
+        // An item that changed status between two range reads is in both.
         ids.sort_unstable();
+        ids.dedup();
         ids.truncate(limit);
         let mut found = Vec::with_capacity(ids.len());
         for item_id in ids {
