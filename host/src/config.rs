@@ -16,33 +16,17 @@
 //! public_key = "…64 hex digits: its ed25519 public key…"
 //! leeway_s = 60                 # clock skew allowed on exp/nbf
 //!
-//! [limits]                      # see limits.rs for what each one bounds
+//! [limits]                      # every key and default: docs/limits.md (limits.rs)
 //! max_body_bytes = 1048576
-//! max_plugin_memory_mib = 512
-//! max_plugin_deadline_ms = 30000
-//! epoch_tick_ms = 5
-//! max_instances = 1000
-//! keep_resident_bytes = 2097152
-//! max_concurrent_calls_per_plugin = 32
-//! plugin_queue_timeout_ms = 1000
-//! max_header_bytes = 65536
-//! quarantine_after_failures = 5
-//! header_read_timeout_ms = 10000
-//! max_log_lines_per_call = 100
-//! max_plugin_json_bytes = 1048576
-//! max_package_bytes = 83886080
-//! body_read_timeout_ms = 30000
 //! ```
 //!
 //! Command-line flags override the file.
 
+use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use serde::Deserialize;
-
-use crate::limits;
+pub use crate::limits::LimitsConfig;
 
 /// Everything the host needs to run.
 #[derive(Debug, Clone, Deserialize)]
@@ -126,71 +110,6 @@ impl Default for Config {
     }
 }
 
-/// The `[limits]` table; each default is documented in `limits.rs`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct LimitsConfig {
-    /// Largest request body, in bytes.
-    pub max_body_bytes: usize,
-    /// Most memory a manifest may ask for, in MiB.
-    pub max_plugin_memory_mib: u32,
-    /// Longest deadline a manifest may ask for, in ms.
-    pub max_plugin_deadline_ms: u32,
-    /// Epoch ticker period, in ms.
-    pub epoch_tick_ms: u64,
-    /// Plugin instances that may exist at once.
-    pub max_instances: u32,
-    /// Bytes of a freed instance slot kept mapped and reset in place.
-    pub keep_resident_bytes: usize,
-    /// Calls of one plugin that may run at once.
-    pub max_concurrent_calls_per_plugin: u32,
-    /// How long a call waits for a slot of its plugin, in ms.
-    pub plugin_queue_timeout_ms: u64,
-    /// Largest request head, in bytes.
-    pub max_header_bytes: usize,
-    /// Failed calls in a row that quarantine a plugin version.
-    pub quarantine_after_failures: u32,
-    /// Time a client has to send its headers, in ms.
-    pub header_read_timeout_ms: u64,
-    /// Log lines one plugin call may write.
-    pub max_log_lines_per_call: u32,
-    /// Largest JSON a plugin may hand back, in bytes.
-    pub max_plugin_json_bytes: usize,
-    /// Largest plugin package the admin API takes, in bytes.
-    pub max_package_bytes: usize,
-    /// Time a client has to send its body once the headers are in, in ms.
-    pub body_read_timeout_ms: u64,
-}
-
-impl Default for LimitsConfig {
-    fn default() -> Self {
-        LimitsConfig {
-            max_body_bytes: limits::MAX_BODY_BYTES,
-            max_plugin_memory_mib: limits::MAX_PLUGIN_MEMORY_MIB,
-            max_plugin_deadline_ms: limits::MAX_PLUGIN_DEADLINE_MS,
-            epoch_tick_ms: limits::EPOCH_TICK.as_millis() as u64,
-            max_instances: limits::MAX_INSTANCES,
-            keep_resident_bytes: limits::KEEP_RESIDENT_BYTES,
-            max_concurrent_calls_per_plugin: limits::MAX_CONCURRENT_CALLS_PER_PLUGIN,
-            plugin_queue_timeout_ms: limits::PLUGIN_QUEUE_TIMEOUT.as_millis() as u64,
-            max_header_bytes: limits::MAX_HEADER_BYTES,
-            quarantine_after_failures: limits::QUARANTINE_AFTER_FAILURES,
-            header_read_timeout_ms: limits::HEADER_READ_TIMEOUT.as_millis() as u64,
-            max_log_lines_per_call: limits::MAX_LOG_LINES_PER_CALL,
-            max_plugin_json_bytes: limits::MAX_PLUGIN_JSON_BYTES,
-            max_package_bytes: limits::MAX_PACKAGE_BYTES,
-            body_read_timeout_ms: limits::BODY_READ_TIMEOUT.as_millis() as u64,
-        }
-    }
-}
-
-impl LimitsConfig {
-    /// The epoch tick as a duration (at least 1 ms).
-    pub fn epoch_tick(&self) -> Duration {
-        Duration::from_millis(self.epoch_tick_ms.max(1))
-    }
-}
-
 /// Why the configuration could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -248,6 +167,9 @@ mod tests {
     fn limits_can_be_overridden() {
         let config: Config = toml::from_str("[limits]\nmax_body_bytes = 10\n").unwrap();
         assert_eq!(config.limits.max_body_bytes, 10);
-        assert_eq!(config.limits.max_instances, limits::MAX_INSTANCES);
+        assert_eq!(
+            config.limits.max_instances,
+            LimitsConfig::DEFAULT.max_instances
+        );
     }
 }

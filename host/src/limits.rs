@@ -1,111 +1,255 @@
-//! Every limit of the host, in one place: its default, its config key and
-//! why it is what it is.
+//! Every limit of the host, in one place: each is one entry of the table
+//! below — its doc comment (why it is what it is), its config key under
+//! `[limits]`, its type and its default. The config struct
+//! ([`LimitsConfig`]), its defaults ([`LimitsConfig::DEFAULT`]) and the
+//! reference table in `docs/limits.md` (checked by a test) all follow from
+//! that one entry, so a new limit is one edit here.
 //!
-//! Config keys live under `[limits]` in the config file (see `config.rs`);
-//! a plugin's manifest may ask for its own memory and deadline within the
-//! host's ceilings.
+//! A plugin's manifest may ask for its own memory and deadline within the
+//! host's ceilings (`max_plugin_memory_mib`, `max_plugin_deadline_ms`).
+//! Everything a plugin hands the host across the WIT boundary is bounded
+//! by one of these (see docs/security.md, "Bounds").
 
 use std::time::Duration;
 
-/// Linear memory one plugin call may use unless its manifest says otherwise:
-/// 64 MiB. Enough for serde_json over a large application; small enough that
-/// a thousand concurrent calls fit in this machine's memory.
-/// Manifest key: `limits.memory_mib`.
-pub const DEFAULT_PLUGIN_MEMORY_MIB: u32 = 64;
+/// One row of the limits table, for documentation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LimitDoc {
+    /// The config key under `[limits]`.
+    pub key: &'static str,
+    /// Its value (the default, for [`LimitsConfig::DEFAULT`]).
+    pub value: String,
+    /// Why it is what it is.
+    pub why: String,
+}
 
-/// The most memory any manifest may ask for: 512 MiB. It is also the pooling
-/// allocator's per-slot maximum, which must cover the largest plugin limit.
-/// Config key: `limits.max_plugin_memory_mib`.
-pub const MAX_PLUGIN_MEMORY_MIB: u32 = 512;
+macro_rules! limits {
+    ($( $(#[doc = $doc:literal])+ $key:ident: $ty:ty = $default:expr; )+) => {
+        /// The `[limits]` table of the config file. Every key is optional;
+        /// each field's documentation says what it bounds and why its
+        /// default is what it is.
+        #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+        #[serde(deny_unknown_fields, default)]
+        pub struct LimitsConfig {
+            $( $(#[doc = $doc])+ pub $key: $ty, )+
+        }
 
-/// Wall-clock time one plugin call may take unless its manifest says
-/// otherwise: 2 s. A scenario call does a few lookups and dispatches; two
-/// seconds is generous and still bounds an infinite loop.
-/// Manifest key: `limits.deadline_ms`.
-pub const DEFAULT_PLUGIN_DEADLINE_MS: u32 = 2_000;
+        impl LimitsConfig {
+            /// Every limit at its default.
+            pub const DEFAULT: LimitsConfig = LimitsConfig { $( $key: $default, )+ };
 
-/// The longest deadline any manifest may ask for: 30 s.
-/// Config key: `limits.max_plugin_deadline_ms`.
-pub const MAX_PLUGIN_DEADLINE_MS: u32 = 30_000;
+            /// Every limit with its current value and why, in declaration
+            /// order.
+            pub fn table(&self) -> Vec<LimitDoc> {
+                vec![ $( LimitDoc {
+                    key: stringify!($key),
+                    value: self.$key.to_string(),
+                    why: doc_text(&[$($doc),+]),
+                }, )+ ]
+            }
+        }
 
-/// How often the engine's one epoch ticker thread advances the epoch: 5 ms.
-/// A running plugin yields to other tasks at every tick and is stopped at
-/// the first tick past its deadline, so this is the deadline's precision.
-/// Config key: `limits.epoch_tick_ms`.
-pub const EPOCH_TICK: Duration = Duration::from_millis(5);
+        impl Default for LimitsConfig {
+            fn default() -> Self {
+                Self::DEFAULT
+            }
+        }
+    };
+}
 
-/// How many plugin instances may exist at once (the pooling allocator's
-/// slots): 1,000. A call beyond that is answered 503 `unavailable`.
-/// Config key: `limits.max_instances`.
-pub const MAX_INSTANCES: u32 = 1_000;
+const KIB: usize = 1024;
+const MIB: usize = 1024 * 1024;
 
-/// How much of a freed instance slot's memory stays mapped and is reset in
-/// place for the next call: 2 MiB. A small scenario touches about 1 MiB
-/// (mostly its shadow stack), so its next instance starts with no page
-/// faults; the cost is up to this much resident memory per warm slot.
-/// Config key: `limits.keep_resident_bytes`.
-pub const KEEP_RESIDENT_BYTES: usize = 2 * 1024 * 1024;
+limits! {
+    // ---- plugin calls -------------------------------------------------
 
-/// How many calls of one plugin may run at once: 32. A plugin that is
-/// slow (or spins until its deadline) can hold at most this many instance
-/// slots, so it cannot starve the other plugins of the pool or the cores.
-/// Config key: `limits.max_concurrent_calls_per_plugin`.
-pub const MAX_CONCURRENT_CALLS_PER_PLUGIN: u32 = 32;
+    /// Linear memory one plugin call may use unless its manifest says
+    /// otherwise (MiB). Enough for serde_json over a large application;
+    /// small enough that a thousand concurrent calls fit in memory.
+    default_plugin_memory_mib: u32 = 64;
+    /// The most memory any manifest may ask for (MiB). Also the pooling
+    /// allocator's per-slot maximum, which must cover the largest limit.
+    max_plugin_memory_mib: u32 = 512;
+    /// Wall-clock time one plugin call may take unless its manifest says
+    /// otherwise (ms). A scenario call does a few lookups and dispatches;
+    /// two seconds is generous and still bounds an infinite loop.
+    default_plugin_deadline_ms: u32 = 2_000;
+    /// The longest deadline any manifest may ask for (ms).
+    max_plugin_deadline_ms: u32 = 30_000;
+    /// How often the engine's epoch ticker advances the epoch (ms). A
+    /// running plugin yields at every tick and is stopped at the first
+    /// tick past its deadline, so this is the deadline's precision.
+    epoch_tick_ms: u64 = 5;
+    /// Plugin instances that may exist at once (the pooling allocator's
+    /// slots). A call beyond that is answered 503.
+    max_instances: u32 = 1_000;
+    /// Bytes of a freed instance slot that stay mapped and are reset in
+    /// place for the next call. A small scenario touches about 1 MiB, so its
+    /// next instance starts with no page faults; the cost is this much
+    /// resident memory per warm slot.
+    keep_resident_bytes: usize = 2 * MIB;
+    /// Calls of one plugin that may run at once. A plugin that is slow (or
+    /// spins to its deadline) holds at most this many slots, so it cannot
+    /// starve the other plugins of the pool or the cores.
+    max_concurrent_calls_per_plugin: u32 = 32;
+    /// How long a call waits for one of its plugin's slots, or for room in
+    /// the host's call memory budget, before it is answered 503
+    /// `plugin_busy` (ms).
+    plugin_queue_timeout_ms: u64 = 1_000;
+    /// The memory all plugin calls in flight may reserve together (MiB):
+    /// each call reserves its manifest's memory limit plus what the host may
+    /// copy out of it (`max_call_effect_bytes`). Two thirds of a 24 GiB
+    /// machine; a call over the budget waits up to the queue timeout.
+    max_calls_memory_mib: u32 = 16 * 1024;
+    /// Failed calls in a row (trap, timeout, out of memory, unusable or
+    /// over-bound answer) after which a version takes no new cases until an
+    /// operator reactivates it. Refusals by the scenario do not count.
+    quarantine_after_failures: u32 = 5;
+    /// Table elements a plugin may grow a table to. Rust components need a
+    /// few hundred; this bounds a table-growing loop.
+    max_table_elements: usize = 100_000;
 
-/// How long a call waits for one of its plugin's slots before it is
-/// answered 503 `plugin_busy`: 1 s.
-/// Config key: `limits.plugin_queue_timeout_ms`.
-pub const PLUGIN_QUEUE_TIMEOUT: Duration = Duration::from_secs(1);
+    // ---- what a plugin hands the host, per call ----------------------
 
-/// The largest request head (request line and headers) the HTTP API reads:
-/// 64 KiB; a larger one is answered 431 and the connection closed.
-/// Config key: `limits.max_header_bytes`.
-pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+    /// Log lines one plugin call may write. Lines beyond are dropped and
+    /// counted once, so a plugin cannot flood the host's logs.
+    max_log_lines_per_call: u32 = 100;
+    /// The longest log line a plugin may write (bytes); longer ones are cut.
+    max_log_line_bytes: usize = 4 * KIB;
+    /// The largest JSON a plugin may hand back as one value (its state, one
+    /// payload), in bytes. Larger answers fail the call as invalid.
+    max_plugin_json_bytes: usize = MIB;
+    /// The bytes of everything one call asks the host to keep, together:
+    /// its state, message, payloads, tasks, notifications and the records of
+    /// its reads. Bounds what one application can make the host store.
+    max_call_effect_bytes: usize = 2 * MIB;
+    /// The longest name a plugin hands the host (bytes): dataset, record
+    /// key, department, task and item ids. Real ones are a few dozen bytes.
+    max_name_bytes: usize = 256;
+    /// The longest purpose of a data read (bytes). It is a sentence the
+    /// citizen reads in their access log.
+    max_purpose_bytes: usize = KIB;
+    /// The longest message for the applicant in an outcome (bytes).
+    max_message_bytes: usize = 4 * KIB;
+    /// The longest notification (bytes).
+    max_notification_bytes: usize = 4 * KIB;
+    /// Notifications one call may send.
+    max_notifications_per_call: usize = 16;
+    /// Work items one call may dispatch.
+    max_items_per_call: usize = 64;
+    /// Items one call may cancel.
+    max_cancels_per_call: usize = 64;
+    /// Data reads one call may make.
+    max_reads_per_call: usize = 256;
+    /// Denied reads and dispatches one call may attempt; the next one fails
+    /// the call. A plugin probing for grants is stopped early.
+    max_denied_per_call: usize = 16;
+    /// The longest time limit a work item may have in working days: a
+    /// year's worth (a Chinese year has about 250 working days).
+    max_due_working_days: u32 = 366;
+    /// The longest time limit in calendar hours: 366 days.
+    max_due_hours: u32 = 366 * 24;
+    /// The longest time limit in minutes: 366 days.
+    max_due_minutes: u32 = 366 * 24 * 60;
 
-/// After how many failed calls in a row (trap, timeout, out of memory,
-/// unusable answer) a plugin version stops taking new cases until an
-/// operator reactivates it: 5. Refusals by the scenario do not count.
-/// Config key: `limits.quarantine_after_failures`.
-pub const QUARANTINE_AFTER_FAILURES: u32 = 5;
+    // ---- what describe() may declare ----------------------------------
 
-/// The largest request body the HTTP API reads: 1 MiB. An application form
-/// with attachments by reference is a few KiB; bodies over this are refused
-/// with 413 before they are read when Content-Length says so.
-/// Config key: `limits.max_body_bytes`.
-pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+    /// Fields one application form may have.
+    max_form_fields: usize = 64;
+    /// Choices one choice field may offer.
+    max_field_choices: usize = 64;
+    /// Departments one scenario may name.
+    max_scenario_departments: usize = 32;
+    /// The longest title, description, field description or choice in
+    /// `describe()` (bytes). The catalogue is public, so its size is bounded
+    /// by these together.
+    max_describe_text_bytes: usize = 4 * KIB;
 
-/// How long a client may take to send its request headers: 10 s.
-/// Config key: `limits.header_read_timeout_ms`.
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+    // ---- HTTP ---------------------------------------------------------
 
-/// How long a client may take to send a request body once its headers
-/// are in: 30 s (a 1 MiB body at 35 KiB/s). A client that trickles a byte
-/// a second is answered 408 and cut off; a package upload gets the same
-/// time. Config key: `limits.body_read_timeout_ms`.
-pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+    /// The largest request body the API reads (bytes). An application with
+    /// attachments by reference is a few KiB; larger bodies are refused 413.
+    max_body_bytes: usize = MIB;
+    /// The largest plugin package the admin API takes (bytes): the
+    /// registry's 64 MiB component ceiling plus manifest and signature.
+    max_package_bytes: usize = 80 * MIB;
+    /// The largest request head (request line and headers), in bytes; a
+    /// larger one is answered 431 and the connection closed.
+    max_header_bytes: usize = 64 * KIB;
+    /// How long a client may take to send its request headers (ms).
+    header_read_timeout_ms: u64 = 10_000;
+    /// How long a client may take to send its body once the headers are in
+    /// (ms): a 1 MiB body at 35 KiB/s. A trickling client is answered 408.
+    body_read_timeout_ms: u64 = 30_000;
+    /// Connections the host keeps open at once. At the cap, a new
+    /// connection closes the longest-idle keep-alive one; the cap itself is
+    /// lowered to fit the process's file limit (raised to its hard limit at
+    /// start) less room for storage and plugins.
+    max_connections: usize = 10_000;
 
-/// How many log lines one plugin call may write: 100. Lines beyond are
-/// dropped and counted once, so a plugin cannot flood the host's logs.
-/// Config key: `limits.max_log_lines_per_call`.
-pub const MAX_LOG_LINES_PER_CALL: u32 = 100;
+    // ---- the deadline loop --------------------------------------------
 
-/// The longest log line a plugin may write: 4 KiB; longer ones are cut.
-pub const MAX_LOG_LINE_BYTES: usize = 4 * 1024;
+    /// Items whose time ran out that the deadline loop takes per round.
+    due_items_per_round: usize = 256;
+    /// Overdue calls of one plugin the deadline loop runs at once; each
+    /// plugin gets its own share, so a plugin whose on-event spins cannot
+    /// delay another's overdue reports.
+    overdue_calls_per_plugin: usize = 4;
+}
 
-/// The largest JSON a plugin may hand back (state, payloads): 1 MiB. Larger
-/// answers fail the call as invalid.
-/// Config key: `limits.max_plugin_json_bytes`.
-pub const MAX_PLUGIN_JSON_BYTES: usize = 1024 * 1024;
+/// Joins a doc comment's lines into one paragraph.
+fn doc_text(lines: &[&str]) -> String {
+    lines.iter().map(|l| l.trim()).collect::<Vec<_>>().join(" ")
+}
 
-/// How many work items one call may dispatch: 64.
-pub const MAX_ITEMS_PER_CALL: usize = 64;
+impl LimitsConfig {
+    /// The epoch tick as a duration (at least 1 ms).
+    pub fn epoch_tick(&self) -> Duration {
+        Duration::from_millis(self.epoch_tick_ms.max(1))
+    }
 
-/// How many data reads one call may make: 256.
-pub const MAX_READS_PER_CALL: usize = 256;
+    /// The reference table of every limit and its default, as markdown
+    /// (`docs/limits.md`).
+    pub fn markdown() -> String {
+        let mut out = String::from(
+            "# Limits\n\nEvery limit of the host, generated from `host/src/limits.rs` \
+             (a test checks that this file is current: `UPDATE_DOCS=1 cargo test -p \
+             onething-host limits_doc` rewrites it). Each key is optional under \
+             `[limits]` in the config file.\n\n| key | default | why |\n|---|---|---|\n",
+        );
+        for row in LimitsConfig::DEFAULT.table() {
+            out.push_str(&format!(
+                "| `{}` | {} | {} |\n",
+                row.key, row.value, row.why
+            ));
+        }
+        out
+    }
+}
 
-/// Largest plugin package an operator may upload to `/v1/admin/plugins`:
-/// 80 MiB (the registry's 64 MiB component ceiling plus the manifest and
-/// the signature, with room to spare). Only the admin API takes bodies
-/// this large; everything else keeps `max_body_bytes`.
-/// Config key: `limits.max_package_bytes`.
-pub const MAX_PACKAGE_BYTES: usize = 80 * 1024 * 1024;
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_limit_has_a_reason() {
+        for row in LimitsConfig::DEFAULT.table() {
+            assert!(row.why.len() > 10, "{} needs a sentence of why", row.key);
+        }
+    }
+
+    #[test]
+    fn limits_doc_is_current() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/limits.md");
+        let want = LimitsConfig::markdown();
+        if std::env::var_os("UPDATE_DOCS").is_some() {
+            std::fs::write(path, &want).unwrap();
+        }
+        let have = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            have == want,
+            "docs/limits.md is out of date: run UPDATE_DOCS=1 cargo test -p onething-host limits_doc"
+        );
+    }
+}

@@ -37,9 +37,11 @@ pub enum FailureKind {
     InvalidAnswer,
     /// No instance could be created.
     Unavailable,
+    /// The plugin crossed one of the host's bounds.
+    BoundExceeded,
 }
 
-const KINDS: [(FailureKind, &str); 7] = [
+const KINDS: [(FailureKind, &str); 8] = [
     (FailureKind::Trap, "trap"),
     (FailureKind::Timeout, "timeout"),
     (FailureKind::Memory, "memory"),
@@ -47,6 +49,7 @@ const KINDS: [(FailureKind, &str); 7] = [
     (FailureKind::Refused, "refused"),
     (FailureKind::InvalidAnswer, "invalid_answer"),
     (FailureKind::Unavailable, "unavailable"),
+    (FailureKind::BoundExceeded, "bound_exceeded"),
 ];
 
 /// The counters of one plugin version.

@@ -832,6 +832,7 @@ impl Service {
             items: dispatched,
             notifications,
             cancelled: _,
+            denied: _,
         } = effects;
         for read in reads {
             case.timeline.push(TimelineEntry {
@@ -963,27 +964,32 @@ enum ItemAction {
     Reject(String),
 }
 
-/// The audit records of a call's data reads.
+/// The audit records of a call's data reads and denied attempts.
 fn read_audit(
     plugin: &LoadedPlugin,
     case_id: &str,
     applicant: &str,
     effects: &Effects,
 ) -> Vec<AuditRecord> {
-    effects
-        .reads
-        .iter()
-        .map(|read| AuditRecord::DataRead {
-            plugin: plugin.manifest().id.clone(),
-            version: plugin.version().to_owned(),
-            case_id: case_id.to_owned(),
-            applicant: applicant.to_owned(),
-            dataset: read.dataset.clone(),
-            key: read.key.clone(),
-            purpose: read.purpose.clone(),
-            allowed: read.allowed,
-        })
-        .collect()
+    let reads = effects.reads.iter().map(|read| AuditRecord::DataRead {
+        plugin: plugin.manifest().id.clone(),
+        version: plugin.version().to_owned(),
+        case_id: case_id.to_owned(),
+        applicant: applicant.to_owned(),
+        dataset: read.dataset.clone(),
+        key: read.key.clone(),
+        purpose: read.purpose.clone(),
+        allowed: read.allowed,
+    });
+    let denied = effects.denied.iter().map(|denied| AuditRecord::Denied {
+        plugin: plugin.manifest().id.clone(),
+        version: plugin.version().to_owned(),
+        case_id: case_id.to_owned(),
+        what: denied.kind,
+        target: denied.target.clone(),
+        attempts: denied.attempts,
+    });
+    reads.chain(denied).collect()
 }
 
 /// A digest of an application, to tell a retry from a different

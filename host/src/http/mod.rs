@@ -167,8 +167,10 @@ impl Api {
             service,
             deployer,
             max_body_bytes,
-            max_package_bytes: crate::limits::MAX_PACKAGE_BYTES,
-            body_timeout: crate::limits::BODY_READ_TIMEOUT,
+            max_package_bytes: crate::limits::LimitsConfig::DEFAULT.max_package_bytes,
+            body_timeout: std::time::Duration::from_millis(
+                crate::limits::LimitsConfig::DEFAULT.body_read_timeout_ms,
+            ),
             admin_token: None,
             identity: None,
         }

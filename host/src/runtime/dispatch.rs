@@ -4,33 +4,82 @@
 //! Nothing is written here: items and notifications are collected in the
 //! call's effects and committed with its outcome, so a call that fails
 //! dispatches nothing.
+//!
+//! Bounds: department, task and item ids (`limits.max_name_bytes`), the
+//! payload (`limits.max_plugin_json_bytes`), the time limit
+//! (`limits.max_due_working_days`, `max_due_hours`, `max_due_minutes`),
+//! notifications (`max_notification_bytes`, `max_notifications_per_call`),
+//! the number of items and cancellations (`max_items_per_call`,
+//! `max_cancels_per_call`) and the bytes kept for all of them
+//! (`max_call_effect_bytes`). A value past its bound is answered `invalid`,
+//! naming the bound, and fails the whole call. Denied dispatches are summed
+//! per department (one audit record per department and call).
 
 use super::bindings::onething::scenario::dispatch::Host;
 use super::bindings::wit::{Due as WitDue, Error as WitError, WorkItem as WitWorkItem};
-use super::state::{Dispatched, HostState, Phase};
-use crate::limits;
+use super::state::{DeniedKind, Dispatched, HostState, Phase};
 use crate::model::{Due, ItemStatus};
 
-/// The longest notification a plugin may send, in bytes.
-const MAX_NOTIFICATION_BYTES: usize = 4 * 1024;
-/// How many notifications one call may send.
-const MAX_NOTIFICATIONS_PER_CALL: usize = 16;
+impl HostState {
+    /// The item's time limit, within its documented range.
+    fn due(&mut self, due: WitDue) -> Result<Due, WitError> {
+        let limits = self.limits.clone();
+        let (n, max, key, unit, due) = match due {
+            WitDue::WorkingDays(n) => (
+                n,
+                limits.max_due_working_days,
+                "max_due_working_days",
+                "working days",
+                Due::WorkingDays(n),
+            ),
+            WitDue::Hours(n) => (
+                n,
+                limits.max_due_hours,
+                "max_due_hours",
+                "hours",
+                Due::Hours(n),
+            ),
+            WitDue::Minutes(n) => (
+                n,
+                limits.max_due_minutes,
+                "max_due_minutes",
+                "minutes",
+                Due::Minutes(n),
+            ),
+        };
+        let what = format!("the item's time limit in {unit}");
+        self.within(&what, n as usize, max as usize, key)?;
+        Ok(due)
+    }
+}
 
 impl Host for HostState {
     async fn submit(&mut self, item: WitWorkItem) -> Result<String, WitError> {
         if self.identity.phase == Phase::Describe {
             return Err(WitError::Denied("describe() may not dispatch".into()));
         }
+        let names = self.limits.max_name_bytes;
+        self.within(
+            "the department's length in bytes",
+            item.department.len(),
+            names,
+            "max_name_bytes",
+        )?;
+        self.within(
+            "the task's length in bytes",
+            item.task.len(),
+            names,
+            "max_name_bytes",
+        )?;
         if !self
             .identity
             .manifest
             .grants
             .allows_dispatch(&item.department)
         {
-            tracing::warn!(department = %item.department, "dispatch to an ungranted department denied");
-            self.identity
-                .metrics
-                .record_failure(crate::metrics::FailureKind::Denied);
+            if let Some(error) = self.deny(DeniedKind::Dispatch, &item.department) {
+                return Err(error);
+            }
             return Err(WitError::Denied(format!(
                 "dispatch to department `{}` is not granted to plugin `{}`; its manifest must list it under grants.dispatch",
                 item.department, self.identity.manifest.id
@@ -39,26 +88,27 @@ impl Host for HostState {
         if item.task.trim().is_empty() {
             return Err(WitError::Invalid("a work item needs a task".into()));
         }
-        if self.effects.items.len() >= limits::MAX_ITEMS_PER_CALL {
-            return Err(WitError::Invalid(format!(
-                "one call may dispatch at most {} items",
-                limits::MAX_ITEMS_PER_CALL
-            )));
+        let max_items = self.limits.max_items_per_call;
+        if self.effects.items.len() >= max_items {
+            let count = self.effects.items.len() + 1;
+            return Err(self.cross(
+                "the number of work items",
+                count,
+                max_items,
+                "max_items_per_call",
+            ));
         }
-        if item.payload.len() > self.caps.max_json_bytes {
-            return Err(WitError::Invalid(format!(
-                "the payload is {} bytes; at most {} are allowed",
-                item.payload.len(),
-                self.caps.max_json_bytes
-            )));
-        }
+        let max_json = self.limits.max_plugin_json_bytes;
+        self.within(
+            "the payload's length in bytes",
+            item.payload.len(),
+            max_json,
+            "max_plugin_json_bytes",
+        )?;
+        let due = self.due(item.due)?;
         let payload: serde_json::Value = serde_json::from_str(&item.payload)
             .map_err(|e| WitError::Invalid(format!("the payload is not JSON: {e}")))?;
-        let due = match item.due {
-            WitDue::WorkingDays(n) => Due::WorkingDays(n),
-            WitDue::Hours(n) => Due::Hours(n),
-            WitDue::Minutes(n) => Due::Minutes(n),
-        };
+        self.spend(item.department.len() + item.task.len() + item.payload.len())?;
         let id = uuid::Uuid::now_v7().to_string();
         self.effects.items.push(Dispatched {
             id: id.clone(),
@@ -73,6 +123,24 @@ impl Host for HostState {
     async fn cancel(&mut self, item_id: String) -> Result<(), WitError> {
         if self.identity.phase == Phase::Describe {
             return Err(WitError::Denied("describe() may not cancel".into()));
+        }
+        let names = self.limits.max_name_bytes;
+        self.within(
+            "the item id's length in bytes",
+            item_id.len(),
+            names,
+            "max_name_bytes",
+        )?;
+        let max_cancels = self.limits.max_cancels_per_call;
+        if self.effects.cancelled.len() >= max_cancels && !self.effects.cancelled.contains(&item_id)
+        {
+            let count = self.effects.cancelled.len() + 1;
+            return Err(self.cross(
+                "the number of cancelled items",
+                count,
+                max_cancels,
+                "max_cancels_per_call",
+            ));
         }
         let item = self
             .storage
@@ -90,6 +158,7 @@ impl Host for HostState {
             )));
         }
         if !self.effects.cancelled.contains(&item_id) {
+            self.spend(item_id.len())?;
             self.effects.cancelled.push(item_id);
         }
         Ok(())
@@ -99,16 +168,24 @@ impl Host for HostState {
         if self.identity.phase == Phase::Describe {
             return Err(WitError::Denied("describe() may not notify".into()));
         }
-        if message.len() > MAX_NOTIFICATION_BYTES {
-            return Err(WitError::Invalid(format!(
-                "a notification may be at most {MAX_NOTIFICATION_BYTES} bytes"
-            )));
+        let max = self.limits.max_notification_bytes;
+        self.within(
+            "the notification's length in bytes",
+            message.len(),
+            max,
+            "max_notification_bytes",
+        )?;
+        let max_count = self.limits.max_notifications_per_call;
+        if self.effects.notifications.len() >= max_count {
+            let count = self.effects.notifications.len() + 1;
+            return Err(self.cross(
+                "the number of notifications",
+                count,
+                max_count,
+                "max_notifications_per_call",
+            ));
         }
-        if self.effects.notifications.len() >= MAX_NOTIFICATIONS_PER_CALL {
-            return Err(WitError::Invalid(format!(
-                "one call may send at most {MAX_NOTIFICATIONS_PER_CALL} notifications"
-            )));
-        }
+        self.spend(message.len())?;
         self.effects.notifications.push(message);
         Ok(())
     }

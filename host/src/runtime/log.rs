@@ -3,12 +3,11 @@
 //! scenario, plugin version and case id).
 //!
 //! One call may write at most `limits.max_log_lines_per_call` lines, each
-//! cut to `MAX_LOG_LINE_BYTES`; the rest are dropped and counted once at the
+//! cut to `limits.max_log_line_bytes`; the rest are dropped and counted once at the
 //! end of the call.
 
 use super::bindings::onething::scenario::log::{Host, Level};
 use super::state::HostState;
-use crate::limits::MAX_LOG_LINE_BYTES;
 
 /// Cuts `text` to at most `max` bytes on a character boundary.
 fn truncate(text: &str, max: usize) -> &str {
@@ -24,12 +23,12 @@ fn truncate(text: &str, max: usize) -> &str {
 
 impl Host for HostState {
     async fn log(&mut self, level: Level, message: String) {
-        if self.log_lines >= self.caps.max_log_lines {
+        if self.log_lines >= self.limits.max_log_lines_per_call {
             self.log_dropped = self.log_dropped.saturating_add(1);
             return;
         }
         self.log_lines += 1;
-        let message = truncate(&message, MAX_LOG_LINE_BYTES);
+        let message = truncate(&message, self.limits.max_log_line_bytes);
         match level {
             Level::Trace => tracing::trace!(target: "plugin", "{message}"),
             Level::Debug => tracing::debug!(target: "plugin", "{message}"),

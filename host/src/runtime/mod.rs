@@ -34,15 +34,14 @@ use wasmtime::{Config, Engine, PoolingAllocationConfig, Store, Trap, UpdateDeadl
 use onething_registry::Manifest;
 
 use crate::config::LimitsConfig;
-use crate::limits;
 use crate::metrics::{FailureKind, Metrics, PluginMetrics};
 use crate::model::{CaseStatus, FieldKind, FieldSpec, ScenarioInfo};
 use crate::storage::Storage;
 use bindings::{Plugin, PluginPre, wit};
 pub use cache::CacheOutcome;
 use cache::CompileCache;
-use state::{CallCaps, CallIdentity, HostState, Phase};
-pub use state::{DataRead, Dispatched, Effects};
+use state::{CallIdentity, HostState, Phase};
+pub use state::{DataRead, Denied, DeniedKind, Dispatched, Effects};
 
 /// Why the runtime could not be set up or a plugin could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -127,6 +126,12 @@ pub enum PluginError {
     /// The plugin answered something the host cannot use.
     #[error("the plugin's answer is not valid: {0}")]
     InvalidAnswer(String),
+    /// The plugin handed the host a value past one of its bounds (a
+    /// string, a list, a number or the call's effect budget): the call
+    /// fails whatever the plugin returned after that, and nothing of it is
+    /// kept.
+    #[error("the plugin crossed a bound: {0}")]
+    BoundExceeded(String),
     /// No instance could be created (e.g. every pool slot is busy).
     #[error("no plugin instance is available: {0}")]
     Unavailable(String),
@@ -152,6 +157,7 @@ impl PluginError {
             PluginError::OutOfMemory { .. } => "plugin_out_of_memory",
             PluginError::Trap(_) => "plugin_trap",
             PluginError::InvalidAnswer(_) => "plugin_invalid_answer",
+            PluginError::BoundExceeded(_) => "plugin_bound_exceeded",
             PluginError::Unavailable(_) => "plugin_instance_unavailable",
             PluginError::Busy { .. } => "plugin_busy",
         }
@@ -305,7 +311,7 @@ pub struct Runtime {
     cache: Option<Arc<CompileCache>>,
     metrics: Arc<Metrics>,
     storage: Arc<dyn Storage>,
-    limits: LimitsConfig,
+    limits: Arc<LimitsConfig>,
     _ticker: EpochTicker,
 }
 
@@ -353,7 +359,7 @@ impl Runtime {
             cache,
             metrics,
             storage,
-            limits: limits.clone(),
+            limits: Arc::new(limits.clone()),
             _ticker: ticker,
         })
     }
@@ -365,7 +371,7 @@ impl Runtime {
         let memory_mib = manifest
             .limits
             .memory_mib
-            .unwrap_or(limits::DEFAULT_PLUGIN_MEMORY_MIB);
+            .unwrap_or(self.limits.default_plugin_memory_mib);
         if memory_mib > self.limits.max_plugin_memory_mib {
             return Err(LoadError::OverLimit {
                 plugin,
@@ -376,7 +382,7 @@ impl Runtime {
         let deadline_ms = manifest
             .limits
             .deadline_ms
-            .unwrap_or(limits::DEFAULT_PLUGIN_DEADLINE_MS);
+            .unwrap_or(self.limits.default_plugin_deadline_ms);
         if deadline_ms > self.limits.max_plugin_deadline_ms {
             return Err(LoadError::OverLimit {
                 plugin,
@@ -429,10 +435,7 @@ impl Runtime {
             memory_bytes: mib_to_bytes(memory_mib),
             memory_mib,
             deadline_ms,
-            caps: CallCaps {
-                max_log_lines: self.limits.max_log_lines_per_call,
-                max_json_bytes: self.limits.max_plugin_json_bytes,
-            },
+            limits: self.limits.clone(),
         };
         let info = loaded.describe().await.map_err(|e| LoadError::Describe {
             plugin: plugin.clone(),
@@ -488,7 +491,7 @@ pub struct LoadedPlugin {
     memory_bytes: usize,
     memory_mib: u32,
     deadline_ms: u32,
-    caps: CallCaps,
+    limits: Arc<LimitsConfig>,
 }
 
 impl LoadedPlugin {
@@ -537,7 +540,8 @@ impl LoadedPlugin {
                     error @ (PluginError::Trap(_)
                     | PluginError::Timeout { .. }
                     | PluginError::OutOfMemory { .. }
-                    | PluginError::InvalidAnswer(_)),
+                    | PluginError::InvalidAnswer(_)
+                    | PluginError::BoundExceeded(_)),
                 ..
             }) => {
                 health.failures_in_a_row += 1;
@@ -644,7 +648,7 @@ impl LoadedPlugin {
                 phase,
                 metrics: self.metrics.clone(),
             },
-            self.caps,
+            self.limits.clone(),
             self.storage.clone(),
             self.memory_bytes,
             Instant::now() + Duration::from_millis(u64::from(self.deadline_ms)),
@@ -707,6 +711,7 @@ impl LoadedPlugin {
                 PluginError::OutOfMemory { .. } => FailureKind::Memory,
                 PluginError::Trap(_) => FailureKind::Trap,
                 PluginError::InvalidAnswer(_) => FailureKind::InvalidAnswer,
+                PluginError::BoundExceeded(_) => FailureKind::BoundExceeded,
                 PluginError::Unavailable(_) | PluginError::Busy { .. } => FailureKind::Unavailable,
             });
         }
@@ -734,8 +739,23 @@ impl LoadedPlugin {
             );
         }
         let effects = std::mem::take(&mut state.effects);
+        if !effects.denied.is_empty() {
+            // Once per call, however often it tried.
+            let attempts: u32 = effects.denied.iter().map(|d| d.attempts).sum();
+            let targets: Vec<&str> = effects.denied.iter().map(|d| d.target.as_str()).collect();
+            tracing::warn!(attempts, ?targets, "ungranted reads or dispatches denied");
+        }
+        if let Some(bound) = state.poisoned.take() {
+            // Whatever it answered after crossing a bound, the call fails.
+            tracing::warn!(code = "plugin_bound_exceeded", %bound, "plugin call failed");
+            return Err(CallFailure {
+                error: PluginError::BoundExceeded(bound),
+                effects,
+            });
+        }
+        let spent = state.spent;
         match answer {
-            Ok(Ok(outcome)) => match self.check_outcome(outcome) {
+            Ok(Ok(outcome)) => match self.check_outcome(outcome, spent) {
                 Ok(outcome) => Ok(CallSuccess { outcome, effects }),
                 Err(error) => Err(CallFailure { error, effects }),
             },
@@ -750,13 +770,22 @@ impl LoadedPlugin {
         }
     }
 
-    fn check_outcome(&self, outcome: wit::Outcome) -> Result<Outcome, PluginError> {
-        check_state(&outcome.state, self.caps.max_json_bytes)?;
-        if outcome.message.len() > limits::MAX_LOG_LINE_BYTES {
+    fn check_outcome(&self, outcome: wit::Outcome, spent: usize) -> Result<Outcome, PluginError> {
+        check_state(&outcome.state, self.limits.max_plugin_json_bytes)?;
+        if outcome.message.len() > self.limits.max_message_bytes {
             return Err(PluginError::InvalidAnswer(format!(
-                "its message is {} bytes; at most {} are allowed",
+                "its message is {} bytes; at most {} are allowed (limits.max_message_bytes)",
                 outcome.message.len(),
-                limits::MAX_LOG_LINE_BYTES
+                self.limits.max_message_bytes
+            )));
+        }
+        let total = spent
+            .saturating_add(outcome.state.len())
+            .saturating_add(outcome.message.len());
+        let budget = self.limits.max_call_effect_bytes;
+        if total > budget {
+            return Err(PluginError::BoundExceeded(format!(
+                "the bytes of this call's effects, state and message are {total}; at most {budget} are allowed (limits.max_call_effect_bytes)"
             )));
         }
         Ok(Outcome {

@@ -14,6 +14,8 @@ use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiVie
 
 use onething_registry::Manifest;
 
+use super::bindings::wit::Error as WitError;
+use crate::limits::LimitsConfig;
 use crate::model::Due;
 use crate::storage::Storage;
 
@@ -32,13 +34,6 @@ pub(crate) struct CallIdentity {
     pub case_id: String,
     pub phase: Phase,
     pub metrics: Arc<crate::metrics::PluginMetrics>,
-}
-
-/// Per-call caps taken from the host's limits.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct CallCaps {
-    pub max_log_lines: u32,
-    pub max_json_bytes: usize,
 }
 
 /// A read a plugin made, allowed or not.
@@ -71,6 +66,38 @@ pub struct Dispatched {
     pub due: Due,
 }
 
+/// What a denied attempt tried to reach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeniedKind {
+    /// A read of an ungranted dataset.
+    Read,
+    /// A dispatch to an ungranted department.
+    Dispatch,
+}
+
+impl DeniedKind {
+    /// `read` or `dispatch`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeniedKind::Read => "read",
+            DeniedKind::Dispatch => "dispatch",
+        }
+    }
+}
+
+/// The denied attempts of one call at one target, summed: one audit
+/// record per target and call, however often the plugin tried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denied {
+    /// A read or a dispatch.
+    pub kind: DeniedKind,
+    /// The dataset or department.
+    pub target: String,
+    /// How many times this call tried.
+    pub attempts: u32,
+}
+
 /// Everything a call asked the host to do, in the order it asked.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Effects {
@@ -82,6 +109,8 @@ pub struct Effects {
     pub notifications: Vec<String>,
     /// Pending items of the case to cancel.
     pub cancelled: Vec<String>,
+    /// Denied reads and dispatches, one entry per target.
+    pub denied: Vec<Denied>,
 }
 
 /// Refuses memory growth past the plugin's limit and remembers that it did,
@@ -89,11 +118,9 @@ pub struct Effects {
 /// the guest turns it into.
 pub(crate) struct MemoryLimiter {
     pub max_bytes: usize,
+    pub max_table_elements: usize,
     pub exceeded: bool,
 }
-
-/// The most table elements a plugin may grow a table to.
-const MAX_TABLE_ELEMENTS: usize = 100_000;
 
 impl ResourceLimiter for MemoryLimiter {
     fn memory_growing(
@@ -115,7 +142,7 @@ impl ResourceLimiter for MemoryLimiter {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(desired <= MAX_TABLE_ELEMENTS)
+        Ok(desired <= self.max_table_elements)
     }
 }
 
@@ -126,17 +153,24 @@ pub(crate) struct HostState {
     pub limiter: MemoryLimiter,
     pub deadline: Instant,
     pub identity: CallIdentity,
-    pub caps: CallCaps,
+    pub limits: Arc<LimitsConfig>,
     pub storage: Arc<dyn Storage>,
     pub effects: Effects,
     pub log_lines: u32,
     pub log_dropped: u32,
+    /// Bytes of effects the host would keep, so far (`max_call_effect_bytes`).
+    pub spent: usize,
+    /// Denied attempts so far (`max_denied_per_call`).
+    pub denied_attempts: usize,
+    /// The first bound this call crossed: once set, the call fails as a
+    /// plugin fault whatever it returns.
+    pub poisoned: Option<String>,
 }
 
 impl HostState {
     pub fn new(
         identity: CallIdentity,
-        caps: CallCaps,
+        limits: Arc<LimitsConfig>,
         storage: Arc<dyn Storage>,
         max_memory_bytes: usize,
         deadline: Instant,
@@ -154,16 +188,94 @@ impl HostState {
             table: ResourceTable::new(),
             limiter: MemoryLimiter {
                 max_bytes: max_memory_bytes,
+                max_table_elements: limits.max_table_elements,
                 exceeded: false,
             },
             deadline,
             identity,
-            caps,
+            limits,
             storage,
             effects: Effects::default(),
             log_lines: 0,
             log_dropped: 0,
+            spent: 0,
+            denied_attempts: 0,
+            poisoned: None,
         }
+    }
+
+    /// Refuses a value past its bound: the host function answers
+    /// `invalid`, naming the bound, and the whole call is poisoned.
+    pub fn cross(&mut self, what: &str, size: usize, max: usize, key: &str) -> WitError {
+        let message =
+            format!("{what} is {size}; at most {max} are allowed (limits.{key}): the call fails");
+        tracing::warn!(bound = key, size, max, "plugin crossed a bound");
+        if self.poisoned.is_none() {
+            self.poisoned = Some(message.clone());
+        }
+        WitError::Invalid(message)
+    }
+
+    /// Checks one value's size against its bound.
+    pub fn within(
+        &mut self,
+        what: &str,
+        size: usize,
+        max: usize,
+        key: &str,
+    ) -> Result<(), WitError> {
+        if size > max {
+            return Err(self.cross(what, size, max, key));
+        }
+        Ok(())
+    }
+
+    /// Adds `bytes` that the host would keep to the call's budget.
+    pub fn spend(&mut self, bytes: usize) -> Result<(), WitError> {
+        let total = self.spent.saturating_add(bytes);
+        let max = self.limits.max_call_effect_bytes;
+        if total > max {
+            return Err(self.cross(
+                "the bytes of this call's effects",
+                total,
+                max,
+                "max_call_effect_bytes",
+            ));
+        }
+        self.spent = total;
+        Ok(())
+    }
+
+    /// Counts a denied attempt at `target`: summed per target for the audit
+    /// log; past `max_denied_per_call` attempts the call is poisoned.
+    pub fn deny(&mut self, kind: DeniedKind, target: &str) -> Option<WitError> {
+        self.identity
+            .metrics
+            .record_failure(crate::metrics::FailureKind::Denied);
+        self.denied_attempts = self.denied_attempts.saturating_add(1);
+        if self.denied_attempts > self.limits.max_denied_per_call {
+            let max = self.limits.max_denied_per_call;
+            return Some(self.cross(
+                "the number of denied reads and dispatches",
+                self.denied_attempts,
+                max,
+                "max_denied_per_call",
+            ));
+        }
+        match self
+            .effects
+            .denied
+            .iter_mut()
+            .find(|d| d.kind == kind && d.target == target)
+        {
+            Some(seen) => seen.attempts = seen.attempts.saturating_add(1),
+            None => self.effects.denied.push(Denied {
+                kind,
+                target: target.to_owned(),
+                attempts: 1,
+            }),
+        }
+        None
     }
 }
 

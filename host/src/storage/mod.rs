@@ -92,6 +92,23 @@ pub enum AuditRecord {
         /// Whether the grant allowed it.
         allowed: bool,
     },
+    /// A plugin's reads of an ungranted dataset, or dispatches to an
+    /// ungranted department, in one call: one record per target and call,
+    /// with how often it tried.
+    Denied {
+        /// The plugin id.
+        plugin: String,
+        /// Its version.
+        version: String,
+        /// The case the call was for.
+        case_id: String,
+        /// `read` or `dispatch`.
+        what: crate::runtime::DeniedKind,
+        /// The dataset or department.
+        target: String,
+        /// How many attempts the call made.
+        attempts: u32,
+    },
     /// A plugin dispatched a work item.
     Dispatch {
         /// The plugin id.
