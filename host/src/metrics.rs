@@ -92,6 +92,7 @@ pub struct Metrics {
     plugins: Mutex<BTreeMap<(String, String), Arc<PluginMetrics>>>,
     http: Mutex<BTreeMap<u16, u64>>,
     open_cases: AtomicI64,
+    calls_memory_reserved_mib: AtomicI64,
 }
 
 /// Escapes a label value.
@@ -121,6 +122,12 @@ impl Metrics {
     /// Sets the number of open cases.
     pub fn set_open_cases(&self, open: i64) {
         self.open_cases.store(open, Ordering::Relaxed);
+    }
+
+    /// Moves the memory reserved by plugin calls in flight by `delta` MiB.
+    pub fn add_calls_memory_reserved(&self, delta: i64) {
+        self.calls_memory_reserved_mib
+            .fetch_add(delta, Ordering::Relaxed);
     }
 
     /// Moves the number of open cases by `delta`.
@@ -226,6 +233,16 @@ impl Metrics {
             out,
             "onething_cases_open {}",
             self.open_cases.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP onething_calls_memory_reserved_mib Memory reserved by plugin calls in flight (limits.max_calls_memory_mib)."
+        );
+        let _ = writeln!(out, "# TYPE onething_calls_memory_reserved_mib gauge");
+        let _ = writeln!(
+            out,
+            "onething_calls_memory_reserved_mib {}",
+            self.calls_memory_reserved_mib.load(Ordering::Relaxed)
         );
         let _ = writeln!(
             out,

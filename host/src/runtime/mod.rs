@@ -135,13 +135,14 @@ pub enum PluginError {
     /// No instance could be created (e.g. every pool slot is busy).
     #[error("no plugin instance is available: {0}")]
     Unavailable(String),
-    /// Every call slot of this plugin stayed busy for the queue timeout.
-    #[error("plugin `{plugin}` is busy: {limit} calls are running; try again shortly")]
+    /// Every call slot of this plugin, or the host's memory budget for
+    /// calls in flight, stayed full for the queue timeout.
+    #[error("plugin `{plugin}` is busy: {why}; try again shortly")]
     Busy {
         /// The plugin.
         plugin: String,
-        /// Its concurrency cap.
-        limit: u32,
+        /// Which wait ran out.
+        why: String,
     },
 }
 
@@ -307,6 +308,7 @@ impl Drop for EpochTicker {
 /// The wasm engine and everything plugins share.
 pub struct Runtime {
     engine: Engine,
+    memory_budget: Arc<tokio::sync::Semaphore>,
     linker: Linker<HostState>,
     cache: Option<Arc<CompileCache>>,
     metrics: Arc<Metrics>,
@@ -353,8 +355,12 @@ impl Runtime {
             .map_err(engine_error)?;
         let ticker = EpochTicker::start(engine.clone(), limits.epoch_tick());
         let cache = cache_dir.map(|dir| Arc::new(CompileCache::new(dir, &engine)));
+        let budget = usize::try_from(limits.max_calls_memory_mib.max(1)).unwrap_or(usize::MAX);
         Ok(Runtime {
             engine,
+            memory_budget: Arc::new(tokio::sync::Semaphore::new(
+                budget.min(tokio::sync::Semaphore::MAX_PERMITS),
+            )),
             linker,
             cache,
             metrics,
@@ -424,10 +430,13 @@ impl Runtime {
             version,
             cached,
             metrics,
+            host_metrics: self.metrics.clone(),
             slots: Arc::new(tokio::sync::Semaphore::new(
                 self.limits.max_concurrent_calls_per_plugin.max(1) as usize,
             )),
             max_concurrent: self.limits.max_concurrent_calls_per_plugin.max(1),
+            memory_budget: self.memory_budget.clone(),
+            reserve_mib: self.call_reserve_mib(memory_mib),
             queue_timeout: Duration::from_millis(self.limits.plugin_queue_timeout_ms),
             info: ScenarioInfo::default(),
             pre,
@@ -452,6 +461,40 @@ impl Runtime {
         }
         loaded.info = info;
         Ok(loaded)
+    }
+}
+
+impl Runtime {
+    /// What one call of a plugin with `memory_mib` reserves from the call
+    /// memory budget: its memory limit plus what the host may copy out of
+    /// it, at most the whole budget (so that it can run alone).
+    fn call_reserve_mib(&self, memory_mib: u32) -> u32 {
+        let effects = self.limits.max_call_effect_bytes.div_ceil(1024 * 1024);
+        let effects = u32::try_from(effects).unwrap_or(u32::MAX);
+        memory_mib
+            .saturating_add(effects)
+            .min(self.limits.max_calls_memory_mib.max(1))
+    }
+}
+
+/// Shows a call's memory reservation on `/metrics` while it lasts, also
+/// when the call's future is dropped half-way.
+struct Reserved<'a> {
+    metrics: &'a Metrics,
+    mib: i64,
+}
+
+impl<'a> Reserved<'a> {
+    fn new(metrics: &'a Metrics, mib: u32) -> Self {
+        let mib = i64::from(mib);
+        metrics.add_calls_memory_reserved(mib);
+        Reserved { metrics, mib }
+    }
+}
+
+impl Drop for Reserved<'_> {
+    fn drop(&mut self) {
+        self.metrics.add_calls_memory_reserved(-self.mib);
     }
 }
 
@@ -482,8 +525,11 @@ pub struct LoadedPlugin {
     version: String,
     cached: CacheOutcome,
     metrics: Arc<PluginMetrics>,
+    host_metrics: Arc<Metrics>,
     slots: Arc<tokio::sync::Semaphore>,
     max_concurrent: u32,
+    memory_budget: Arc<tokio::sync::Semaphore>,
+    reserve_mib: u32,
     queue_timeout: Duration,
     info: ScenarioInfo,
     pre: PluginPre<HostState>,
@@ -686,20 +732,42 @@ impl LoadedPlugin {
             &mut Store<HostState>,
         ) -> wasmtime::Result<Result<wit::Outcome, wit::Error>>,
     {
-        // At most `max_concurrent` calls of this plugin at once.
-        let _slot = match tokio::time::timeout(self.queue_timeout, self.slots.acquire()).await {
-            Ok(Ok(slot)) => slot,
+        // At most `max_concurrent` calls of this plugin at once, and all
+        // calls in flight within the host's memory budget; both waits share
+        // the queue timeout.
+        let queued = Instant::now() + self.queue_timeout;
+        let admitted = tokio::time::timeout_at(queued.into(), async {
+            let slot = self.slots.acquire().await.ok()?;
+            let memory = self
+                .memory_budget
+                .acquire_many(self.reserve_mib)
+                .await
+                .ok()?;
+            Some((slot, memory))
+        })
+        .await;
+        let _admitted = match admitted {
+            Ok(Some(admitted)) => admitted,
             _ => {
                 self.metrics.record_failure(FailureKind::Unavailable);
+                let why = if self.slots.available_permits() == 0 {
+                    format!("its {} call slots are taken", self.max_concurrent)
+                } else {
+                    format!(
+                        "the host's memory budget for calls in flight (limits.max_calls_memory_mib) has no room for its {} MiB",
+                        self.reserve_mib
+                    )
+                };
                 return Err(CallFailure {
                     error: PluginError::Busy {
                         plugin: self.manifest.id.clone(),
-                        limit: self.max_concurrent,
+                        why,
                     },
                     effects: Effects::default(),
                 });
             }
         };
+        let _reserved = Reserved::new(&self.host_metrics, self.reserve_mib);
         let started = Instant::now();
         let answer = self.call_inner(case_id, export).await;
         self.metrics.record_call(started.elapsed());

@@ -209,8 +209,10 @@ impl HostState {
     pub fn cross(&mut self, what: &str, size: usize, max: usize, key: &str) -> WitError {
         let message =
             format!("{what} is {size}; at most {max} are allowed (limits.{key}): the call fails");
-        tracing::warn!(bound = key, size, max, "plugin crossed a bound");
         if self.poisoned.is_none() {
+            // Logged once per call: a plugin that goes on crossing bounds
+            // in a loop writes no more lines.
+            tracing::warn!(bound = key, size, max, "plugin crossed a bound");
             self.poisoned = Some(message.clone());
         }
         WitError::Invalid(message)

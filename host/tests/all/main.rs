@@ -7,6 +7,7 @@
 mod support;
 
 mod audit;
+mod bounds;
 mod cli;
 mod compile_cache;
 mod crash;

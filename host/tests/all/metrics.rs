@@ -3,32 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::support::{TestHost, newborn_application};
-
-async fn scrape(host: &TestHost) -> String {
-    let response = host
-        .client
-        .get(format!("{}/metrics", host.base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    assert!(
-        response.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/plain")
-    );
-    response.text().await.unwrap()
-}
-
-fn value(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no series {series} in:\n{text}"))
-}
+use crate::support::{TestHost, newborn_application, scrape, value};
 
 #[tokio::test]
 async fn calls_failures_open_cases_and_responses_are_counted() {

@@ -375,3 +375,30 @@ impl Clock for TestClock {
         *self.0.lock().unwrap()
     }
 }
+
+/// `GET /metrics`, as text.
+pub async fn scrape(host: &TestHost) -> String {
+    let response = host
+        .client
+        .get(format!("{}/metrics", host.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    response.text().await.unwrap()
+}
+
+/// The value of one series (name and labels, exactly) in a scrape.
+pub fn value(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no series {series} in:\n{text}"))
+}
