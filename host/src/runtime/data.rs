@@ -15,7 +15,7 @@
 
 use super::bindings::onething::scenario::data::Host;
 use super::bindings::wit::Error as WitError;
-use super::state::{DataRead, DeniedKind, HostState, Phase};
+use super::state::{DataRead, DeniedKind, HostState, Phase, stored_len};
 
 impl Host for HostState {
     async fn query(
@@ -112,7 +112,9 @@ impl HostState {
                 "max_reads_per_call",
             ));
         }
-        self.spend(read.dataset.len() + read.key.len() + read.purpose.len())?;
+        // Kept twice: on the case's timeline and on the audit log.
+        let bytes = stored_len(&read.dataset) + stored_len(&read.key) + stored_len(&read.purpose);
+        self.spend(bytes.saturating_mul(2))?;
         self.effects.reads.push(read);
         Ok(())
     }

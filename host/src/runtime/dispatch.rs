@@ -17,7 +17,7 @@
 
 use super::bindings::onething::scenario::dispatch::Host;
 use super::bindings::wit::{Due as WitDue, Error as WitError, WorkItem as WitWorkItem};
-use super::state::{DeniedKind, Dispatched, HostState, Phase};
+use super::state::{DeniedKind, Dispatched, HostState, Phase, stored_json_len, stored_len};
 use crate::model::{Due, ItemStatus};
 
 impl HostState {
@@ -108,7 +108,14 @@ impl Host for HostState {
         let due = self.due(item.due)?;
         let payload: serde_json::Value = serde_json::from_str(&item.payload)
             .map_err(|e| WitError::Invalid(format!("the payload is not JSON: {e}")))?;
-        self.spend(item.department.len() + item.task.len() + item.payload.len())?;
+        // Department and task are kept three times (item, timeline, audit),
+        // the payload once, as compact JSON.
+        let names = stored_len(&item.department) + stored_len(&item.task);
+        self.spend(
+            names
+                .saturating_mul(3)
+                .saturating_add(stored_json_len(&payload)),
+        )?;
         let id = uuid::Uuid::now_v7().to_string();
         self.effects.items.push(Dispatched {
             id: id.clone(),
@@ -158,7 +165,8 @@ impl Host for HostState {
             )));
         }
         if !self.effects.cancelled.contains(&item_id) {
-            self.spend(item_id.len())?;
+            // Kept on the timeline and the audit log.
+            self.spend(stored_len(&item_id).saturating_mul(2))?;
             self.effects.cancelled.push(item_id);
         }
         Ok(())
@@ -185,7 +193,7 @@ impl Host for HostState {
                 "max_notifications_per_call",
             ));
         }
-        self.spend(message.len())?;
+        self.spend(stored_len(&message))?;
         self.effects.notifications.push(message);
         Ok(())
     }

@@ -828,7 +828,7 @@ impl LoadedPlugin {
                 Err(error) => Err(CallFailure { error, effects }),
             },
             Ok(Err(error)) => Err(CallFailure {
-                error: PluginError::Scenario(from_wit_error(error)),
+                error: PluginError::Scenario(from_wit_error(error, self.limits.max_message_bytes)),
                 effects,
             }),
             Err(e) => {
@@ -848,8 +848,8 @@ impl LoadedPlugin {
             )));
         }
         let total = spent
-            .saturating_add(outcome.state.len())
-            .saturating_add(outcome.message.len());
+            .saturating_add(state::stored_len(&outcome.state))
+            .saturating_add(state::stored_len(&outcome.message).saturating_mul(2));
         let budget = self.limits.max_call_effect_bytes;
         if total > budget {
             return Err(PluginError::BoundExceeded(format!(
@@ -969,12 +969,23 @@ fn from_wit_status(status: wit::CaseStatus) -> CaseStatus {
     }
 }
 
-fn from_wit_error(error: wit::Error) -> ScenarioError {
+/// The scenario's error, its message cut to `max` bytes: it is kept on the
+/// case's record and shown to the applicant, so it is bounded like an
+/// outcome's message (a refusal stays a refusal, not a plugin fault).
+fn from_wit_error(error: wit::Error, max: usize) -> ScenarioError {
+    let cut = |m: String| {
+        if m.len() <= max {
+            return m;
+        }
+        let mut cut = log::truncate(&m, max.saturating_sub(3)).to_owned();
+        cut.push_str("…");
+        cut
+    };
     match error {
-        wit::Error::Denied(m) => ScenarioError::Denied(m),
-        wit::Error::NotFound(m) => ScenarioError::NotFound(m),
-        wit::Error::Invalid(m) => ScenarioError::Invalid(m),
-        wit::Error::Unavailable(m) => ScenarioError::Unavailable(m),
+        wit::Error::Denied(m) => ScenarioError::Denied(cut(m)),
+        wit::Error::NotFound(m) => ScenarioError::NotFound(cut(m)),
+        wit::Error::Invalid(m) => ScenarioError::Invalid(cut(m)),
+        wit::Error::Unavailable(m) => ScenarioError::Unavailable(cut(m)),
     }
 }
 

@@ -113,6 +113,39 @@ pub struct Effects {
     pub denied: Vec<Denied>,
 }
 
+/// The bytes a string takes when the host stores it as a JSON string: a
+/// quote or backslash takes two, a control character up to six. Budgets
+/// count these, so that what a plugin can make the host store is bounded
+/// by them, not by its text's length alone.
+pub fn stored_len(text: &str) -> usize {
+    text.bytes().fold(0usize, |n, b| {
+        n.saturating_add(match b {
+            b'"' | b'\\' => 2,
+            0..0x20 => 6,
+            _ => 1,
+        })
+    })
+}
+
+/// The bytes a JSON value takes when the host stores it (compact JSON).
+pub fn stored_json_len(value: &serde_json::Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 = self.0.saturating_add(buf.len());
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    match serde_json::to_writer(&mut count, value) {
+        Ok(()) => count.0,
+        Err(_) => usize::MAX,
+    }
+}
+
 /// Refuses memory growth past the plugin's limit and remembers that it did,
 /// so that the failure is reported as out-of-memory rather than as the trap
 /// the guest turns it into.

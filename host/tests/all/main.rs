@@ -8,6 +8,7 @@ mod support;
 
 mod audit;
 mod bounds;
+mod bounds_property;
 mod cli;
 mod compile_cache;
 mod crash;
