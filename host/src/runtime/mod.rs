@@ -978,7 +978,7 @@ fn from_wit_error(error: wit::Error, max: usize) -> ScenarioError {
             return m;
         }
         let mut cut = log::truncate(&m, max.saturating_sub(3)).to_owned();
-        cut.push_str("…");
+        cut.push('…');
         cut
     };
     match error {
