@@ -164,6 +164,10 @@ limits! {
     /// `describe()` (bytes). The catalogue is public, so its size is bounded
     /// by these together.
     max_describe_text_bytes: usize = 4 * KIB;
+    /// The bytes of every string one `describe()` declares, together: its
+    /// catalogue entry. The bounds above alone allow 64 fields of 64 choices
+    /// of 4 KiB (16 MiB per scenario); a real form is a few KiB.
+    max_describe_bytes: usize = 64 * KIB;
 
     // ---- HTTP ---------------------------------------------------------
 

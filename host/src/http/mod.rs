@@ -13,7 +13,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::Incoming;
-use hyper::header::{self, HeaderValue};
+use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{Value, json};
 use tracing::Instrument;
@@ -148,7 +148,12 @@ impl From<ServiceError> for ApiError {
 }
 
 fn json_response(status: StatusCode, body: &Value) -> HttpResponse {
-    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+    json_text_response(status, body.to_string())
+}
+
+/// A response with `body`, already JSON text.
+fn json_text_response(status: StatusCode, body: String) -> HttpResponse {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -158,6 +163,19 @@ fn json_response(status: StatusCode, body: &Value) -> HttpResponse {
 }
 
 type ApiResult = Result<HttpResponse, ApiError>;
+
+/// Whether the request's `If-None-Match` matches `etag`: by weak
+/// comparison, as RFC 9110 has it for this header (`W/` ignored), with `*`
+/// matching any.
+fn none_match_hits(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == etag)
+}
 
 impl Api {
     /// The API over `service` and `deployer`, refusing bodies over
@@ -353,7 +371,7 @@ impl Api {
                 Ok(json_response(StatusCode::OK, &json!({"status": "ok"})))
             }
             (["metrics"], &Method::GET) => Ok(self.metrics()),
-            (["v1", "scenarios"], &Method::GET) => self.catalogue(),
+            (["v1", "scenarios"], &Method::GET) => Ok(self.catalogue(req.headers())),
             // A device (a sensor) reports an event: no citizen files it.
             (["v1", "scenarios", scenario, "events"], &Method::POST) => {
                 let caller = self.caller(&req, &[Role::Device])?;
@@ -464,7 +482,11 @@ impl Api {
         response
     }
 
-    fn catalogue(&self) -> ApiResult {
+    /// The active version of every scenario. It is public and bounded by
+    /// what `describe()` may declare; its strong `ETag` (SHA-256 of the
+    /// exact body) lets clients revalidate: a matching `If-None-Match` is
+    /// answered 304 with no body.
+    fn catalogue(&self, headers: &HeaderMap) -> HttpResponse {
         let scenarios: Vec<Value> = self
             .service
             .plugins()
@@ -483,10 +505,26 @@ impl Api {
                 })
             })
             .collect();
-        Ok(json_response(
-            StatusCode::OK,
-            &json!({"scenarios": scenarios}),
-        ))
+        let body = json!({"scenarios": scenarios}).to_string();
+        let etag = {
+            use sha2::{Digest, Sha256};
+            format!("\"{}\"", hex::encode(Sha256::digest(body.as_bytes())))
+        };
+        let mut response = if none_match_hits(headers, &etag) {
+            let mut response = Response::new(Full::new(Bytes::new()));
+            *response.status_mut() = StatusCode::NOT_MODIFIED;
+            response
+        } else {
+            json_text_response(StatusCode::OK, body)
+        };
+        if let Ok(value) = HeaderValue::from_str(&etag) {
+            response.headers_mut().insert(header::ETAG, value);
+        }
+        // Caches may keep it, but must ask again each time.
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        response
     }
 
     async fn apply(

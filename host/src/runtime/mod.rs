@@ -18,6 +18,7 @@
 mod bindings;
 mod cache;
 mod data;
+mod describe;
 mod dispatch;
 mod log;
 mod state;
@@ -459,6 +460,8 @@ impl Runtime {
                 ),
             });
         }
+        describe::check_info(&info, &self.limits)
+            .map_err(|message| LoadError::Describe { plugin, message })?;
         loaded.info = info;
         Ok(loaded)
     }

@@ -13,6 +13,7 @@ mod cli;
 mod compile_cache;
 mod crash;
 mod deadlines;
+mod describe;
 mod ebike;
 mod fuzz_http;
 mod hostile;
