@@ -19,6 +19,7 @@ mod idempotency;
 mod identity;
 mod metrics;
 mod newborn;
+mod overdue;
 mod queue;
 mod registry;
 mod startup;
