@@ -23,8 +23,14 @@
 //!   `on-event` spins to its deadline delays its own overdue reports, no
 //!   other plugin's.
 //! - **A round is bounded.** It takes at most `due_items_per_round` items
-//!   that are not in flight (reading at most that many plus those in
-//!   flight), soonest due first.
+//!   that are not in flight, soonest due first, reading at most that many
+//!   plus those in flight. Items waiting for a slow plugin's share stay in
+//!   flight (one small task each) until their turn: a plugin with thousands
+//!   of due items that each spin makes the loop hold and re-read them, up to
+//!   `due_items_per_round` more each round, and other plugins' items due
+//!   after all of them are reached one round later per
+//!   `due_items_per_round` such items (the due index is ordered by time,
+//!   not by plugin).
 //! - **Items of one case are handled one at a time**, under the case's lock,
 //!   like every other event (see `service.rs`).
 //! - **Told once, also across restarts.** An item's `overdue_at` is
