@@ -6,7 +6,8 @@
 //! commits) → [`runtime`] (a fresh sandboxed instance per call, with the
 //! host side of the WIT interfaces `data`, `dispatch` and `log`) → [`storage`]
 //! (the seam behind which sled keeps everything). [`server`] wires them
-//! together; the `onething` binary only parses the command line.
+//! together, and [`overdue`] runs the deadline loop; the `onething` binary
+//! only parses the command line.
 
 #![deny(missing_docs)]
 
@@ -21,6 +22,7 @@ pub mod limits;
 pub mod locks;
 pub mod metrics;
 pub mod model;
+pub mod overdue;
 pub mod plugins;
 pub mod runtime;
 pub mod server;

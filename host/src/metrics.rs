@@ -2,8 +2,9 @@
 //!
 //! Per plugin version: calls, failures by kind, and a latency histogram,
 //! kept in atomics that the runtime updates without locks on every call.
-//! At scrape time: the active version of each scenario, open cases, HTTP
-//! responses by status, and what the storage writer (the serial part of
+//! At scrape time: the active version of each scenario, open cases, the
+//! deadline loop's overdue items by outcome and in flight, HTTP responses by
+//! status, and what the storage writer (the serial part of
 //! every durable write) has done.
 
 use std::collections::BTreeMap;
@@ -52,6 +53,26 @@ const KINDS: [(FailureKind, &str); 8] = [
     (FailureKind::BoundExceeded, "bound_exceeded"),
 ];
 
+/// What became of an overdue item the deadline loop took.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OverdueOutcome {
+    /// The plugin was told and its decision committed.
+    Reported,
+    /// The plugin's call failed or it refused.
+    CallFailed,
+    /// The host failed while handling it (recorded on the case).
+    Failed,
+    /// Handling it panicked (caught, recorded on the case).
+    Panicked,
+}
+
+const OVERDUE_OUTCOMES: [(OverdueOutcome, &str); 4] = [
+    (OverdueOutcome::Reported, "reported"),
+    (OverdueOutcome::CallFailed, "call_failed"),
+    (OverdueOutcome::Failed, "failed"),
+    (OverdueOutcome::Panicked, "panicked"),
+];
+
 /// The counters of one plugin version.
 #[derive(Debug, Default)]
 pub struct PluginMetrics {
@@ -93,6 +114,8 @@ pub struct Metrics {
     http: Mutex<BTreeMap<u16, u64>>,
     open_cases: AtomicI64,
     calls_memory_reserved_mib: AtomicI64,
+    overdue: [AtomicU64; OVERDUE_OUTCOMES.len()],
+    overdue_in_flight: AtomicI64,
 }
 
 /// Escapes a label value.
@@ -133,6 +156,20 @@ impl Metrics {
     /// Moves the number of open cases by `delta`.
     pub fn add_open_cases(&self, delta: i64) {
         self.open_cases.fetch_add(delta, Ordering::Relaxed);
+    }
+
+    /// Counts an overdue item the deadline loop handled.
+    pub fn record_overdue(&self, outcome: OverdueOutcome) {
+        if let Some(i) = OVERDUE_OUTCOMES.iter().position(|(o, _)| *o == outcome) {
+            self.overdue[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Sets how many overdue items are being handled or wait for their
+    /// plugin's share.
+    pub fn set_overdue_in_flight(&self, items: usize) {
+        self.overdue_in_flight
+            .store(i64::try_from(items).unwrap_or(i64::MAX), Ordering::Relaxed);
     }
 
     /// Renders everything in the Prometheus text format, with the active
@@ -243,6 +280,28 @@ impl Metrics {
             out,
             "onething_calls_memory_reserved_mib {}",
             self.calls_memory_reserved_mib.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP onething_overdue_items_total Overdue items the deadline loop handled, by outcome: reported (the plugin was told), call_failed (its call failed or it refused), failed (the host failed while handling it), panicked (handling it panicked); failed and panicked items are recorded on their case and not handled again."
+        );
+        let _ = writeln!(out, "# TYPE onething_overdue_items_total counter");
+        for (i, (_, outcome)) in OVERDUE_OUTCOMES.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "onething_overdue_items_total{{outcome=\"{outcome}\"}} {}",
+                self.overdue[i].load(Ordering::Relaxed)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP onething_overdue_in_flight Overdue items being handled or waiting for their plugin's share of the deadline loop."
+        );
+        let _ = writeln!(out, "# TYPE onething_overdue_in_flight gauge");
+        let _ = writeln!(
+            out,
+            "onething_overdue_in_flight {}",
+            self.overdue_in_flight.load(Ordering::Relaxed)
         );
         let _ = writeln!(
             out,

@@ -19,6 +19,7 @@ use crate::deploy::{DeployError, Deployer};
 use crate::http::Api;
 use crate::identity::Verifier;
 use crate::metrics::Metrics;
+use crate::overdue::DeadlineLoop;
 use crate::plugins::PluginSet;
 use crate::runtime::{LoadError, Runtime};
 use crate::service::{Clock, Service, SystemClock};
@@ -146,7 +147,9 @@ impl Server {
         if let Some(file) = &config.holidays_file {
             calendar = calendar.with_holiday_file(file)?;
         }
-        let service = Arc::new(Service::new(storage, plugins, calendar, clock, metrics));
+        let service = Arc::new(
+            Service::new(storage, plugins, calendar, clock, metrics).with_limits(&config.limits),
+        );
         let api = Arc::new(
             Api::new(service.clone(), deployer, config.limits.max_body_bytes)
                 .with_max_package_bytes(config.limits.max_package_bytes)
@@ -175,8 +178,7 @@ impl Server {
             header_timeout: Duration::from_millis(config.limits.header_read_timeout_ms.max(1)),
             max_header_bytes: config.limits.max_header_bytes.max(1024),
         };
-        let deadlines = tokio::spawn(deadline_loop(
-            service,
+        let deadlines = tokio::spawn(DeadlineLoop::new(service).run(
             Duration::from_millis(config.deadline_check_interval_ms.max(10)),
             signal.clone(),
         ));
@@ -213,26 +215,6 @@ impl Server {
     /// Runs until the task ends (it ends only on shutdown).
     pub async fn wait(self) {
         let _ = self.task.await;
-    }
-}
-
-/// Reports overdue items to their plugins every `interval`, until shutdown.
-async fn deadline_loop(
-    service: Arc<Service>,
-    interval: Duration,
-    mut signal: watch::Receiver<bool>,
-) {
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(interval) => {
-                match service.report_overdue().await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(items = n, "overdue items reported"),
-                    Err(error) => tracing::error!(%error, "overdue check failed"),
-                }
-            }
-            _ = signal.changed() => break,
-        }
     }
 }
 

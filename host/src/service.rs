@@ -22,6 +22,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{Map, Value};
 
 use crate::calendar::Calendar;
+use crate::limits::LimitsConfig;
 use crate::locks::KeyedLocks;
 use crate::metrics::Metrics;
 use crate::model::{
@@ -199,6 +200,20 @@ pub struct Service {
     calendar: Calendar,
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
+    due_items_per_round: usize,
+    overdue_calls_per_plugin: usize,
+}
+
+/// What became of one overdue item the deadline loop handed over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OverdueReport {
+    /// The plugin was told and its decision committed.
+    Reported,
+    /// The plugin was told but its call failed or it refused; the failure is
+    /// on the timeline and the item is marked reported.
+    CallFailed,
+    /// Nothing to do: the item is finished, reported already, or not due.
+    Skipped,
 }
 
 impl Service {
@@ -217,7 +232,23 @@ impl Service {
             calendar,
             clock,
             metrics,
+            due_items_per_round: LimitsConfig::DEFAULT.due_items_per_round,
+            overdue_calls_per_plugin: LimitsConfig::DEFAULT.overdue_calls_per_plugin,
         }
+    }
+
+    /// The same service with the deadline loop's limits of `limits`
+    /// (`due_items_per_round`, `overdue_calls_per_plugin`) instead of the
+    /// defaults.
+    pub fn with_limits(mut self, limits: &LimitsConfig) -> Self {
+        self.due_items_per_round = limits.due_items_per_round;
+        self.overdue_calls_per_plugin = limits.overdue_calls_per_plugin;
+        self
+    }
+
+    /// The deadline loop's limits: items per round, calls per plugin.
+    pub(crate) fn overdue_limits(&self) -> (usize, usize) {
+        (self.due_items_per_round, self.overdue_calls_per_plugin)
     }
 
     /// The host's metrics.
@@ -481,44 +512,112 @@ impl Service {
     }
 
     /// Tells each case's plugin, once, about every pending item whose time
-    /// ran out (`item-overdue`), and records it on the case's timeline.
-    /// Returns how many items it reported. A plugin that fails to handle the
-    /// event has the failure on the case's timeline; the item is still
-    /// marked reported, so it is not retried forever.
-    pub async fn report_overdue(&self) -> Result<usize, ServiceError> {
+    /// ran out (`item-overdue`), at most `due_items_per_round` of them, and
+    /// waits until each is handled (the test kit's way; the host runs
+    /// [`DeadlineLoop::run`](crate::overdue::DeadlineLoop::run), which waits
+    /// for none). Returns how many items' plugins were told. A plugin that
+    /// fails to handle the event, or a failure of the host while handling
+    /// it, is on the case's timeline; the item is still marked reported, so
+    /// it is not retried forever.
+    pub async fn report_overdue(self: &Arc<Self>) -> Result<usize, ServiceError> {
+        crate::overdue::DeadlineLoop::new(self.clone())
+            .report_round()
+            .await
+    }
+
+    /// Pending items whose time ran out and whose plugin has not been told,
+    /// soonest first, at most `limit`.
+    pub(crate) async fn items_due(&self, limit: usize) -> Result<Vec<WorkItem>, ServiceError> {
+        Ok(self.storage.items_due(self.clock.now(), limit).await?)
+    }
+
+    /// The plugin version a case is pinned to (fixed when it starts).
+    pub(crate) async fn pinned_version(&self, case_id: &str) -> Result<String, ServiceError> {
+        Ok(self.load_case(case_id).await?.plugin_version)
+    }
+
+    /// Tells the case's plugin that `item_id` is overdue, under the case's
+    /// lock, if it is still pending, unreported and due; the item's
+    /// `overdue_at` is committed with the call's outcome or failure.
+    pub(crate) async fn report_item_overdue(
+        &self,
+        case_id: &str,
+        item_id: &str,
+    ) -> Result<OverdueReport, ServiceError> {
+        let _guard = self.locks.lock(case_id).await;
         let now = self.clock.now();
-        let due = self.storage.items_due(now, 256).await?;
-        let mut reported = 0;
-        for candidate in due {
-            let _guard = self.locks.lock(&candidate.case_id).await;
-            let Some(mut item) = self.storage.item(&candidate.id).await? else {
-                continue;
-            };
-            if item.status != ItemStatus::Pending || item.overdue_at.is_some() || item.due_at > now
-            {
-                continue;
-            }
-            let case = self.load_case(&item.case_id).await?;
-            item.overdue_at = Some(now);
-            let event = CaseEvent::ItemOverdue {
-                item_id: item.id.clone(),
-                department: item.department.clone(),
-                task: item.task.clone(),
-            };
-            let entry = TimelineEvent::ItemOverdue {
-                item_id: item.id.clone(),
-                department: item.department.clone(),
-            };
-            match self
-                .deliver(case, event, entry, Some(item), KeepItem::Yes)
-                .await
-            {
-                Ok(_) => reported += 1,
-                Err(ServiceError::Refused(_) | ServiceError::Plugin(_)) => reported += 1,
-                Err(e) => return Err(e),
-            }
+        let Some(mut item) = self.storage.item(item_id).await? else {
+            return Ok(OverdueReport::Skipped);
+        };
+        if item.status != ItemStatus::Pending || item.overdue_at.is_some() || item.due_at > now {
+            return Ok(OverdueReport::Skipped);
         }
-        Ok(reported)
+        let case = self.load_case(case_id).await?;
+        item.overdue_at = Some(now);
+        let event = CaseEvent::ItemOverdue {
+            item_id: item.id.clone(),
+            department: item.department.clone(),
+            task: item.task.clone(),
+        };
+        let entry = TimelineEvent::ItemOverdue {
+            item_id: item.id.clone(),
+            department: item.department.clone(),
+        };
+        match self
+            .deliver(case, event, entry, Some(item), KeepItem::Yes)
+            .await
+        {
+            Ok(_) => Ok(OverdueReport::Reported),
+            Err(ServiceError::Refused(_) | ServiceError::Plugin(_)) => {
+                Ok(OverdueReport::CallFailed)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Records that handling the overdue `item_id` failed in the host
+    /// (`code`, `message`): a `call-failed` entry on the case, committed
+    /// with the item's `overdue_at`, so that it is not handled again.
+    /// Returns `false` if the item needs no record any more (finished or
+    /// reported meanwhile).
+    pub(crate) async fn record_overdue_failure(
+        &self,
+        case_id: &str,
+        item_id: &str,
+        code: &str,
+        message: &str,
+    ) -> Result<bool, ServiceError> {
+        let _guard = self.locks.lock(case_id).await;
+        let now = self.clock.now();
+        let Some(mut item) = self.storage.item(item_id).await? else {
+            return Ok(false);
+        };
+        if item.status != ItemStatus::Pending || item.overdue_at.is_some() {
+            return Ok(false);
+        }
+        let mut case = self.load_case(case_id).await?;
+        item.overdue_at = Some(now);
+        let expected_revision = Some(case.revision);
+        case.revision += 1;
+        case.updated_at = now;
+        case.timeline.push(TimelineEntry {
+            at: now,
+            event: TimelineEvent::CallFailed {
+                call: "item-overdue".to_owned(),
+                code: code.to_owned(),
+                message: message.to_owned(),
+            },
+        });
+        self.storage
+            .commit(Commit {
+                case,
+                expected_revision,
+                items: vec![item],
+                audit: Vec::new(),
+                idempotency: None,
+            })
+            .await?;
+        Ok(true)
     }
 
     /// The applicant withdraws a case that is not finished: its open items

@@ -22,6 +22,7 @@ mod idempotency;
 mod identity;
 mod metrics;
 mod newborn;
+mod overdue;
 mod queue;
 mod registry;
 mod startup;
