@@ -146,8 +146,8 @@ impl Calendar {
             Due::Hours(hours) => TimeDelta::try_hours(i64::from(hours)),
             Due::Minutes(minutes) => TimeDelta::try_minutes(i64::from(minutes)),
             Due::WorkingDays(0) => return from,
-            // A local date chrono cannot hold (within a day of its range)
-            // saturates like any other result out of range.
+            // A dispatch whose local date chrono cannot hold (hours from
+            // either end of its range) saturates like any result past it.
             Due::WorkingDays(days) => {
                 from.naive_utc()
                     .checked_add_offset(self.offset())
@@ -257,8 +257,9 @@ fn day_number(date: NaiveDate) -> i64 {
     i64::from(date.num_days_from_ce()) - 1
 }
 
-/// Weekdays from day 0 through day `day` (less those before day 0 when it
-/// is negative); the difference of two counts is the weekdays between.
+/// Weekdays from day 0 through day `day` (for a day before day 0, minus
+/// the weekdays from it to day 0). Only differences are used: the count
+/// at `b` less the count at `a` is the weekdays after `a` through `b`.
 fn weekdays_through(day: i64) -> i64 {
     5 * day.div_euclid(7) + (day.rem_euclid(7) + 1).min(5)
 }
