@@ -227,7 +227,7 @@ async fn more_hostile_plugins_are_contained() {
         "plugin_trap",
     );
     assert!(message.contains("stack"), "{message}");
-    // 100 MB of state is refused by the host, not stored.
+    // A state past the host's JSON bound is refused, not stored.
     assert_error(
         hostile_beside_good(&host, "returns-huge-string").await,
         StatusCode::INTERNAL_SERVER_ERROR,
