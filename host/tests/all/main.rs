@@ -9,6 +9,7 @@ mod support;
 mod audit;
 mod cli;
 mod compile_cache;
+mod connections;
 mod crash;
 mod deadlines;
 mod ebike;

@@ -5,7 +5,7 @@ use serde_json::json;
 
 use crate::support::{TestHost, newborn_application};
 
-async fn scrape(host: &TestHost) -> String {
+pub async fn scrape(host: &TestHost) -> String {
     let response = host
         .client
         .get(format!("{}/metrics", host.base))
@@ -22,7 +22,7 @@ async fn scrape(host: &TestHost) -> String {
     response.text().await.unwrap()
 }
 
-fn value(text: &str, series: &str) -> f64 {
+pub fn value(text: &str, series: &str) -> f64 {
     text.lines()
         .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
         .and_then(|l| l.rsplit(' ').next())
