@@ -14,6 +14,7 @@
 pub mod audit;
 pub mod calendar;
 pub mod config;
+pub mod connections;
 pub mod datasets;
 pub mod deploy;
 pub mod http;

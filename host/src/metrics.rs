@@ -3,9 +3,10 @@
 //! Per plugin version: calls, failures by kind, and a latency histogram,
 //! kept in atomics that the runtime updates without locks on every call.
 //! At scrape time: the active version of each scenario, open cases, the
-//! deadline loop's overdue items by outcome and in flight, HTTP responses by
-//! status, and what the storage writer (the serial part of
-//! every durable write) has done.
+//! memory reserved by calls in flight, the deadline loop's overdue items by
+//! outcome and in flight, HTTP responses by status, open connections and
+//! those closed to make room, and what the storage writer (the serial part
+//! of every durable write) has done.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -116,6 +117,9 @@ pub struct Metrics {
     calls_memory_reserved_mib: AtomicI64,
     overdue: [AtomicU64; OVERDUE_OUTCOMES.len()],
     overdue_in_flight: AtomicI64,
+    connections_open: AtomicI64,
+    connections_evicted: AtomicU64,
+    connections_refused: AtomicU64,
 }
 
 /// Escapes a label value.
@@ -170,6 +174,22 @@ impl Metrics {
     pub fn set_overdue_in_flight(&self, items: usize) {
         self.overdue_in_flight
             .store(i64::try_from(items).unwrap_or(i64::MAX), Ordering::Relaxed);
+    }
+
+    /// Sets the number of open connections.
+    pub fn set_connections_open(&self, open: i64) {
+        self.connections_open.store(open, Ordering::Relaxed);
+    }
+
+    /// Counts an idle connection closed to make room for a new one.
+    pub fn count_connection_evicted(&self) {
+        self.connections_evicted.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a new connection closed unanswered because every open one had
+    /// a request in flight.
+    pub fn count_connection_refused(&self) {
+        self.connections_refused.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Renders everything in the Prometheus text format, with the active
@@ -315,10 +335,40 @@ impl Metrics {
                 "onething_http_responses_total{{status=\"{status}\"}} {count}"
             );
         }
+        drop(http);
+        self.render_connections(&mut out);
         if let Some(stats) = writer {
             render_writer(&mut out, &stats);
         }
         out
+    }
+
+    fn render_connections(&self, out: &mut String) {
+        let series = [
+            (
+                "onething_connections_open",
+                "Connections open now (at most limits.max_connections that are not closing).",
+                "gauge",
+                self.connections_open.load(Ordering::Relaxed).to_string(),
+            ),
+            (
+                "onething_connections_evicted_total",
+                "Idle keep-alive connections closed to make room for a new one at the cap.",
+                "counter",
+                self.connections_evicted.load(Ordering::Relaxed).to_string(),
+            ),
+            (
+                "onething_connections_refused_total",
+                "New connections closed unanswered at the cap, every open one having a request in flight.",
+                "counter",
+                self.connections_refused.load(Ordering::Relaxed).to_string(),
+            ),
+        ];
+        for (name, help, kind, value) in series {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} {kind}");
+            let _ = writeln!(out, "{name} {value}");
+        }
     }
 }
 

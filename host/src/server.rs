@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::calendar::Calendar;
 use crate::config::Config;
+use crate::connections::{self, Admission, Connections};
 use crate::datasets::{self, ImportError};
 use crate::deploy::{DeployError, Deployer};
 use crate::http::Api;
@@ -148,7 +148,8 @@ impl Server {
             calendar = calendar.with_holiday_file(file)?;
         }
         let service = Arc::new(
-            Service::new(storage, plugins, calendar, clock, metrics).with_limits(&config.limits),
+            Service::new(storage, plugins, calendar, clock, metrics.clone())
+                .with_limits(&config.limits),
         );
         let api = Arc::new(
             Api::new(service.clone(), deployer, config.limits.max_body_bytes)
@@ -174,9 +175,18 @@ impl Server {
             tracing::warn!(%addr, "listening on a non-loopback address");
         }
         let (shutdown, signal) = watch::channel(false);
+        let file_limit = connections::raise_file_limit();
+        let max_connections = connections::fitting_cap(config.limits.max_connections, file_limit);
+        tracing::info!(
+            max_connections,
+            configured = config.limits.max_connections,
+            file_limit,
+            "connection cap"
+        );
         let http = HttpLimits {
             header_timeout: Duration::from_millis(config.limits.header_read_timeout_ms.max(1)),
             max_header_bytes: config.limits.max_header_bytes.max(1024),
+            connections: Connections::new(max_connections, metrics.clone()),
         };
         let deadlines = tokio::spawn(DeadlineLoop::new(service).run(
             Duration::from_millis(config.deadline_check_interval_ms.max(10)),
@@ -222,6 +232,8 @@ impl Server {
 struct HttpLimits {
     header_timeout: Duration,
     max_header_bytes: usize,
+    /// The open connections and their cap.
+    connections: Arc<Connections>,
 }
 
 async fn accept_loop(
@@ -231,7 +243,6 @@ async fn accept_loop(
     limits: HttpLimits,
     runtime: Arc<Runtime>,
 ) {
-    let graceful = GracefulShutdown::new();
     let mut builder = hyper::server::conn::http1::Builder::new();
     // A client that sends its head slowly is cut off after the timeout; a
     // head larger than the limit is answered 431.
@@ -239,6 +250,7 @@ async fn accept_loop(
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
         .max_header_size(limits.max_header_bytes);
+    let connections = limits.connections;
     loop {
         tokio::select! {
             accepted = listener.accept() => {
@@ -250,25 +262,52 @@ async fn accept_loop(
                         continue;
                     }
                 };
+                // At the cap with every connection busy: closed unanswered.
+                let Admission::Admitted(admitted) = connections.admit() else {
+                    drop(stream);
+                    continue;
+                };
                 let _ = stream.set_nodelay(true);
                 let api = api.clone();
+                let tracker = admitted.tracker();
                 let service = service_fn(move |req| {
                     let api = api.clone();
-                    async move { api.handle(req).await }
+                    let in_flight = tracker.begin();
+                    async move {
+                        let response = api.handle(req).await;
+                        drop(in_flight);
+                        response
+                    }
                 });
                 let connection = builder.serve_connection(TokioIo::new(stream), service);
-                let connection = graceful.watch(connection);
+                let mut shutdown = signal.clone();
                 tokio::spawn(async move {
-                    if let Err(error) = connection.await {
+                    let mut connection = std::pin::pin!(connection);
+                    // Made room for a newer one, or the host stops: finish
+                    // the request in flight, if any, then close.
+                    let ended = tokio::select! {
+                        ended = connection.as_mut() => Some(ended),
+                        () = admitted.asked_to_close() => None,
+                        _ = shutdown.changed() => None,
+                    };
+                    let ended = match ended {
+                        Some(ended) => ended,
+                        None => {
+                            connection.as_mut().graceful_shutdown();
+                            connection.await
+                        }
+                    };
+                    if let Err(error) = ended {
                         tracing::debug!(%error, "connection ended with an error");
                     }
+                    drop(admitted);
                 });
             }
             _ = signal.changed() => break,
         }
     }
     drop(listener);
-    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+    if tokio::time::timeout(SHUTDOWN_GRACE, connections.all_closed())
         .await
         .is_err()
     {

@@ -44,6 +44,10 @@ pub const APPLICANT_FIELD: &str = "applicant_id";
 /// The field that names the device reporting an event (no citizen files it).
 pub const SENSOR_FIELD: &str = "sensor_id";
 
+/// Fields that name a citizen. A device's event may carry none of them: a
+/// device reports for itself and never applies in anyone's name.
+pub const CITIZEN_FIELDS: &[&str] = &[APPLICANT_FIELD];
+
 /// Who a case is opened for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Applicant {
@@ -88,6 +92,15 @@ pub enum ServiceError {
         field: String,
         /// What is wrong.
         message: String,
+    },
+    /// A device reported an event to a scenario whose manifest does not
+    /// declare `device_events`.
+    #[error(
+        "scenario `{scenario}` does not take device events: only a scenario whose manifest declares `device_events = true` does; citizens apply with POST /v1/scenarios/{scenario}/cases"
+    )]
+    DeviceEventsNotAccepted {
+        /// The scenario.
+        scenario: String,
     },
     /// The state of the case or item does not allow this.
     #[error("{message}")]
@@ -280,10 +293,35 @@ impl Service {
             .await
     }
 
+    /// The active version of `scenario`, if `applicant` may open a case in
+    /// it: a device only in a scenario whose manifest declares
+    /// `device_events`.
+    pub fn accepting(
+        &self,
+        scenario: &str,
+        applicant: &Applicant,
+    ) -> Result<Arc<LoadedPlugin>, ServiceError> {
+        let plugin = self
+            .plugins
+            .active(scenario)
+            .ok_or_else(|| ServiceError::NotFound {
+                what: "scenario",
+                id: scenario.to_owned(),
+            })?;
+        if matches!(applicant, Applicant::Device(_)) && !plugin.manifest().device_events {
+            return Err(ServiceError::DeviceEventsNotAccepted {
+                scenario: scenario.to_owned(),
+            });
+        }
+        Ok(plugin)
+    }
+
     /// An identified caller applies to `scenario`. The applicant is the
     /// caller: a form field naming the applicant (`applicant_id`, or
     /// `sensor_id` for a device) may be left out, and is then filled in
-    /// from the token, or must say the same; another value is refused.
+    /// from the token, or must say the same; another value is refused. A
+    /// device reports only to a scenario that declares device events, and
+    /// its event may not name a citizen ([`CITIZEN_FIELDS`]).
     pub async fn apply_as(
         &self,
         scenario: &str,
@@ -298,13 +336,7 @@ impl Service {
             (Some(owner), Some(key)) => Some(format!("{owner}\n{key}")),
             (_, key) => key,
         };
-        let plugin = self
-            .plugins
-            .active(scenario)
-            .ok_or_else(|| ServiceError::NotFound {
-                what: "scenario",
-                id: scenario.to_owned(),
-            })?;
+        let plugin = self.accepting(scenario, &applicant)?;
         if let Some(quarantine) = plugin.quarantine() {
             return Err(ServiceError::Quarantined {
                 scenario: scenario.to_owned(),
@@ -316,6 +348,16 @@ impl Service {
                 "the application must be a JSON object of the scenario's fields".into(),
             ));
         };
+        if let Applicant::Device(_) = &applicant
+            && let Some(field) = CITIZEN_FIELDS.iter().find(|f| form.contains_key(**f))
+        {
+            return Err(ServiceError::InvalidField {
+                field: (*field).to_owned(),
+                message: format!(
+                    "a device reports events for itself and cannot name a citizen: leave `{field}` out"
+                ),
+            });
+        }
         let identified = match &applicant {
             Applicant::FromForm => None,
             Applicant::Citizen(id) => Some((APPLICANT_FIELD, id.clone(), id.clone())),

@@ -6,6 +6,7 @@
 //! department = "health"
 //! title = "新生儿出生一件事"
 //! description = "Birth registration, insurance, social security card and vaccination in one application."
+//! # device_events = true   # only for a scenario a sensor reports, no citizen files
 //!
 //! [grants]
 //! datasets = ["health/birth-certificates", "public-security/residents"]
@@ -39,6 +40,12 @@ pub struct Manifest {
     /// What the scenario does, for operators.
     #[serde(default)]
     pub description: String,
+    /// Whether devices (sensors) report this scenario's cases through
+    /// `POST /v1/scenarios/{id}/events`. Off by default: a scenario citizens
+    /// file must not take a device's event, or a device could open a case in
+    /// a citizen's name. A device's case is the device's own.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub device_events: bool,
     /// What the plugin may touch; nothing else is allowed.
     #[serde(default)]
     pub grants: Grants,
@@ -137,6 +144,10 @@ impl Manifest {
     }
 }
 
+fn is_false(value: &bool) -> bool {
+    !*value
+}
+
 fn field_error(field: &'static str, reason: impl Into<String>) -> ManifestError {
     ManifestError::Field {
         field,
@@ -197,6 +208,10 @@ memory_mib = 32
         assert!(!m.grants.allows_dispatch("tax"));
         assert_eq!(m.limits.memory_mib, Some(32));
         assert_eq!(m.limits.deadline_ms, None);
+        assert!(!m.device_events, "device events are off unless declared");
+        let m =
+            Manifest::parse(&GOOD.replace("[grants]", "device_events = true\n[grants]")).unwrap();
+        assert!(m.device_events);
     }
 
     #[test]
@@ -217,6 +232,10 @@ memory_mib = 32
                 "title",
             ),
             (format!("{GOOD}\nextra = 1\n"), "extra"),
+            (
+                GOOD.replace("[grants]", "device_events = \"yes\"\n[grants]"),
+                "device_events",
+            ),
         ];
         for (text, field) in cases {
             let err = Manifest::parse(&text).unwrap_err().to_string();
@@ -239,6 +258,7 @@ memory_mib = 32
             major in 0u64..100, minor in 0u64..100, patch in 0u64..100,
             datasets in proptest::collection::vec("[a-z][a-z0-9-]{0,10}/[a-z][a-z0-9-]{0,10}", 0..5),
             memory in proptest::option::of(1u32..4096),
+            device_events in proptest::bool::ANY,
         ) {
             let manifest = Manifest {
                 id,
@@ -246,6 +266,7 @@ memory_mib = 32
                 department,
                 title: "T".into(),
                 description: String::new(),
+                device_events,
                 grants: Grants { datasets, dispatch: vec![] },
                 limits: Limits { memory_mib: memory, deadline_ms: None },
             };

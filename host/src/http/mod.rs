@@ -104,6 +104,9 @@ impl From<ServiceError> for ApiError {
             ),
             ServiceError::BadRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
             ServiceError::InvalidField { .. } => (StatusCode::BAD_REQUEST, "invalid_field"),
+            ServiceError::DeviceEventsNotAccepted { .. } => {
+                (StatusCode::BAD_REQUEST, "device_events_not_accepted")
+            }
             ServiceError::Conflict { code, .. } => (StatusCode::CONFLICT, *code),
             ServiceError::IdempotencyKeyReused { .. } => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused")
@@ -547,14 +550,9 @@ impl Api {
             }
             None => None,
         };
-        // An unknown scenario is answered before the body is read.
-        if self.service.plugins().active(scenario).is_none() {
-            return Err(ServiceError::NotFound {
-                what: "scenario",
-                id: scenario.to_owned(),
-            }
-            .into());
-        }
+        // An unknown scenario, or one that does not take this caller's
+        // cases, is answered before the body is read.
+        self.service.accepting(scenario, &applicant)?;
         let application = self.read_json(req).await?;
         let applied = self
             .service
@@ -915,7 +913,9 @@ async fn read_body(
     }
 }
 
-/// Who may see and act on a case: its applicant, a citizen or a device.
+/// Who may see and act on a case: its applicant, a citizen or a device (a
+/// device's case, from `POST /v1/scenarios/{s}/events`, belongs to that
+/// device alone: `sensor:ID`; no citizen's token opens it).
 const CASE_ROLES: &[Role] = &[Role::Citizen, Role::Device];
 
 /// The `applicant` of the cases `caller` opens.

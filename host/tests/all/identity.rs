@@ -429,3 +429,97 @@ async fn without_an_identity_provider_nobody_is_let_in() {
         "identity_not_configured",
     );
 }
+
+#[tokio::test]
+async fn a_device_acts_only_as_a_device() {
+    let host = TestHost::start(&["newborn", "ebike-charging"]).await;
+    let sensor = token(Role::Device, "S-7");
+    let father = token(Role::Citizen, FATHER);
+    let audited = host.audit().await.len();
+
+    // The attack: a sensor files a newborn application in the father's
+    // name. Newborn does not take device events: 400, before anything runs;
+    // without the applicant field all the same.
+    let mut in_his_name = form_without_applicant();
+    in_his_name["applicant_id"] = json!(FATHER);
+    for body in [in_his_name, form_without_applicant()] {
+        let message = assert_error(
+            send(
+                &host,
+                Method::POST,
+                "/v1/scenarios/newborn/events",
+                Some(&sensor),
+                Some(body),
+            )
+            .await,
+            StatusCode::BAD_REQUEST,
+            "device_events_not_accepted",
+        );
+        assert!(message.contains("`newborn`"), "{message}");
+    }
+
+    // A scenario that takes device events still refuses an event naming a
+    // citizen, and names the field.
+    let reading = json!({"sensor_id": "S-7", "building": "B", "grid": "G", "detected_at": "t"});
+    let mut naming_him = reading.clone();
+    naming_him["applicant_id"] = json!(FATHER);
+    let message = assert_error(
+        send(
+            &host,
+            Method::POST,
+            "/v1/scenarios/ebike-charging/events",
+            Some(&sensor),
+            Some(naming_him),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_field",
+    );
+    assert!(message.contains("applicant_id"), "{message}");
+
+    // Nothing was made of any of it: no case, no item, no read of anyone's
+    // data.
+    assert_eq!(host.storage.open_cases().await.unwrap(), 0);
+    for department in [
+        "public-security",
+        "medical-insurance",
+        "hrss",
+        "disease-control",
+        "community-grid",
+    ] {
+        assert!(host.pending(department).await.is_empty(), "{department}");
+    }
+    let (status, log) = send(&host, Method::GET, "/v1/me/access-log", Some(&father), None).await;
+    assert_eq!(status, StatusCode::OK, "{log}");
+    assert_eq!(log["reads"], json!([]), "{log}");
+    assert_eq!(
+        host.audit().await.len(),
+        audited,
+        "nothing new on the audit log"
+    );
+
+    // The device's own event still opens a case, which is the device's:
+    // it can follow it, a citizen cannot see it.
+    let (status, case) = send(
+        &host,
+        Method::POST,
+        "/v1/scenarios/ebike-charging/events",
+        Some(&sensor),
+        Some(reading),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{case}");
+    let path = format!("/v1/cases/{}", case["case_id"].as_str().unwrap());
+    let (status, seen) = send(&host, Method::GET, &path, Some(&sensor), None).await;
+    assert_eq!(status, StatusCode::OK, "{seen}");
+    assert_eq!(seen["applicant"], "sensor:S-7", "{seen}");
+    for other in [&father, &token(Role::Device, "S-8")] {
+        assert_error(
+            send(&host, Method::GET, &path, Some(other), None).await,
+            StatusCode::NOT_FOUND,
+            "case_not_found",
+        );
+    }
+    assert_eq!(host.pending("community-grid").await.len(), 1);
+    host.stop().await;
+}

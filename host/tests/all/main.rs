@@ -11,6 +11,7 @@ mod bounds;
 mod bounds_property;
 mod cli;
 mod compile_cache;
+mod connections;
 mod crash;
 mod deadlines;
 mod describe;
