@@ -152,8 +152,8 @@ impl PluginError {
     pub fn code(&self) -> &'static str {
         match self {
             PluginError::Scenario(ScenarioError::Denied(_)) => "plugin_denied",
-            PluginError::Scenario(ScenarioError::NotFound(_)) => "plugin_not_found",
-            PluginError::Scenario(ScenarioError::Invalid(_)) => "plugin_invalid",
+            PluginError::Scenario(ScenarioError::NotFound(_)) => "application_not_found",
+            PluginError::Scenario(ScenarioError::Invalid(_)) => "application_invalid",
             PluginError::Scenario(ScenarioError::Unavailable(_)) => "plugin_unavailable",
             PluginError::Timeout { .. } => "plugin_timeout",
             PluginError::OutOfMemory { .. } => "plugin_out_of_memory",
