@@ -25,13 +25,11 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use onething_registry::{
-    AdminAction, Ceiling, Package, PublicKeyFile, Registry, RegistryError, RegistryStore,
-    SigningKeyFile, StoreError, TrustedKey, VersionRecord,
+    AdminAction, Ceiling, Package, PluginState, PublicKeyFile, Registry, RegistryError,
+    RegistryStore, SigningKeyFile, StoreError, TrustedKey, VersionRecord,
 };
-use serde::Serialize;
-
 use crate::plugins::{self, PluginDirError, PluginSet};
-use crate::runtime::{LoadError, Quarantine, Runtime};
+use crate::runtime::{LoadError, LoadedPlugin, Runtime};
 use crate::service::Clock;
 use crate::storage::{AuditRecord, Storage, StorageError};
 
@@ -197,19 +195,11 @@ pub enum DeployError {
     Storage(#[from] StorageError),
 }
 
-/// What an upload did.
-#[derive(Debug, Clone, Serialize)]
+/// What an upload did (the HTTP layer renders it, `http/views.rs`).
+#[derive(Debug, Clone)]
 pub struct Uploaded {
-    /// The stored version.
-    pub id: String,
-    /// Its version.
-    pub version: String,
-    /// The package digest.
-    pub digest: String,
-    /// The owning department.
-    pub department: String,
-    /// The key that signed it.
-    pub signed_by: String,
+    /// The stored version's record.
+    pub record: VersionRecord,
     /// `false` when the same package was there already.
     pub created: bool,
     /// Whether it is now active.
@@ -218,61 +208,44 @@ pub struct Uploaded {
     pub compile_cache: String,
 }
 
-/// What an activation or rollback did.
-#[derive(Debug, Clone, Serialize)]
+/// What an activation, rollback or deactivation did.
+#[derive(Debug, Clone)]
 pub struct Switched {
     /// The plugin.
     pub id: String,
     /// The version active now (none after a deactivation).
-    pub active: Option<String>,
+    pub active: Option<semver::Version>,
     /// The version active before.
-    pub previous: Option<String>,
-    /// Time spent compiling (or reading the cache) before the swap, ms.
-    pub load_ms: u64,
+    pub previous: Option<semver::Version>,
+    /// Time spent compiling (or reading the cache) before the swap.
+    pub load: Duration,
 }
 
-/// One version as operators see it.
-#[derive(Debug, Clone, Serialize)]
-pub struct VersionView {
-    /// The version.
-    pub version: String,
-    /// Whether it takes new cases.
-    pub active: bool,
-    /// Whether it is loaded (compiled and ready).
-    pub loaded: bool,
-    /// Open cases pinned to it.
-    pub open_cases: u64,
-    /// The package digest.
-    pub digest: String,
-    /// The key that signed it.
-    pub signed_by: String,
-    /// When it was uploaded.
-    pub uploaded_at: String,
-    /// Who uploaded it.
-    pub uploaded_by: String,
-    /// The component's size.
-    pub component_bytes: u64,
-    /// How it was loaded: `hit` (from the compile cache) or `compiled`.
-    pub compile_cache: Option<String>,
-    /// Why it takes no new cases, if quarantined.
-    pub quarantine: Option<Quarantine>,
-    /// Failed calls in a row.
-    pub failures_in_a_row: u32,
-}
-
-/// One plugin as operators see it.
-#[derive(Debug, Clone, Serialize)]
-pub struct PluginView {
+/// One stored plugin with its versions: what [`Deployer::overview`]
+/// returns.
+#[derive(Clone)]
+pub struct PluginOverview {
     /// The plugin (scenario) id.
     pub id: String,
     /// The owning department.
     pub department: String,
-    /// The active version, if any.
-    pub active_version: Option<String>,
-    /// Versions active before, oldest first (rollback goes to the last).
-    pub history: Vec<String>,
+    /// Its active version and history.
+    pub state: PluginState,
     /// Every stored version, lowest first.
-    pub versions: Vec<VersionView>,
+    pub versions: Vec<VersionOverview>,
+}
+
+/// One stored version, and how it runs.
+#[derive(Clone)]
+pub struct VersionOverview {
+    /// The registry's record of it.
+    pub record: VersionRecord,
+    /// Whether it takes new cases.
+    pub active: bool,
+    /// The loaded version, if it is loaded.
+    pub loaded: Option<Arc<LoadedPlugin>>,
+    /// Open cases pinned to it.
+    pub open_cases: u64,
 }
 
 /// The registry and the loaded plugins, kept in step.
@@ -404,14 +377,9 @@ impl Deployer {
             self.switch_to(&mut registry, &id, &version, actor).await?;
             active = true;
         }
-        let record = published.record;
         tracing::info!(scenario = %id, plugin_version = %version, created = published.created, active, actor, "plugin package uploaded");
         Ok(Uploaded {
-            id,
-            version: version.to_string(),
-            digest: record.digest,
-            department: record.department,
-            signed_by: record.signed_by,
+            record: published.record,
             created: published.created,
             active,
             compile_cache,
@@ -441,15 +409,15 @@ impl Deployer {
         if !self.plugins.is_loaded(id, version) {
             self.load(registry, &record).await?;
         }
-        let load_ms = duration_ms(started.elapsed());
+        let load = started.elapsed();
         let previous = registry.activate(id, version, actor).await?;
         self.plugins.set_active(id, Some(version));
-        tracing::info!(scenario = %id, plugin_version = %version, previous = ?previous.as_ref().map(ToString::to_string), load_ms, actor, "plugin version activated");
+        tracing::info!(scenario = %id, plugin_version = %version, previous = ?previous.as_ref().map(ToString::to_string), load_ms = duration_ms(load), actor, "plugin version activated");
         Ok(Switched {
             id: id.to_owned(),
-            active: Some(version.to_string()),
-            previous: previous.map(|v| v.to_string()),
-            load_ms,
+            active: Some(version.clone()),
+            previous,
+            load,
         })
     }
 
@@ -469,7 +437,7 @@ impl Deployer {
         {
             self.load(&registry, &record).await?;
         }
-        let load_ms = duration_ms(started.elapsed());
+        let load = started.elapsed();
         let (from, to) = registry.rollback(id, actor).await?;
         if !self.plugins.is_loaded(id, &to) {
             let record = registry.can_activate(id, &to)?;
@@ -479,9 +447,9 @@ impl Deployer {
         tracing::warn!(scenario = %id, from = ?from.as_ref().map(ToString::to_string), to = %to, actor, "plugin rolled back");
         Ok(Switched {
             id: id.to_owned(),
-            active: Some(to.to_string()),
-            previous: from.map(|v| v.to_string()),
-            load_ms,
+            active: Some(to),
+            previous: from,
+            load,
         })
     }
 
@@ -494,8 +462,8 @@ impl Deployer {
         Ok(Switched {
             id: id.to_owned(),
             active: None,
-            previous: previous.map(|v| v.to_string()),
-            load_ms: 0,
+            previous,
+            load: Duration::ZERO,
         })
     }
 
@@ -593,53 +561,37 @@ impl Deployer {
     }
 
     /// Every stored plugin with its versions, which one is active, how many
-    /// open cases each holds and its health.
-    pub async fn overview(&self) -> Result<Vec<PluginView>, DeployError> {
+    /// open cases each holds and how it runs.
+    pub async fn overview(&self) -> Result<Vec<PluginOverview>, DeployError> {
         let open = self.storage.open_cases_by_version().await?;
         let registry = self.registry.lock().await;
-        let mut views = Vec::new();
+        let mut overview = Vec::new();
         for (id, state) in registry.plugins() {
-            let versions: Vec<VersionView> = registry
-                .versions(&id)
-                .into_iter()
-                .map(|record| {
-                    let version = record.version.to_string();
-                    let loaded = self.plugins.version(&id, &version);
-                    VersionView {
-                        active: state.active.as_ref() == Some(&record.version),
-                        loaded: loaded.is_some(),
-                        open_cases: open
-                            .get(&(id.clone(), version.clone()))
-                            .copied()
-                            .unwrap_or(0),
-                        digest: record.digest,
-                        signed_by: record.signed_by,
-                        uploaded_at: record.uploaded_at.to_rfc3339(),
-                        uploaded_by: record.uploaded_by,
-                        component_bytes: record.component_bytes,
-                        compile_cache: loaded
-                            .as_ref()
-                            .map(|p| format!("{:?}", p.cache_outcome()).to_lowercase()),
-                        quarantine: loaded.as_ref().and_then(|p| p.quarantine()),
-                        failures_in_a_row: loaded.as_ref().map_or(0, |p| p.failures_in_a_row()),
-                        version,
-                    }
-                })
-                .collect();
-            let department = registry
-                .versions(&id)
+            let records = registry.versions(&id);
+            let department = records
                 .last()
                 .map(|r| r.department.clone())
                 .unwrap_or_default();
-            views.push(PluginView {
+            let versions = records
+                .into_iter()
+                .map(|record| {
+                    let version = record.version.to_string();
+                    VersionOverview {
+                        active: state.active.as_ref() == Some(&record.version),
+                        loaded: self.plugins.version(&id, &version),
+                        open_cases: open.get(&(id.clone(), version)).copied().unwrap_or(0),
+                        record,
+                    }
+                })
+                .collect();
+            overview.push(PluginOverview {
                 id,
                 department,
-                active_version: state.active.map(|v| v.to_string()),
-                history: state.history.iter().map(ToString::to_string).collect(),
+                state,
                 versions,
             });
         }
-        Ok(views)
+        Ok(overview)
     }
 
     /// Demo seeding: for each plugin directory under `dir`, trust its
@@ -716,6 +668,7 @@ impl Deployer {
     }
 }
 
-fn duration_ms(elapsed: Duration) -> u64 {
+/// A duration in whole milliseconds, saturating.
+pub fn duration_ms(elapsed: Duration) -> u64 {
     u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
 }

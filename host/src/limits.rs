@@ -199,6 +199,27 @@ limits! {
     /// plugin gets its own share, so a plugin whose on-event spins cannot
     /// delay another's overdue reports.
     overdue_calls_per_plugin: usize = 4;
+
+    // ---- HTTP requests: headers, listings, bodies ---------------------
+
+    /// The longest `Idempotency-Key` header (bytes): room for a UUID, a
+    /// hash or a client's own scheme, and a bound on what is stored with
+    /// the case.
+    max_idempotency_key_bytes: usize = 255;
+    /// The most entries one page of a listing (a department's queue, a
+    /// citizen's access log) may ask for with `limit=`; a larger limit is
+    /// answered 400.
+    max_page_items: usize = 1_000;
+    /// The entries of a department's queue on one page when the request
+    /// gives no `limit=`.
+    department_page_items: usize = 500;
+    /// The entries of a citizen's access log on one page when the request
+    /// gives no `limit=`.
+    access_log_page_items: usize = 100;
+    /// How much of a body declared over the limit is read and thrown away
+    /// (bytes), so that a client that does not wait for an early answer
+    /// still sees its 413; a larger one is not read at all.
+    max_drain_bytes: usize = 8 * MIB;
 }
 
 /// Joins a doc comment's lines into one paragraph.

@@ -16,7 +16,7 @@ use crate::config::Config;
 use crate::connections::{self, Admission, Connections};
 use crate::datasets::{self, ImportError};
 use crate::deploy::{DeployError, Deployer};
-use crate::http::Api;
+use crate::http::{Api, WriterStatsSource};
 use crate::identity::Verifier;
 use crate::metrics::Metrics;
 use crate::overdue::DeadlineLoop;
@@ -147,18 +147,25 @@ impl Server {
         if let Some(file) = &config.holidays_file {
             calendar = calendar.with_holiday_file(file)?;
         }
+        let writer_stats: WriterStatsSource = {
+            let storage = storage.clone();
+            Arc::new(move || storage.writer_stats())
+        };
         let service = Arc::new(
-            Service::new(storage, plugins, calendar, clock, metrics.clone())
+            Service::new(storage, plugins.clone(), calendar, clock, metrics.clone())
                 .with_limits(&config.limits),
         );
         let api = Arc::new(
-            Api::new(service.clone(), deployer, config.limits.max_body_bytes)
-                .with_max_package_bytes(config.limits.max_package_bytes)
-                .with_body_timeout(Duration::from_millis(
-                    config.limits.body_read_timeout_ms.max(1),
-                ))
-                .with_admin_token(config.admin_token.clone())
-                .with_identity(identity_verifier(&config)?),
+            Api::new(
+                service.clone(),
+                deployer,
+                plugins,
+                metrics.clone(),
+                writer_stats,
+            )
+            .with_limits(&config.limits)
+            .with_admin_token(config.admin_token.clone())
+            .with_identity(identity_verifier(&config)?),
         );
         let listener =
             TcpListener::bind(config.listen)

@@ -338,7 +338,7 @@ impl RegistryError {
             RegistryError::InvalidCeiling(_) => "invalid_ceiling",
             RegistryError::Key(_) => "invalid_key",
             RegistryError::Corrupt(_) => "registry_corrupt",
-            RegistryError::Store(_) => "storage_error",
+            RegistryError::Store(_) => "storage_unavailable",
         }
     }
 }

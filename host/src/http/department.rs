@@ -1,0 +1,103 @@
+//! What a department's back office does, with its department token: read
+//! a page of its queue (`GET /v1/departments/{dept}/items`), complete an
+//! item (`POST …/items/{item_id}/complete`, body `{"result": {...}}`) or
+//! reject it (`POST …/items/{item_id}/reject`, body `{"reason": "..."}`).
+//! Another department's queue is 404.
+
+use hyper::Request;
+use hyper::body::Incoming;
+use serde_json::Value;
+
+use super::error::{ApiError, ErrorKind};
+use super::views::{ActedView, DepartmentItems, ItemView};
+use super::{Api, ApiResult, ok};
+use crate::service::ItemActed;
+
+fn invalid_field(message: &str) -> ApiError {
+    ApiError::new(ErrorKind::InvalidField, message)
+}
+
+impl Api {
+    /// A page of a department's queue: `?status=`, `limit=1..max_page_items`
+    /// (default `department_page_items`), `after=ITEM_ID` (the
+    /// `next_after` of the previous page; null when no page follows).
+    pub(super) async fn department_items(
+        &self,
+        department: &str,
+        req: Request<Incoming>,
+    ) -> ApiResult {
+        self.own_department(&req, department)?;
+        let page = self.paging.department(req.uri().query())?;
+        // One more than asked for tells whether another page follows, so
+        // that `next_after` is null on the last page itself.
+        let mut items = self
+            .service
+            .department_items(department, page.status, page.after.as_deref(), page.limit + 1)
+            .await?;
+        let more = items.len() > page.limit;
+        items.truncate(page.limit);
+        let next_after = more.then(|| items.last().map(|i| i.id.as_str())).flatten();
+        let now = self.service.now();
+        ok(&DepartmentItems {
+            department,
+            items: items.iter().map(|i| ItemView::new(i, now)).collect(),
+            next_after,
+        })
+    }
+
+    /// The item and its case after a department acted.
+    fn acted(&self, acted: &ItemActed) -> ApiResult {
+        ok(&ActedView::new(&acted.item, &acted.case, self.service.now()))
+    }
+
+    /// `POST /v1/departments/{department}/items/{item_id}/complete`.
+    pub(super) async fn complete(
+        &self,
+        department: &str,
+        item_id: &str,
+        req: Request<Incoming>,
+    ) -> ApiResult {
+        self.own_department(&req, department)?;
+        let body = self.read_json(req).await?;
+        let result = match body.get("result") {
+            Some(result @ Value::Object(_)) => result.clone(),
+            Some(_) => return Err(invalid_field("field `result`: must be a JSON object")),
+            None => {
+                return Err(invalid_field(
+                    "field `result`: is required, e.g. {\"result\": {\"household_no\": \"...\"}}",
+                ));
+            }
+        };
+        let acted = self
+            .service
+            .complete_item(department, item_id, result)
+            .await?;
+        self.acted(&acted)
+    }
+
+    /// `POST /v1/departments/{department}/items/{item_id}/reject`.
+    pub(super) async fn reject(
+        &self,
+        department: &str,
+        item_id: &str,
+        req: Request<Incoming>,
+    ) -> ApiResult {
+        self.own_department(&req, department)?;
+        let body = self.read_json(req).await?;
+        let reason = match body.get("reason") {
+            Some(Value::String(reason)) if !reason.trim().is_empty() => reason.clone(),
+            Some(Value::String(_)) => {
+                return Err(invalid_field(
+                    "field `reason`: must not be empty; say what the applicant must fix",
+                ));
+            }
+            Some(_) => return Err(invalid_field("field `reason`: must be a string")),
+            None => return Err(invalid_field("field `reason`: is required")),
+        };
+        let acted = self
+            .service
+            .reject_item(department, item_id, reason)
+            .await?;
+        self.acted(&acted)
+    }
+}

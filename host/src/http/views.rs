@@ -1,0 +1,534 @@
+//! What the API answers: one typed view per response body, built from the
+//! domain values the service and the deployer return. Field names are the
+//! HTTP contract's; a field that is `null` today is `null` here (an
+//! `Option` without `skip_serializing_if`). The fields of each view that
+//! replaced a `json!` literal are declared in its (alphabetical) order.
+
+use chrono::{DateTime, Utc};
+use onething_registry::{Ceiling, TrustedKey};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::deploy::{PluginOverview, Switched, Uploaded, VersionOverview, duration_ms};
+use crate::model::{
+    Case, CaseStatus, DeadlineState, Due, FieldSpec, ItemStatus, TimelineEntry, TimelineEvent,
+    WorkItem,
+};
+use crate::runtime::{LoadedPlugin, Quarantine};
+use crate::service::{Applied, CaseWithItems};
+use crate::storage::{AuditEntry, AuditRecord};
+
+/// `GET /healthz`.
+#[derive(Serialize)]
+pub struct Health {
+    /// Always `ok`.
+    pub status: &'static str,
+}
+
+// ---- citizens and devices ----------------------------------------------
+
+/// An item as the applicant sees it.
+#[derive(Serialize)]
+pub struct ItemSummary<'a> {
+    deadline: DeadlineState,
+    department: &'a str,
+    due: &'a Due,
+    due_at: DateTime<Utc>,
+    item_id: &'a str,
+    status: ItemStatus,
+    task: &'a str,
+}
+
+impl<'a> ItemSummary<'a> {
+    /// The summary of `item` at `now`.
+    pub fn new(item: &'a WorkItem, now: DateTime<Utc>) -> Self {
+        ItemSummary {
+            deadline: item.deadline_state(now),
+            department: &item.department,
+            due: &item.due,
+            due_at: item.due_at,
+            item_id: &item.id,
+            status: item.status,
+            task: &item.task,
+        }
+    }
+}
+
+/// `201` of an application: the new (or replayed) case and its items.
+#[derive(Serialize)]
+pub struct AppliedView<'a> {
+    case_id: &'a str,
+    items: Vec<ItemSummary<'a>>,
+    message: &'a str,
+    status: CaseStatus,
+}
+
+impl<'a> AppliedView<'a> {
+    /// The view of `applied` at `now`.
+    pub fn new(applied: &'a Applied, now: DateTime<Utc>) -> Self {
+        let case = &applied.case;
+        AppliedView {
+            case_id: &case.case.id,
+            items: case.items.iter().map(|i| ItemSummary::new(i, now)).collect(),
+            message: &case.case.message,
+            status: case.case.status,
+        }
+    }
+}
+
+/// An item of a case as its applicant sees it, with how it ended.
+#[derive(Serialize)]
+pub struct CaseItem<'a> {
+    #[serde(flatten)]
+    summary: ItemSummary<'a>,
+    finished_at: Option<DateTime<Utc>>,
+    reason: &'a Option<String>,
+    result: &'a Option<Value>,
+}
+
+/// Where a piece of evidence came from: one data read on record for the
+/// case (the applicant previews them before confirming).
+#[derive(Serialize)]
+pub struct Evidence<'a> {
+    allowed: bool,
+    at: DateTime<Utc>,
+    dataset: &'a str,
+    department: &'a str,
+    found: bool,
+    purpose: &'a str,
+}
+
+/// `GET /v1/cases/{case_id}` and every answer that changes a case.
+#[derive(Serialize)]
+pub struct CaseView<'a> {
+    applicant: &'a str,
+    case_id: &'a str,
+    created_at: DateTime<Utc>,
+    evidence: Vec<Evidence<'a>>,
+    items: Vec<CaseItem<'a>>,
+    message: &'a str,
+    plugin_version: &'a str,
+    scenario: &'a str,
+    status: CaseStatus,
+    timeline: &'a [TimelineEntry],
+    updated_at: DateTime<Utc>,
+}
+
+impl<'a> CaseView<'a> {
+    /// The view of `case` at `now`.
+    pub fn new(case: &'a CaseWithItems, now: DateTime<Utc>) -> Self {
+        let c = &case.case;
+        let items = case
+            .items
+            .iter()
+            .map(|item| CaseItem {
+                summary: ItemSummary::new(item, now),
+                finished_at: item.finished_at,
+                reason: &item.reason,
+                result: &item.result,
+            })
+            .collect();
+        let evidence = c
+            .timeline
+            .iter()
+            .filter_map(|entry| match &entry.event {
+                TimelineEvent::DataRead {
+                    dataset,
+                    purpose,
+                    allowed,
+                    found,
+                } => Some(Evidence {
+                    allowed: *allowed,
+                    at: entry.at,
+                    dataset,
+                    department: dataset.split('/').next().unwrap_or_default(),
+                    found: *found,
+                    purpose,
+                }),
+                _ => None,
+            })
+            .collect();
+        CaseView {
+            applicant: &c.applicant,
+            case_id: &c.id,
+            created_at: c.created_at,
+            evidence,
+            items,
+            message: &c.message,
+            plugin_version: &c.plugin_version,
+            scenario: &c.scenario,
+            status: c.status,
+            timeline: &c.timeline,
+            updated_at: c.updated_at,
+        }
+    }
+}
+
+/// One read of a citizen's data in their access log.
+#[derive(Serialize)]
+pub struct AccessRow<'a> {
+    allowed: bool,
+    at: DateTime<Utc>,
+    /// The case, if the citizen applied for it.
+    case_id: Option<&'a str>,
+    dataset: &'a str,
+    department: &'a str,
+    /// The record, if it is the citizen's own.
+    key: Option<&'a str>,
+    plugin_version: &'a str,
+    purpose: &'a str,
+    record: &'static str,
+    scenario: &'a str,
+    seq: u64,
+}
+
+impl<'a> AccessRow<'a> {
+    /// The row of `entry` for `subject`, if it is a data read. A read of
+    /// their own record in someone else's case shows no case; a read of
+    /// someone else's record in their case shows no key.
+    pub fn new(entry: &'a AuditEntry, subject: &str) -> Option<Self> {
+        let AuditRecord::DataRead {
+            plugin,
+            version,
+            case_id,
+            applicant,
+            dataset,
+            key,
+            purpose,
+            allowed,
+        } = &entry.record
+        else {
+            return None;
+        };
+        let yours = applicant == subject;
+        let your_record = key == subject;
+        Some(AccessRow {
+            allowed: *allowed,
+            at: entry.at,
+            case_id: yours.then_some(case_id.as_str()),
+            dataset,
+            department: dataset.split_once('/').map_or(dataset.as_str(), |(d, _)| d),
+            key: your_record.then_some(key.as_str()),
+            plugin_version: version,
+            purpose,
+            record: if your_record {
+                "yours"
+            } else {
+                "read for your case"
+            },
+            scenario: plugin,
+            seq: entry.seq,
+        })
+    }
+}
+
+/// `GET /v1/me/access-log`.
+#[derive(Serialize)]
+pub struct AccessLogView<'a> {
+    /// The sequence number to ask `after=` for the next page; null on the
+    /// last.
+    pub next_after: Option<u64>,
+    /// The reads.
+    pub reads: Vec<AccessRow<'a>>,
+    /// The citizen.
+    pub subject: &'a str,
+}
+
+/// One scenario of the public catalogue.
+#[derive(Serialize)]
+pub struct CatalogueEntry<'a> {
+    department: &'a str,
+    departments: &'a [String],
+    description: &'a str,
+    fields: &'a [FieldSpec],
+    id: &'a str,
+    title: &'a str,
+    version: &'a str,
+}
+
+impl<'a> CatalogueEntry<'a> {
+    /// The entry of an active plugin.
+    pub fn new(plugin: &'a LoadedPlugin) -> Self {
+        let info = plugin.info();
+        CatalogueEntry {
+            department: &plugin.manifest().department,
+            departments: &info.departments,
+            description: &info.description,
+            fields: &info.fields,
+            id: &info.id,
+            title: &info.title,
+            version: plugin.version(),
+        }
+    }
+}
+
+/// `GET /v1/scenarios`.
+#[derive(Serialize)]
+pub struct Catalogue<'a> {
+    /// The active version of every scenario.
+    pub scenarios: Vec<CatalogueEntry<'a>>,
+}
+
+// ---- departments ---------------------------------------------------------
+
+/// An item as its department sees it.
+#[derive(Serialize)]
+pub struct ItemView<'a> {
+    case_id: &'a str,
+    created_at: DateTime<Utc>,
+    deadline: DeadlineState,
+    department: &'a str,
+    due: &'a Due,
+    due_at: DateTime<Utc>,
+    finished_at: Option<DateTime<Utc>>,
+    item_id: &'a str,
+    overdue_reported_at: Option<DateTime<Utc>>,
+    payload: &'a Value,
+    reason: &'a Option<String>,
+    result: &'a Option<Value>,
+    scenario: &'a str,
+    status: ItemStatus,
+    task: &'a str,
+}
+
+impl<'a> ItemView<'a> {
+    /// The view of `item` at `now`.
+    pub fn new(item: &'a WorkItem, now: DateTime<Utc>) -> Self {
+        ItemView {
+            case_id: &item.case_id,
+            created_at: item.created_at,
+            deadline: item.deadline_state(now),
+            department: &item.department,
+            due: &item.due,
+            due_at: item.due_at,
+            finished_at: item.finished_at,
+            item_id: &item.id,
+            overdue_reported_at: item.overdue_at,
+            payload: &item.payload,
+            reason: &item.reason,
+            result: &item.result,
+            scenario: &item.scenario,
+            status: item.status,
+            task: &item.task,
+        }
+    }
+}
+
+/// `GET /v1/departments/{department}/items`.
+#[derive(Serialize)]
+pub struct DepartmentItems<'a> {
+    /// The department.
+    pub department: &'a str,
+    /// The page.
+    pub items: Vec<ItemView<'a>>,
+    /// The item id to ask `after=` for the next page; null on the last.
+    pub next_after: Option<&'a str>,
+}
+
+/// The case an item belongs to, after a department acted on it.
+#[derive(Serialize)]
+pub struct CaseStatusView<'a> {
+    case_id: &'a str,
+    message: &'a str,
+    status: CaseStatus,
+}
+
+/// `complete` and `reject`: the item and its case, as they are now.
+#[derive(Serialize)]
+pub struct ActedView<'a> {
+    case: CaseStatusView<'a>,
+    item: ItemView<'a>,
+}
+
+impl<'a> ActedView<'a> {
+    /// The view of `item` and `case` at `now`.
+    pub fn new(item: &'a WorkItem, case: &'a Case, now: DateTime<Utc>) -> Self {
+        ActedView {
+            case: CaseStatusView {
+                case_id: &case.id,
+                message: &case.message,
+                status: case.status,
+            },
+            item: ItemView::new(item, now),
+        }
+    }
+}
+
+// ---- operators -------------------------------------------------------
+
+/// What an upload did.
+#[derive(Serialize)]
+pub struct UploadedView<'a> {
+    id: &'a str,
+    version: String,
+    digest: &'a str,
+    department: &'a str,
+    signed_by: &'a str,
+    created: bool,
+    active: bool,
+    compile_cache: &'a str,
+}
+
+impl<'a> From<&'a Uploaded> for UploadedView<'a> {
+    fn from(u: &'a Uploaded) -> Self {
+        UploadedView {
+            id: &u.record.id,
+            version: u.record.version.to_string(),
+            digest: &u.record.digest,
+            department: &u.record.department,
+            signed_by: &u.record.signed_by,
+            created: u.created,
+            active: u.active,
+            compile_cache: &u.compile_cache,
+        }
+    }
+}
+
+/// What an activation, rollback or deactivation did.
+#[derive(Serialize)]
+pub struct SwitchedView<'a> {
+    id: &'a str,
+    /// The version active now (none after a deactivation).
+    active: Option<String>,
+    /// The version active before.
+    previous: Option<String>,
+    /// Time spent compiling (or reading the cache) before the swap, ms.
+    load_ms: u64,
+}
+
+impl<'a> From<&'a Switched> for SwitchedView<'a> {
+    fn from(s: &'a Switched) -> Self {
+        SwitchedView {
+            id: &s.id,
+            active: s.active.as_ref().map(ToString::to_string),
+            previous: s.previous.as_ref().map(ToString::to_string),
+            load_ms: duration_ms(s.load),
+        }
+    }
+}
+
+/// One version as operators see it.
+#[derive(Serialize)]
+pub struct VersionView<'a> {
+    version: String,
+    active: bool,
+    /// Whether it is loaded (compiled and ready).
+    loaded: bool,
+    open_cases: u64,
+    digest: &'a str,
+    signed_by: &'a str,
+    uploaded_at: String,
+    uploaded_by: &'a str,
+    component_bytes: u64,
+    /// How it was loaded: `hit` (from the compile cache) or `compiled`.
+    compile_cache: Option<String>,
+    /// Why it takes no new cases, if quarantined.
+    quarantine: Option<Quarantine>,
+    /// Failed calls in a row.
+    failures_in_a_row: u32,
+}
+
+impl<'a> From<&'a VersionOverview> for VersionView<'a> {
+    fn from(v: &'a VersionOverview) -> Self {
+        let loaded = v.loaded.as_deref();
+        VersionView {
+            version: v.record.version.to_string(),
+            active: v.active,
+            loaded: loaded.is_some(),
+            open_cases: v.open_cases,
+            digest: &v.record.digest,
+            signed_by: &v.record.signed_by,
+            uploaded_at: v.record.uploaded_at.to_rfc3339(),
+            uploaded_by: &v.record.uploaded_by,
+            component_bytes: v.record.component_bytes,
+            compile_cache: loaded.map(|p| format!("{:?}", p.cache_outcome()).to_lowercase()),
+            quarantine: loaded.and_then(LoadedPlugin::quarantine),
+            failures_in_a_row: loaded.map_or(0, LoadedPlugin::failures_in_a_row),
+        }
+    }
+}
+
+/// One plugin as operators see it.
+#[derive(Serialize)]
+pub struct PluginView<'a> {
+    id: &'a str,
+    department: &'a str,
+    /// The active version, if any.
+    active_version: Option<String>,
+    /// Versions active before, oldest first (rollback goes to the last).
+    history: Vec<String>,
+    /// Every stored version, lowest first.
+    versions: Vec<VersionView<'a>>,
+}
+
+impl<'a> From<&'a PluginOverview> for PluginView<'a> {
+    fn from(p: &'a PluginOverview) -> Self {
+        PluginView {
+            id: &p.id,
+            department: &p.department,
+            active_version: p.state.active.as_ref().map(ToString::to_string),
+            history: p.state.history.iter().map(ToString::to_string).collect(),
+            versions: p.versions.iter().map(VersionView::from).collect(),
+        }
+    }
+}
+
+/// `GET /v1/admin/plugins`.
+#[derive(Serialize)]
+pub struct PluginsView<'a> {
+    /// Every stored plugin.
+    pub plugins: Vec<PluginView<'a>>,
+}
+
+/// A removed version.
+#[derive(Serialize)]
+pub struct RemovedView<'a> {
+    /// The plugin.
+    pub id: &'a str,
+    /// The version removed.
+    pub removed: String,
+}
+
+/// A reactivated version.
+#[derive(Serialize)]
+pub struct ReactivatedView<'a> {
+    /// The plugin.
+    pub id: &'a str,
+    /// The active version.
+    pub version: &'a str,
+    /// Whether it was quarantined.
+    pub was_quarantined: bool,
+}
+
+/// `GET /v1/admin/keys`.
+#[derive(Serialize)]
+pub struct KeysView<'a> {
+    /// Every key ever trusted.
+    pub keys: &'a [TrustedKey],
+}
+
+/// A revoked key, and the active versions it signed (they keep running).
+#[derive(Serialize)]
+pub struct RevokedView<'a> {
+    /// The key.
+    #[serde(flatten)]
+    pub key: &'a TrustedKey,
+    /// The active versions it signed, `id@version`.
+    pub still_active: &'a [String],
+}
+
+/// `GET /v1/admin/grants`.
+#[derive(Serialize)]
+pub struct GrantsView<'a, C: Serialize> {
+    /// Every department's grant ceiling.
+    pub grants: &'a C,
+}
+
+/// A department's grant ceiling, as set.
+#[derive(Serialize)]
+pub struct GrantView<'a> {
+    /// The department.
+    pub department: &'a str,
+    /// Its ceiling.
+    pub grants: &'a Ceiling,
+}
