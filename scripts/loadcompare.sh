@@ -6,6 +6,8 @@
 # CLI is on PATH (cargo install wasmtime-cli --version 48.0.8 --locked).
 # Installs wrk (Debian) if missing. Extra arguments go to loadcompare:
 #   --seconds N (10)  --connections N (64)  --threads N (2)  --max-requests N (2000000)
+#   --baseline PATH  (an earlier onething binary: its echo and newborn rounds
+#                     run first, and the figures are compared as ratios)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v wrk >/dev/null 2>&1; then

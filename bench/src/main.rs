@@ -7,6 +7,11 @@
 //! its storage writer (the serial part of every durable write) did during
 //! each run, from the host's `/metrics`.
 //!
+//! `--baseline PATH` runs the two onething rounds first against an earlier
+//! `onething` binary (built from the commit before a change), then against
+//! this one, and prints this binary's figures as ratios of the baseline's:
+//! the way to show a change costs nothing, in one run on one machine.
+//!
 //! The load generator is wrk (Debian's package). Every run is bounded in time
 //! (`--seconds`) and in requests (`--max-requests`, enforced per wrk thread
 //! from its Lua script) and stops by itself. Every server binds 127.0.0.1.
@@ -22,7 +27,7 @@ use serde::Deserialize;
 
 /// One target of the comparison.
 struct Target {
-    name: &'static str,
+    name: String,
     url: String,
     method: &'static str,
     body: Option<String>,
@@ -216,6 +221,63 @@ fn arg(args: &[String], name: &str, default: u64) -> anyhow::Result<u64> {
     }
 }
 
+/// Starts the onething binary `binary` on `plugins` (a data dir of its own
+/// under `dir`) and runs the echo and newborn rounds against it, named
+/// `{label} echo apply` and `{label} newborn apply`.
+fn onething_rounds(
+    binary: &Path,
+    label: &'static str,
+    dir: &Path,
+    plugins: &Path,
+    s: &Settings,
+    results: &mut Vec<(String, Figures)>,
+    writer: &mut Vec<(String, f64, WriterCounters)>,
+) -> anyhow::Result<()> {
+    let mut cmd = Command::new(binary);
+    cmd.env("RUST_LOG", "warn")
+        .arg("serve")
+        .args(["--listen", "127.0.0.1:0"])
+        .arg("--data-dir")
+        .arg(dir.join(format!("data-{label}")))
+        .arg("--plugins-dir")
+        .arg(plugins);
+    let (_server, url) = start(label, cmd)?;
+    // A citizen's token from the development identity provider that a
+    // host in demo mode trusts (verified once, then remembered).
+    let issued = Command::new(binary)
+        .args(["token", "issue", "--citizen", "500103199001010018"])
+        .output()
+        .with_context(|| format!("cannot run {} token issue", binary.display()))?;
+    let token = Some(String::from_utf8_lossy(&issued.stdout).trim().to_owned());
+    let echo = Target {
+        name: format!("{label} echo apply"),
+        url: format!("{url}/v1/scenarios/echo/cases"),
+        method: "POST",
+        body: Some(r#"{"note":"hi"}"#.into()),
+        token: token.clone(),
+    };
+    let newborn = Target {
+        name: format!("{label} newborn apply"),
+        url: format!("{url}/v1/scenarios/newborn/cases"),
+        method: "POST",
+        body: Some(
+            r#"{"certificate_no":"Q500000001","child_name":"王小明","applicant_id":"500103199001010018","household_of":"father","phone":"13800000001"}"#
+                .into(),
+        ),
+        token,
+    };
+    for target in [echo, newborn] {
+        let (figures, during) = run_onething(dir, &url, &target, s)?;
+        writer.push((
+            target.name.clone(),
+            figures.duration_us as f64 / 1e6,
+            during,
+        ));
+        results.push((target.name, figures));
+    }
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let s = Settings {
@@ -223,6 +285,13 @@ fn main() -> anyhow::Result<()> {
         connections: arg(&args, "--connections", 64)?,
         threads: arg(&args, "--threads", 2)?,
         max_requests: arg(&args, "--max-requests", 2_000_000)?,
+    };
+    let baseline = match args.iter().position(|a| a == "--baseline") {
+        Some(i) => Some(PathBuf::from(
+            args.get(i + 1)
+                .context("--baseline takes the path of an earlier onething binary")?,
+        )),
+        None => None,
     };
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let release = root.join("target/release");
@@ -241,62 +310,45 @@ fn main() -> anyhow::Result<()> {
         }
     }
 
-    let mut results: Vec<(&'static str, Figures)> = Vec::new();
-    let mut writer: Vec<(&'static str, f64, WriterCounters)> = Vec::new();
+    let mut results: Vec<(String, Figures)> = Vec::new();
+    let mut writer: Vec<(String, f64, WriterCounters)> = Vec::new();
     let mut skipped: Vec<String> = Vec::new();
 
     {
         let (_server, url) = start("raw hyper", Command::new(release.join("hello-hyper")))?;
         let target = Target {
-            name: "raw hyper hello",
+            name: "raw hyper hello".into(),
             url: format!("{url}/"),
             method: "GET",
             body: None,
             token: None,
         };
-        results.push((target.name, run_wrk(work.path(), &target, &s)?));
+        let figures = run_wrk(work.path(), &target, &s)?;
+        results.push((target.name, figures));
     }
-    {
-        let mut cmd = Command::new(release.join("onething"));
-        cmd.env("RUST_LOG", "warn")
-            .arg("serve")
-            .args(["--listen", "127.0.0.1:0"])
-            .arg("--data-dir")
-            .arg(work.path().join("data"))
-            .arg("--plugins-dir")
-            .arg(&plugins);
-        let (_server, url) = start("onething", cmd)?;
-        // A citizen's token from the development identity provider that a
-        // host in demo mode trusts (verified once, then remembered).
-        let issued = Command::new(release.join("onething"))
-            .args(["token", "issue", "--citizen", "500103199001010018"])
-            .output()
-            .context("cannot run onething token issue")?;
-        let token = Some(String::from_utf8_lossy(&issued.stdout).trim().to_owned());
-        let echo = Target {
-            name: "onething echo apply",
-            url: format!("{url}/v1/scenarios/echo/cases"),
-            method: "POST",
-            body: Some(r#"{"note":"hi"}"#.into()),
-            token: token.clone(),
-        };
-        let (figures, during) = run_onething(work.path(), &url, &echo, &s)?;
-        writer.push((echo.name, figures.duration_us as f64 / 1e6, during));
-        results.push((echo.name, figures));
-        let newborn = Target {
-            name: "onething newborn apply",
-            url: format!("{url}/v1/scenarios/newborn/cases"),
-            method: "POST",
-            body: Some(
-                r#"{"certificate_no":"Q500000001","child_name":"王小明","applicant_id":"500103199001010018","household_of":"father","phone":"13800000001"}"#
-                    .into(),
-            ),
-            token,
-        };
-        let (figures, during) = run_onething(work.path(), &url, &newborn, &s)?;
-        writer.push((newborn.name, figures.duration_us as f64 / 1e6, during));
-        results.push((newborn.name, figures));
+    // With `--baseline PATH`, an earlier onething binary runs the same
+    // rounds first, so that a change is compared with what it replaces in
+    // the same run on the same (noisy) machine.
+    if let Some(baseline) = baseline.as_deref() {
+        onething_rounds(
+            baseline,
+            "baseline",
+            work.path(),
+            &plugins,
+            &s,
+            &mut results,
+            &mut writer,
+        )?;
     }
+    onething_rounds(
+        &release.join("onething"),
+        "onething",
+        work.path(),
+        &plugins,
+        &s,
+        &mut results,
+        &mut writer,
+    )?;
     let hello_http = dist.join("bench/hello-http.wasm");
     if Command::new("wasmtime").arg("--version").output().is_ok() && hello_http.is_file() {
         // wasmtime serve has no "port 0": pick a free port first.
@@ -312,7 +364,7 @@ fn main() -> anyhow::Result<()> {
             .spawn()?;
         std::thread::sleep(std::time::Duration::from_secs(2));
         let target = Target {
-            name: "wasmtime serve",
+            name: "wasmtime serve".into(),
             url: format!("http://127.0.0.1:{port}/"),
             method: "GET",
             body: None,
@@ -350,6 +402,22 @@ fn main() -> anyhow::Result<()> {
             f.socket_errors,
             100.0 * f.rps() / hyper
         );
+    }
+    for round in ["echo apply", "newborn apply"] {
+        if let (Some(new), Some(old)) = (
+            results
+                .iter()
+                .find(|(n, _)| *n == format!("onething {round}")),
+            results
+                .iter()
+                .find(|(n, _)| *n == format!("baseline {round}")),
+        ) {
+            println!(
+                "\n{round}: this binary / baseline: {:.3}x req/s, {:.3}x p99",
+                new.1.rps() / old.1.rps(),
+                new.1.p99_us as f64 / (old.1.p99_us as f64).max(1.0)
+            );
+        }
     }
     if let (Some(echo), Some(wt)) = (
         results.iter().find(|(n, _)| *n == "onething echo apply"),

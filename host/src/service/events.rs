@@ -1,0 +1,391 @@
+//! What happens to a case after it is opened: the applicant's supplement
+//! and withdrawal, a department's completion or rejection of its item, and
+//! the deadline loop's overdue reports — each under the case's lock,
+//! delivered to the case's pinned plugin version by [`Service::deliver`]
+//! and committed through `commit.rs`.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::model::{Case, CaseStatus, ItemStatus, TimelineEntry, TimelineEvent, WorkItem};
+use crate::runtime::{CaseContext, CaseEvent};
+use crate::storage::{AuditRecord, Commit};
+
+use super::commit::{Stamp, call_failed, failure_commit};
+use super::{CaseWithItems, ItemActed, OverdueReport, Service, ServiceError};
+
+impl Service {
+    /// The applicant supplies material to a case that waits for them.
+    pub async fn supplement(
+        &self,
+        case_id: &str,
+        material: Value,
+    ) -> Result<CaseWithItems, ServiceError> {
+        let _guard = self.locks.lock(case_id).await;
+        let case = self.load_case(case_id).await?;
+        if case.status != CaseStatus::AwaitingCitizen {
+            return Err(ServiceError::Conflict {
+                code: "case_not_awaiting_citizen",
+                message: format!(
+                    "case {case_id} is {}, not awaiting-citizen: it needs no material now",
+                    case.status.as_str()
+                ),
+            });
+        }
+        let event = CaseEvent::Supplement(material.to_string());
+        let (case, _) = self
+            .deliver(case, event, TimelineEvent::Supplement, None, KeepItem::No)
+            .await?;
+        self.case(&case.id).await
+    }
+    /// Tells each case's plugin, once, about every pending item whose time
+    /// ran out (`item-overdue`), at most `due_items_per_round` of them, and
+    /// waits until each is handled (the test kit's way; the host runs
+    /// [`DeadlineLoop::run`](crate::overdue::DeadlineLoop::run), which waits
+    /// for none). Returns how many items' plugins were told. A plugin that
+    /// fails to handle the event, or a failure of the host while handling
+    /// it, is on the case's timeline; the item is still marked reported, so
+    /// it is not retried forever.
+    pub async fn report_overdue(self: &Arc<Self>) -> Result<usize, ServiceError> {
+        crate::overdue::DeadlineLoop::new(self.clone())
+            .report_round()
+            .await
+    }
+
+    /// Pending items whose time ran out and whose plugin has not been told,
+    /// soonest first, at most `limit`.
+    pub(crate) async fn items_due(&self, limit: usize) -> Result<Vec<WorkItem>, ServiceError> {
+        Ok(self.storage.items_due(self.clock.now(), limit).await?)
+    }
+
+    /// The plugin version a case is pinned to (fixed when it starts).
+    pub(crate) async fn pinned_version(&self, case_id: &str) -> Result<String, ServiceError> {
+        Ok(self.load_case(case_id).await?.plugin_version)
+    }
+
+    /// Tells the case's plugin that `item_id` is overdue, under the case's
+    /// lock, if it is still pending, unreported and due; the item's
+    /// `overdue_at` is committed with the call's outcome or failure.
+    pub(crate) async fn report_item_overdue(
+        &self,
+        case_id: &str,
+        item_id: &str,
+    ) -> Result<OverdueReport, ServiceError> {
+        let _guard = self.locks.lock(case_id).await;
+        let now = self.clock.now();
+        let Some(mut item) = self.storage.item(item_id).await? else {
+            return Ok(OverdueReport::Skipped);
+        };
+        if item.status != ItemStatus::Pending || item.overdue_at.is_some() || item.due_at > now {
+            return Ok(OverdueReport::Skipped);
+        }
+        let case = self.load_case(case_id).await?;
+        item.overdue_at = Some(now);
+        let event = CaseEvent::ItemOverdue {
+            item_id: item.id.clone(),
+            department: item.department.clone(),
+            task: item.task.clone(),
+        };
+        let entry = TimelineEvent::ItemOverdue {
+            item_id: item.id.clone(),
+            department: item.department.clone(),
+        };
+        match self
+            .deliver(case, event, entry, Some(item), KeepItem::Yes)
+            .await
+        {
+            Ok(_) => Ok(OverdueReport::Reported),
+            Err(ServiceError::Refused(_) | ServiceError::Plugin(_)) => {
+                Ok(OverdueReport::CallFailed)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Records that handling the overdue `item_id` failed in the host
+    /// (`code`, `message`): a `call-failed` entry on the case, committed
+    /// with the item's `overdue_at`, so that it is not handled again.
+    /// Returns `false` if the item needs no record any more (finished or
+    /// reported meanwhile).
+    pub(crate) async fn record_overdue_failure(
+        &self,
+        case_id: &str,
+        item_id: &str,
+        code: &str,
+        message: &str,
+    ) -> Result<bool, ServiceError> {
+        let _guard = self.locks.lock(case_id).await;
+        let now = self.clock.now();
+        let Some(mut item) = self.storage.item(item_id).await? else {
+            return Ok(false);
+        };
+        if item.status != ItemStatus::Pending || item.overdue_at.is_some() {
+            return Ok(false);
+        }
+        let mut case = self.load_case(case_id).await?;
+        item.overdue_at = Some(now);
+        let Stamp {
+            expected_revision, ..
+        } = Stamp::change(&mut case, now);
+        case.timeline
+            .push(call_failed(now, "item-overdue", code, message.to_owned()));
+        self.storage
+            .commit(Commit {
+                case,
+                expected_revision,
+                items: vec![item],
+                audit: Vec::new(),
+                idempotency: None,
+            })
+            .await?;
+        Ok(true)
+    }
+
+    /// The applicant withdraws a case that is not finished: its open items
+    /// are cancelled (their departments see them as `cancelled`) and the
+    /// case ends as `rejected`, saying it was withdrawn. The plugin is not
+    /// called: withdrawal is the applicant's right, not the scenario's
+    /// decision.
+    pub async fn withdraw(
+        &self,
+        case_id: &str,
+        reason: String,
+    ) -> Result<CaseWithItems, ServiceError> {
+        let _guard = self.locks.lock(case_id).await;
+        let mut case = self.load_case(case_id).await?;
+        if case.status.is_final() {
+            return Err(ServiceError::Conflict {
+                code: "case_closed",
+                message: format!(
+                    "case {case_id} is already {}; only an open case can be withdrawn",
+                    case.status.as_str()
+                ),
+            });
+        }
+        let now = self.clock.now();
+        let mut cancelled = Vec::new();
+        for id in &case.item_ids {
+            if let Some(mut item) = self.storage.item(id).await?
+                && item.status == ItemStatus::Pending
+            {
+                item.status = ItemStatus::Cancelled;
+                item.finished_at = Some(now);
+                item.reason = Some("withdrawn by the applicant".into());
+                cancelled.push(item);
+            }
+        }
+        let Stamp {
+            expected_revision, ..
+        } = Stamp::change(&mut case, now);
+        case.status = CaseStatus::Rejected;
+        case.message = if reason.is_empty() {
+            "Withdrawn by the applicant.".to_owned()
+        } else {
+            format!("Withdrawn by the applicant: {reason}")
+        };
+        case.timeline.push(TimelineEntry {
+            at: now,
+            event: TimelineEvent::Withdrawn {
+                reason,
+                cancelled_items: cancelled.iter().map(|i| i.id.clone()).collect(),
+            },
+        });
+        let audit = vec![AuditRecord::Withdrawn {
+            case_id: case.id.clone(),
+            applicant: case.applicant.clone(),
+            cancelled_items: cancelled.len(),
+        }];
+        self.storage
+            .commit(Commit {
+                case: case.clone(),
+                expected_revision,
+                items: cancelled,
+                audit,
+                idempotency: None,
+            })
+            .await?;
+        self.metrics.add_open_cases(-1);
+        self.case(case_id).await
+    }
+    /// A department completes one of its items with a result.
+    pub async fn complete_item(
+        &self,
+        department: &str,
+        item_id: &str,
+        result: Value,
+    ) -> Result<ItemActed, ServiceError> {
+        self.act_on_item(department, item_id, ItemAction::Complete(result))
+            .await
+    }
+
+    /// A department rejects one of its items with a reason.
+    pub async fn reject_item(
+        &self,
+        department: &str,
+        item_id: &str,
+        reason: String,
+    ) -> Result<ItemActed, ServiceError> {
+        self.act_on_item(department, item_id, ItemAction::Reject(reason))
+            .await
+    }
+
+    async fn act_on_item(
+        &self,
+        department: &str,
+        item_id: &str,
+        action: ItemAction,
+    ) -> Result<ItemActed, ServiceError> {
+        let not_found = || ServiceError::NotFound {
+            what: "work item",
+            id: format!("{department}/{item_id}"),
+        };
+        let item = self.storage.item(item_id).await?.ok_or_else(not_found)?;
+        if item.department != department {
+            return Err(not_found());
+        }
+        let _guard = self.locks.lock(&item.case_id).await;
+        // Read again under the case's lock: another action may have won.
+        let mut item = self.storage.item(item_id).await?.ok_or_else(not_found)?;
+        if item.status != ItemStatus::Pending {
+            return Err(ServiceError::Conflict {
+                code: "item_not_pending",
+                message: format!(
+                    "work item {item_id} is already {}; only a pending item can be completed or rejected",
+                    item.status.as_str()
+                ),
+            });
+        }
+        let case = self.load_case(&item.case_id).await?;
+        let now = self.clock.now();
+        item.finished_at = Some(now);
+        let (event, entry) = match action {
+            ItemAction::Complete(result) => {
+                let event = CaseEvent::ItemCompleted {
+                    item_id: item.id.clone(),
+                    department: item.department.clone(),
+                    task: item.task.clone(),
+                    result: result.to_string(),
+                };
+                item.status = ItemStatus::Completed;
+                item.result = Some(result);
+                let entry = TimelineEvent::ItemCompleted {
+                    item_id: item.id.clone(),
+                    department: item.department.clone(),
+                };
+                (event, entry)
+            }
+            ItemAction::Reject(reason) => {
+                let event = CaseEvent::ItemRejected {
+                    item_id: item.id.clone(),
+                    department: item.department.clone(),
+                    task: item.task.clone(),
+                    reason: reason.clone(),
+                };
+                item.status = ItemStatus::Rejected;
+                item.reason = Some(reason.clone());
+                let entry = TimelineEvent::ItemRejected {
+                    item_id: item.id.clone(),
+                    department: item.department.clone(),
+                    reason,
+                };
+                (event, entry)
+            }
+        };
+        // A department's action that the plugin could not handle is not
+        // kept: the item stays pending and the department can try again.
+        let (case, item) = self
+            .deliver(case, event, entry, Some(item), KeepItem::No)
+            .await?;
+        let item = item.ok_or_else(not_found)?;
+        Ok(ItemActed { item, case })
+    }
+
+    /// Hands an event to the case's plugin version and commits what it
+    /// decides, together with `changed_item` (the item the event is about)
+    /// and the `happened` timeline entry. On failure, commits only a
+    /// `call-failed` entry and the audit records of the reads.
+    async fn deliver(
+        &self,
+        mut case: Case,
+        event: CaseEvent,
+        happened: TimelineEvent,
+        changed_item: Option<WorkItem>,
+        on_failure: KeepItem,
+    ) -> Result<(Case, Option<WorkItem>), ServiceError> {
+        let plugin = self
+            .plugins
+            .version(&case.scenario, &case.plugin_version)
+            .ok_or_else(|| ServiceError::VersionUnavailable {
+                scenario: case.scenario.clone(),
+                version: case.plugin_version.clone(),
+                case_id: case.id.clone(),
+            })?;
+        let context = CaseContext {
+            id: case.id.clone(),
+            scenario: case.scenario.clone(),
+            applicant: case.applicant.clone(),
+            state: case.state.clone(),
+        };
+        let answer = plugin.on_event(&context, &event).await;
+        let was_open = !case.status.is_final();
+        let stamp = Stamp::change(&mut case, self.clock.now());
+        match answer {
+            Ok(success) => {
+                case.timeline.push(TimelineEntry {
+                    at: stamp.now,
+                    event: happened,
+                });
+                // Under the case's lock: the items the plugin cancels are
+                // still this case's and still pending, as it checked.
+                let mut cancelled = Vec::new();
+                for id in &success.effects.cancelled {
+                    if let Some(item) = self.storage.item(id).await?
+                        && item.status == ItemStatus::Pending
+                        && changed_item.as_ref().is_none_or(|c| c.id != item.id)
+                    {
+                        cancelled.push(item);
+                    }
+                }
+                let commit = self.success_commit(
+                    &plugin,
+                    case,
+                    success,
+                    changed_item.clone(),
+                    cancelled,
+                    stamp,
+                );
+                let case = commit.case.clone();
+                self.storage.commit(commit).await?;
+                match (was_open, case.status.is_final()) {
+                    (true, true) => self.metrics.add_open_cases(-1),
+                    (false, false) => self.metrics.add_open_cases(1),
+                    _ => {}
+                }
+                Ok((case, changed_item))
+            }
+            Err(failure) => {
+                let items = match (on_failure, changed_item) {
+                    (KeepItem::Yes, Some(item)) => vec![item],
+                    _ => Vec::new(),
+                };
+                let commit = failure_commit(&plugin, case, event.name(), &failure, items, stamp);
+                self.storage.commit(commit).await?;
+                Err(ServiceError::from_call(failure.error))
+            }
+        }
+    }
+}
+
+/// Whether the item an event is about is written even when the plugin
+/// fails to handle the event.
+#[derive(Clone, Copy)]
+enum KeepItem {
+    Yes,
+    No,
+}
+
+enum ItemAction {
+    Complete(Value),
+    Reject(String),
+}
