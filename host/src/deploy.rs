@@ -23,15 +23,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::plugins::{self, PluginDirError, PluginSet};
+use crate::runtime::{LoadError, LoadedPlugin, Runtime};
+use crate::service::Clock;
+use crate::storage::{AuditRecord, Storage, StorageError};
 use async_trait::async_trait;
 use onething_registry::{
     AdminAction, Ceiling, Package, PluginState, PublicKeyFile, Registry, RegistryError,
     RegistryStore, SigningKeyFile, StoreError, TrustedKey, VersionRecord,
 };
-use crate::plugins::{self, PluginDirError, PluginSet};
-use crate::runtime::{LoadError, LoadedPlugin, Runtime};
-use crate::service::Clock;
-use crate::storage::{AuditRecord, Storage, StorageError};
 
 /// The actor name of the demo seeding in the audit log.
 pub const DEMO_ACTOR: &str = "demo-seed";

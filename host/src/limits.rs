@@ -220,6 +220,8 @@ limits! {
     /// (bytes), so that a client that does not wait for an early answer
     /// still sees its 413; a larger one is not read at all.
     max_drain_bytes: usize = 8 * MIB;
+    /// How long such a body is read before it is dropped (ms).
+    drain_timeout_ms: u64 = 5_000;
 }
 
 /// Joins a doc comment's lines into one paragraph.

@@ -107,9 +107,7 @@ impl Api {
                 let ceilings = self.deployer.ceilings().await;
                 ok(&GrantsView { grants: &ceilings })
             }
-            AdminRoute::SetGrants { department } => {
-                self.admin_grants(department, req, actor).await
-            }
+            AdminRoute::SetGrants { department } => self.admin_grants(department, req, actor).await,
         }
     }
 

@@ -49,7 +49,11 @@ fn same_secret(given: &str, expected: &str) -> bool {
 
 impl Api {
     /// The caller, if its bearer token verifies and names one of `roles`.
-    pub(super) fn caller(&self, req: &Request<Incoming>, roles: &[Role]) -> Result<Caller, ApiError> {
+    pub(super) fn caller(
+        &self,
+        req: &Request<Incoming>,
+        roles: &[Role],
+    ) -> Result<Caller, ApiError> {
         let token = bearer(req.headers()).ok_or(IdentityError::Missing)?;
         let verifier = self.identity.as_ref().ok_or(IdentityError::NotConfigured)?;
         let caller = verifier.verify(token, Utc::now().timestamp())?;

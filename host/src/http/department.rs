@@ -32,7 +32,12 @@ impl Api {
         // that `next_after` is null on the last page itself.
         let mut items = self
             .service
-            .department_items(department, page.status, page.after.as_deref(), page.limit + 1)
+            .department_items(
+                department,
+                page.status,
+                page.after.as_deref(),
+                page.limit + 1,
+            )
             .await?;
         let more = items.len() > page.limit;
         items.truncate(page.limit);
@@ -47,7 +52,11 @@ impl Api {
 
     /// The item and its case after a department acted.
     fn acted(&self, acted: &ItemActed) -> ApiResult {
-        ok(&ActedView::new(&acted.item, &acted.case, self.service.now()))
+        ok(&ActedView::new(
+            &acted.item,
+            &acted.case,
+            self.service.now(),
+        ))
     }
 
     /// `POST /v1/departments/{department}/items/{item_id}/complete`.

@@ -156,14 +156,16 @@ impl ErrorKind {
             K::ApplicationNotFound => (StatusCode::UNPROCESSABLE_ENTITY, "application_not_found"),
             K::PluginDenied => (StatusCode::INTERNAL_SERVER_ERROR, "plugin_denied"),
             K::PluginUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "plugin_unavailable"),
-            K::PluginInstanceUnavailable => {
-                (StatusCode::SERVICE_UNAVAILABLE, "plugin_instance_unavailable")
-            }
+            K::PluginInstanceUnavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "plugin_instance_unavailable",
+            ),
             K::PluginBusy => (StatusCode::SERVICE_UNAVAILABLE, "plugin_busy"),
             K::PluginFailed(code) => (StatusCode::INTERNAL_SERVER_ERROR, code),
-            K::PluginVersionUnavailable => {
-                (StatusCode::SERVICE_UNAVAILABLE, "plugin_version_unavailable")
-            }
+            K::PluginVersionUnavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "plugin_version_unavailable",
+            ),
             K::PluginQuarantined => (StatusCode::SERVICE_UNAVAILABLE, "plugin_quarantined"),
             K::RegistryBadInput(code) => (StatusCode::BAD_REQUEST, code),
             K::RegistryRefused(code) => (StatusCode::UNPROCESSABLE_ENTITY, code),
@@ -301,9 +303,9 @@ impl From<&RegistryError> for ErrorKind {
         use ErrorKind as K;
         let code = err.code();
         match err {
-            RegistryError::Malformed(_) | RegistryError::InvalidCeiling(_) | RegistryError::Key(_) => {
-                K::RegistryBadInput(code)
-            }
+            RegistryError::Malformed(_)
+            | RegistryError::InvalidCeiling(_)
+            | RegistryError::Key(_) => K::RegistryBadInput(code),
             RegistryError::VersionExists { .. } | RegistryError::Conflict(_) => {
                 K::RegistryConflict(code)
             }
@@ -342,5 +344,162 @@ impl From<DeployError> for ApiError {
             tracing::error!(error = %err, "admin request failed");
         }
         error
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kind_of(err: ServiceError) -> (StatusCode, &'static str) {
+        ErrorKind::from(&err).status_and_code()
+    }
+
+    #[test]
+    fn a_storage_failure_is_503_storage_unavailable_wherever_it_happens() {
+        let want = (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable");
+        let io = || StorageError::Backend("disk full".into());
+        assert_eq!(kind_of(ServiceError::Storage(io())), want);
+        assert_eq!(
+            ErrorKind::from(&DeployError::Storage(io())).status_and_code(),
+            want
+        );
+        let registry = RegistryError::Store(onething_registry::StoreError("disk full".into()));
+        assert_eq!(registry.code(), "storage_unavailable");
+        assert_eq!(ErrorKind::from(&registry).status_and_code(), want);
+        assert_eq!(
+            ErrorKind::from(&DeployError::Registry(registry)).status_and_code(),
+            want
+        );
+    }
+
+    #[test]
+    fn a_revision_conflict_in_storage_is_409_concurrent_change() {
+        let err = ServiceError::Storage(StorageError::Conflict {
+            case_id: "c1".into(),
+        });
+        assert_eq!(kind_of(err), (StatusCode::CONFLICT, "concurrent_change"));
+    }
+
+    #[test]
+    fn the_service_errors_map_to_the_contract() {
+        let cases = [
+            (
+                ServiceError::NotFound {
+                    what: "scenario",
+                    id: "x".into(),
+                },
+                StatusCode::NOT_FOUND,
+                "scenario_not_found",
+            ),
+            (
+                ServiceError::NotFound {
+                    what: "case",
+                    id: "x".into(),
+                },
+                StatusCode::NOT_FOUND,
+                "case_not_found",
+            ),
+            (
+                ServiceError::NotFound {
+                    what: "item",
+                    id: "x".into(),
+                },
+                StatusCode::NOT_FOUND,
+                "item_not_found",
+            ),
+            (
+                ServiceError::BadRequest("no".into()),
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+            ),
+            (
+                ServiceError::Refused(ScenarioError::Invalid("no".into())),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "application_invalid",
+            ),
+            (
+                ServiceError::Refused(ScenarioError::NotFound("no".into())),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "application_not_found",
+            ),
+            (
+                ServiceError::Refused(ScenarioError::Denied("no".into())),
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "plugin_denied",
+            ),
+            (
+                ServiceError::Refused(ScenarioError::Unavailable("no".into())),
+                StatusCode::SERVICE_UNAVAILABLE,
+                "plugin_unavailable",
+            ),
+            (
+                ServiceError::Conflict {
+                    code: "case_closed",
+                    message: "closed".into(),
+                },
+                StatusCode::CONFLICT,
+                "case_closed",
+            ),
+        ];
+        for (err, status, code) in cases {
+            let shown = format!("{err:?}");
+            assert_eq!(kind_of(err), (status, code), "{shown}");
+        }
+    }
+
+    #[test]
+    fn every_code_has_one_status() {
+        // The table is a function of the kind; a code that two kinds share
+        // must have the same status in both.
+        use ErrorKind as K;
+        let kinds = [
+            K::RouteNotFound,
+            K::MethodNotAllowed,
+            K::InvalidQuery,
+            K::InvalidField,
+            K::InvalidRequest,
+            K::MalformedJson,
+            K::PayloadTooLarge,
+            K::BodyTimeout,
+            K::UnreadableBody,
+            K::InvalidIdempotencyKey,
+            K::InvalidVersion,
+            K::PackageMalformed,
+            K::Unauthorized,
+            K::WrongRole,
+            K::InvalidToken,
+            K::IdentityNotConfigured,
+            K::Forbidden,
+            K::ScenarioNotFound,
+            K::CaseNotFound,
+            K::ItemNotFound,
+            K::QueueNotFound,
+            K::PluginNotFound,
+            K::DeviceEventsNotAccepted,
+            K::ConcurrentChange,
+            K::IdempotencyKeyReused,
+            K::ApplicationInvalid,
+            K::ApplicationNotFound,
+            K::PluginDenied,
+            K::PluginUnavailable,
+            K::PluginInstanceUnavailable,
+            K::PluginBusy,
+            K::PluginVersionUnavailable,
+            K::PluginQuarantined,
+            K::RegistryCorrupt,
+            K::PluginLoadFailed,
+            K::VersionInUse,
+            K::PluginDir,
+            K::StorageUnavailable,
+        ];
+        let mut seen = std::collections::BTreeMap::new();
+        for kind in kinds {
+            let (status, code) = kind.status_and_code();
+            if let Some(before) = seen.insert(code, status) {
+                assert_eq!(before, status, "{code} has two statuses");
+            }
+        }
+        assert_eq!(seen.len(), kinds.len(), "two kinds share a code");
     }
 }

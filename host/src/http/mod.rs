@@ -73,6 +73,7 @@ pub struct Api {
     max_body_bytes: usize,
     max_package_bytes: usize,
     max_drain_bytes: u64,
+    drain_timeout: Duration,
     max_idempotency_key_bytes: usize,
     paging: Paging,
     body_timeout: Duration,
@@ -123,6 +124,7 @@ impl Api {
             max_body_bytes: 0,
             max_package_bytes: 0,
             max_drain_bytes: 0,
+            drain_timeout: Duration::ZERO,
             max_idempotency_key_bytes: 0,
             paging: Paging::new(&LimitsConfig::DEFAULT),
             body_timeout: Duration::ZERO,
@@ -138,6 +140,7 @@ impl Api {
         self.max_body_bytes = limits.max_body_bytes;
         self.max_package_bytes = limits.max_package_bytes;
         self.max_drain_bytes = u64::try_from(limits.max_drain_bytes).unwrap_or(u64::MAX);
+        self.drain_timeout = Duration::from_millis(limits.drain_timeout_ms);
         self.max_idempotency_key_bytes = limits.max_idempotency_key_bytes;
         self.paging = Paging::new(limits);
         self.body_timeout = Duration::from_millis(limits.body_read_timeout_ms.max(1));
@@ -289,7 +292,7 @@ impl Api {
                 .get(header::EXPECT)
                 .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
             if !expects_continue && length <= self.max_drain_bytes {
-                drain(req.into_body()).await;
+                drain(req.into_body(), self.drain_timeout).await;
             }
             return Err(too_large());
         }
@@ -317,6 +320,6 @@ impl Api {
 }
 
 /// Reads and discards a body, bounded in time.
-async fn drain(body: Incoming) {
-    let _ = tokio::time::timeout(Duration::from_secs(5), body.collect()).await;
+async fn drain(body: Incoming, timeout: Duration) {
+    let _ = tokio::time::timeout(timeout, body.collect()).await;
 }

@@ -32,10 +32,7 @@ impl Paging {
 
     /// A `limit=` value within 1..=max.
     fn limit(&self, value: &str) -> Option<usize> {
-        value
-            .parse()
-            .ok()
-            .filter(|l| (1..=self.max).contains(l))
+        value.parse().ok().filter(|l| (1..=self.max).contains(l))
     }
 }
 

@@ -194,19 +194,46 @@ impl<'a> Route<'a> {
             ["v1", "cases", case_id, "cancel"] => {
                 pick(m, [(Method::POST, Route::Cancel { case_id })])
             }
-            ["v1", "cases", case_id, "evidence", answer @ ("confirm" | "decline")] => {
+            [
+                "v1",
+                "cases",
+                case_id,
+                "evidence",
+                answer @ ("confirm" | "decline"),
+            ] => {
                 let confirm = *answer == "confirm";
                 pick(m, [(Method::POST, Route::Evidence { case_id, confirm })])
             }
             ["v1", "departments", department, "items"] => {
                 pick(m, [(Method::GET, Route::DepartmentItems { department })])
             }
-            ["v1", "departments", department, "items", item_id, "complete"] => {
-                pick(m, [(Method::POST, Route::Complete { department, item_id })])
-            }
-            ["v1", "departments", department, "items", item_id, "reject"] => {
-                pick(m, [(Method::POST, Route::Reject { department, item_id })])
-            }
+            [
+                "v1",
+                "departments",
+                department,
+                "items",
+                item_id,
+                "complete",
+            ] => pick(
+                m,
+                [(
+                    Method::POST,
+                    Route::Complete {
+                        department,
+                        item_id,
+                    },
+                )],
+            ),
+            ["v1", "departments", department, "items", item_id, "reject"] => pick(
+                m,
+                [(
+                    Method::POST,
+                    Route::Reject {
+                        department,
+                        item_id,
+                    },
+                )],
+            ),
             ["v1", "admin", rest @ ..] => Self::parse_admin(m, rest),
             _ => Err(NoRoute {
                 known_path: false,
@@ -223,21 +250,15 @@ impl<'a> Route<'a> {
             ["plugins", id] => pick_admin(m, [(Method::GET, A::Plugin { id })]),
             ["plugins", id, "activate"] => pick_admin(m, [(Method::POST, A::Activate { id })]),
             ["plugins", id, "rollback"] => pick_admin(m, [(Method::POST, A::Rollback { id })]),
-            ["plugins", id, "deactivate"] => {
-                pick_admin(m, [(Method::POST, A::Deactivate { id })])
-            }
-            ["plugins", id, "reactivate"] => {
-                pick_admin(m, [(Method::POST, A::Reactivate { id })])
-            }
+            ["plugins", id, "deactivate"] => pick_admin(m, [(Method::POST, A::Deactivate { id })]),
+            ["plugins", id, "reactivate"] => pick_admin(m, [(Method::POST, A::Reactivate { id })]),
             ["plugins", id, "versions", version] => {
                 pick_admin(m, [(Method::DELETE, A::RemoveVersion { id, version })])
             }
             ["keys"] => pick_admin(m, [(Method::GET, A::Keys), (Method::POST, A::TrustKey)]),
             ["keys", key_id] => pick_admin(m, [(Method::DELETE, A::RevokeKey { key_id })]),
             ["grants"] => pick_admin(m, [(Method::GET, A::Grants)]),
-            ["grants", department] => {
-                pick_admin(m, [(Method::PUT, A::SetGrants { department })])
-            }
+            ["grants", department] => pick_admin(m, [(Method::PUT, A::SetGrants { department })]),
             _ => Err(NoRoute {
                 known_path: false,
                 admin: true,
@@ -247,6 +268,7 @@ impl<'a> Route<'a> {
 }
 
 #[cfg(test)]
+#[allow(clippy::panic)]
 mod tests {
     use super::*;
 
@@ -264,30 +286,115 @@ mod tests {
             (Method::GET, "/healthz", Route::Healthz),
             (Method::GET, "/metrics", Route::Metrics),
             (Method::GET, "/v1/scenarios", Route::Catalogue),
-            (Method::POST, "/v1/scenarios/newborn/cases", Route::Apply { scenario: "newborn" }),
-            (Method::POST, "/v1/scenarios/ebike/events", Route::DeviceEvent { scenario: "ebike" }),
+            (
+                Method::POST,
+                "/v1/scenarios/newborn/cases",
+                Route::Apply {
+                    scenario: "newborn",
+                },
+            ),
+            (
+                Method::POST,
+                "/v1/scenarios/ebike/events",
+                Route::DeviceEvent { scenario: "ebike" },
+            ),
             (Method::GET, "/v1/me/access-log", Route::AccessLog),
             (Method::GET, "/v1/cases/c1", Route::Case { case_id: "c1" }),
-            (Method::POST, "/v1/cases/c1/supplements", Route::Supplement { case_id: "c1" }),
-            (Method::POST, "/v1/cases/c1/cancel", Route::Cancel { case_id: "c1" }),
-            (Method::POST, "/v1/cases/c1/evidence/confirm", Route::Evidence { case_id: "c1", confirm: true }),
-            (Method::POST, "/v1/cases/c1/evidence/decline", Route::Evidence { case_id: "c1", confirm: false }),
-            (Method::GET, "/v1/departments/hrss/items", Route::DepartmentItems { department: "hrss" }),
-            (Method::POST, "/v1/departments/hrss/items/i1/complete", Route::Complete { department: "hrss", item_id: "i1" }),
-            (Method::POST, "/v1/departments/hrss/items/i1/reject", Route::Reject { department: "hrss", item_id: "i1" }),
+            (
+                Method::POST,
+                "/v1/cases/c1/supplements",
+                Route::Supplement { case_id: "c1" },
+            ),
+            (
+                Method::POST,
+                "/v1/cases/c1/cancel",
+                Route::Cancel { case_id: "c1" },
+            ),
+            (
+                Method::POST,
+                "/v1/cases/c1/evidence/confirm",
+                Route::Evidence {
+                    case_id: "c1",
+                    confirm: true,
+                },
+            ),
+            (
+                Method::POST,
+                "/v1/cases/c1/evidence/decline",
+                Route::Evidence {
+                    case_id: "c1",
+                    confirm: false,
+                },
+            ),
+            (
+                Method::GET,
+                "/v1/departments/hrss/items",
+                Route::DepartmentItems { department: "hrss" },
+            ),
+            (
+                Method::POST,
+                "/v1/departments/hrss/items/i1/complete",
+                Route::Complete {
+                    department: "hrss",
+                    item_id: "i1",
+                },
+            ),
+            (
+                Method::POST,
+                "/v1/departments/hrss/items/i1/reject",
+                Route::Reject {
+                    department: "hrss",
+                    item_id: "i1",
+                },
+            ),
             (Method::GET, "/v1/admin/plugins", Route::Admin(A::Plugins)),
             (Method::POST, "/v1/admin/plugins", Route::Admin(A::Upload)),
-            (Method::GET, "/v1/admin/plugins/p", Route::Admin(A::Plugin { id: "p" })),
-            (Method::POST, "/v1/admin/plugins/p/activate", Route::Admin(A::Activate { id: "p" })),
-            (Method::POST, "/v1/admin/plugins/p/rollback", Route::Admin(A::Rollback { id: "p" })),
-            (Method::POST, "/v1/admin/plugins/p/deactivate", Route::Admin(A::Deactivate { id: "p" })),
-            (Method::POST, "/v1/admin/plugins/p/reactivate", Route::Admin(A::Reactivate { id: "p" })),
-            (Method::DELETE, "/v1/admin/plugins/p/versions/1.0.0", Route::Admin(A::RemoveVersion { id: "p", version: "1.0.0" })),
+            (
+                Method::GET,
+                "/v1/admin/plugins/p",
+                Route::Admin(A::Plugin { id: "p" }),
+            ),
+            (
+                Method::POST,
+                "/v1/admin/plugins/p/activate",
+                Route::Admin(A::Activate { id: "p" }),
+            ),
+            (
+                Method::POST,
+                "/v1/admin/plugins/p/rollback",
+                Route::Admin(A::Rollback { id: "p" }),
+            ),
+            (
+                Method::POST,
+                "/v1/admin/plugins/p/deactivate",
+                Route::Admin(A::Deactivate { id: "p" }),
+            ),
+            (
+                Method::POST,
+                "/v1/admin/plugins/p/reactivate",
+                Route::Admin(A::Reactivate { id: "p" }),
+            ),
+            (
+                Method::DELETE,
+                "/v1/admin/plugins/p/versions/1.0.0",
+                Route::Admin(A::RemoveVersion {
+                    id: "p",
+                    version: "1.0.0",
+                }),
+            ),
             (Method::GET, "/v1/admin/keys", Route::Admin(A::Keys)),
             (Method::POST, "/v1/admin/keys", Route::Admin(A::TrustKey)),
-            (Method::DELETE, "/v1/admin/keys/k1", Route::Admin(A::RevokeKey { key_id: "k1" })),
+            (
+                Method::DELETE,
+                "/v1/admin/keys/k1",
+                Route::Admin(A::RevokeKey { key_id: "k1" }),
+            ),
             (Method::GET, "/v1/admin/grants", Route::Admin(A::Grants)),
-            (Method::PUT, "/v1/admin/grants/hrss", Route::Admin(A::SetGrants { department: "hrss" })),
+            (
+                Method::PUT,
+                "/v1/admin/grants/hrss",
+                Route::Admin(A::SetGrants { department: "hrss" }),
+            ),
         ];
         for (method, path, want) in cases {
             assert_eq!(ok(method.clone(), path), want, "{method} {path}");
@@ -324,7 +431,10 @@ mod tests {
         ] {
             assert_eq!(
                 Route::parse(&method, path),
-                Err(NoRoute { known_path: true, admin }),
+                Err(NoRoute {
+                    known_path: true,
+                    admin
+                }),
                 "{method} {path}"
             );
         }
@@ -351,7 +461,10 @@ mod tests {
             for method in [Method::GET, Method::POST] {
                 assert_eq!(
                     Route::parse(&method, path),
-                    Err(NoRoute { known_path: false, admin }),
+                    Err(NoRoute {
+                        known_path: false,
+                        admin
+                    }),
                     "{method} {path}"
                 );
             }

@@ -69,7 +69,11 @@ impl<'a> AppliedView<'a> {
         let case = &applied.case;
         AppliedView {
             case_id: &case.case.id,
-            items: case.items.iter().map(|i| ItemSummary::new(i, now)).collect(),
+            items: case
+                .items
+                .iter()
+                .map(|i| ItemSummary::new(i, now))
+                .collect(),
             message: &case.case.message,
             status: case.case.status,
         }

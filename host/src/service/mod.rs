@@ -281,16 +281,6 @@ impl Service {
         &self.metrics
     }
 
-    /// What the storage writer has done so far, if the backend has one.
-    pub fn writer_stats(&self) -> Option<crate::storage::WriterStats> {
-        self.storage.writer_stats()
-    }
-
-    /// The loaded plugins.
-    pub fn plugins(&self) -> &PluginSet {
-        &self.plugins
-    }
-
     async fn load_case(&self, case_id: &str) -> Result<Case, ServiceError> {
         self.storage
             .case(case_id)
