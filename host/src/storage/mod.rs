@@ -290,9 +290,15 @@ pub struct WriterStats {
 /// A dataset record to import: its key and its JSON text.
 pub type DatasetRecord = (String, String);
 
-/// What the host keeps, and the only way the rest of the host reaches it.
+/// Cases and their work items, written together by the atomic [`Commit`].
+///
+/// Atomic: `commit` writes the case, every item, the queue and open-case
+/// indexes, the idempotency record and the audit records all or nothing,
+/// and only if the stored revision equals `expected_revision`
+/// ([`StorageError::Conflict`] otherwise). Durable when it returns `Ok`.
+/// A read after an `Ok` commit sees it.
 #[async_trait]
-pub trait Storage: Send + Sync + 'static {
+pub trait CaseStore: Send + Sync + 'static {
     /// Writes a call's effects atomically and durably (see the module docs).
     async fn commit(&self, commit: Commit) -> Result<(), StorageError>;
 
@@ -300,15 +306,6 @@ pub trait Storage: Send + Sync + 'static {
     fn writer_stats(&self) -> Option<WriterStats> {
         None
     }
-
-    /// Records a plugin call that failed before a case existed, with the
-    /// audit records of the reads it made before failing (a read that
-    /// happened is on record even if the call then failed).
-    async fn record_failure(
-        &self,
-        failure: FailureRecord,
-        audit: Vec<AuditRecord>,
-    ) -> Result<(), StorageError>;
 
     /// A case by id.
     async fn case(&self, case_id: &str) -> Result<Option<Case>, StorageError>;
@@ -323,6 +320,21 @@ pub trait Storage: Send + Sync + 'static {
     /// A work item by id.
     async fn item(&self, item_id: &str) -> Result<Option<WorkItem>, StorageError>;
 
+    /// How many cases are neither completed nor rejected (read once at
+    /// start; the service keeps the count from then on).
+    async fn open_cases(&self) -> Result<u64, StorageError>;
+
+    /// How many open cases each (scenario, plugin version) holds.
+    async fn open_cases_by_version(
+        &self,
+    ) -> Result<std::collections::BTreeMap<(String, String), u64>, StorageError>;
+}
+
+/// Department queues and items due: read-only views over the items a
+/// [`CaseStore::commit`] wrote, kept in the same atomic write, so a queue
+/// never lists an item the commit did not write, nor misses one it did.
+#[async_trait]
+pub trait QueueStore: Send + Sync + 'static {
     /// A department's items, optionally only those with one status, oldest
     /// first, at most `limit`, starting after the item `after` (the last
     /// item of the previous page). Reads only the items it returns, however
@@ -342,7 +354,14 @@ pub trait Storage: Send + Sync + 'static {
         by: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<WorkItem>, StorageError>;
+}
 
+/// Dataset records the plugins read, and their imports.
+///
+/// Atomic: an import writes all its records and its audit record, or none.
+/// Durable when it returns `Ok`.
+#[async_trait]
+pub trait DatasetStore: Send + Sync + 'static {
     /// One dataset record's JSON text.
     async fn dataset_record(
         &self,
@@ -361,6 +380,18 @@ pub trait Storage: Send + Sync + 'static {
     /// Whether any dataset has been imported yet (used to seed demo data
     /// once).
     async fn has_datasets(&self) -> Result<bool, StorageError>;
+}
+
+/// The hash-chained audit log and its access-log index.
+///
+/// Entries are appended in one total order (`seq` increasing by one, each
+/// linked to the previous hash); an append is durable when it returns `Ok`.
+/// The access-log index is written in the same atomic write as the entries.
+#[async_trait]
+pub trait AuditLog: Send + Sync + 'static {
+    /// Appends records to the audit chain on their own (admin actions that
+    /// change nothing else the storage keeps).
+    async fn audit(&self, records: Vec<AuditRecord>) -> Result<(), StorageError>;
 
     /// Audit entries from position `from_seq` on, at most `limit`.
     async fn audit_entries(
@@ -368,10 +399,6 @@ pub trait Storage: Send + Sync + 'static {
         from_seq: u64,
         limit: usize,
     ) -> Result<Vec<AuditEntry>, StorageError>;
-
-    /// How many cases are neither completed nor rejected (read once at
-    /// start; the service keeps the count from then on).
-    async fn open_cases(&self) -> Result<u64, StorageError>;
 
     /// The data reads that concern `subject`: reads on the cases they
     /// applied for, and reads of their own record (key = `subject`) in
@@ -383,12 +410,14 @@ pub trait Storage: Send + Sync + 'static {
         from_seq: u64,
         limit: usize,
     ) -> Result<Vec<AuditEntry>, StorageError>;
+}
 
-    /// How many open cases each (scenario, plugin version) holds.
-    async fn open_cases_by_version(
-        &self,
-    ) -> Result<std::collections::BTreeMap<(String, String), u64>, StorageError>;
-
+/// The plugin registry's records (see `onething_registry::registry`).
+///
+/// Atomic: `registry_apply` writes every record change and its audit record
+/// all or nothing; durable when it returns `Ok`.
+#[async_trait]
+pub trait RegistryRecords: Send + Sync + 'static {
     /// One registry record (see `onething_registry::registry`).
     async fn registry_get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError>;
 
@@ -402,11 +431,44 @@ pub trait Storage: Send + Sync + 'static {
         writes: Vec<(String, Option<Vec<u8>>)>,
         audit: AuditRecord,
     ) -> Result<(), StorageError>;
+}
 
-    /// Appends records to the audit chain on their own (admin actions that
-    /// change nothing else the storage keeps).
-    async fn audit(&self, records: Vec<AuditRecord>) -> Result<(), StorageError>;
+/// Plugin calls that failed before a case existed.
+///
+/// Atomic: a failure and the audit records of its reads are written
+/// together, durably.
+#[async_trait]
+pub trait FailureLog: Send + Sync + 'static {
+    /// Records a plugin call that failed before a case existed, with the
+    /// audit records of the reads it made before failing (a read that
+    /// happened is on record even if the call then failed).
+    async fn record_failure(
+        &self,
+        failure: FailureRecord,
+        audit: Vec<AuditRecord>,
+    ) -> Result<(), StorageError>;
 
     /// Failed `start` calls, most recent last, at most `limit`.
     async fn failures(&self, limit: usize) -> Result<Vec<FailureRecord>, StorageError>;
+}
+
+/// What the host keeps, and the only way the rest of the host reaches it:
+/// every store in one. A backend implements each store trait and gets this
+/// one for free.
+pub trait Storage:
+    CaseStore + QueueStore + DatasetStore + AuditLog + RegistryRecords + FailureLog
+{
+}
+
+impl<T> Storage for T where
+    T: CaseStore + QueueStore + DatasetStore + AuditLog + RegistryRecords + FailureLog
+{
+}
+
+/// The store traits, so that a caller gets every storage method with one
+/// `use`.
+pub mod prelude {
+    pub use super::{
+        AuditLog, CaseStore, DatasetStore, FailureLog, QueueStore, RegistryRecords, Storage,
+    };
 }

@@ -39,8 +39,9 @@ use tokio::sync::oneshot;
 
 use super::{
     AuditEntry, AuditRecord, Commit, DatasetRecord, FailureRecord, GENESIS_HASH, IdempotencyRecord,
-    Storage, StorageError, WriterStats,
+    StorageError, WriterStats,
 };
+use super::{AuditLog, CaseStore, DatasetStore, FailureLog, QueueStore, RegistryRecords};
 use crate::model::{Case, ItemStatus, WorkItem};
 
 /// The most writes one batch (and so one flush) covers.
@@ -662,7 +663,7 @@ fn flush_loop(db: &sled::Db, inbox: &mpsc::Receiver<Applied>, counters: &Counter
 }
 
 #[async_trait]
-impl Storage for SledStorage {
+impl CaseStore for SledStorage {
     async fn commit(&self, commit: Commit) -> Result<(), StorageError> {
         let encoded = EncodedCommit::new(commit)?;
         self.write(Write::Commit(Box::new(encoded))).await
@@ -677,14 +678,6 @@ impl Storage for SledStorage {
             flushes: c.flushes.load(Ordering::Relaxed),
             flushing: Duration::from_nanos(c.flush_nanos.load(Ordering::Relaxed)),
         })
-    }
-
-    async fn record_failure(
-        &self,
-        failure: FailureRecord,
-        audit: Vec<AuditRecord>,
-    ) -> Result<(), StorageError> {
-        self.write(Write::Failure(failure, audit)).await
     }
 
     async fn case(&self, case_id: &str) -> Result<Option<Case>, StorageError> {
@@ -706,6 +699,37 @@ impl Storage for SledStorage {
         self.get(&key(ITEMS, &[item_id.as_bytes()]))
     }
 
+    async fn open_cases(&self) -> Result<u64, StorageError> {
+        let mut open = 0;
+        for entry in self.db.scan_prefix(OPEN).keys() {
+            entry.map_err(backend)?;
+            open += 1;
+        }
+        Ok(open)
+    }
+
+    async fn open_cases_by_version(
+        &self,
+    ) -> Result<std::collections::BTreeMap<(String, String), u64>, StorageError> {
+        let mut open = std::collections::BTreeMap::new();
+        for entry in self.db.scan_prefix(OPEN).keys() {
+            let k = entry.map_err(backend)?;
+            let mut parts = k[OPEN.len()..].split(|b| *b == 0);
+            let (Some(scenario), Some(version)) = (parts.next(), parts.next()) else {
+                continue;
+            };
+            let pin = (
+                String::from_utf8_lossy(scenario).into_owned(),
+                String::from_utf8_lossy(version).into_owned(),
+            );
+            *open.entry(pin).or_insert(0) += 1;
+        }
+        Ok(open)
+    }
+}
+
+#[async_trait]
+impl QueueStore for SledStorage {
     async fn department_items(
         &self,
         department: &str,
@@ -778,7 +802,10 @@ impl Storage for SledStorage {
         }
         Ok(found)
     }
+}
 
+#[async_trait]
+impl DatasetStore for SledStorage {
     async fn dataset_record(
         &self,
         dataset: &str,
@@ -812,6 +839,13 @@ impl Storage for SledStorage {
     async fn has_datasets(&self) -> Result<bool, StorageError> {
         Ok(self.db.scan_prefix(DATASETS).next().is_some())
     }
+}
+
+#[async_trait]
+impl AuditLog for SledStorage {
+    async fn audit(&self, records: Vec<AuditRecord>) -> Result<(), StorageError> {
+        self.write(Write::Registry(Vec::new(), records)).await
+    }
 
     async fn audit_entries(
         &self,
@@ -828,15 +862,6 @@ impl Storage for SledStorage {
             entries.push(decode(&k, &bytes)?);
         }
         Ok(entries)
-    }
-
-    async fn open_cases(&self) -> Result<u64, StorageError> {
-        let mut open = 0;
-        for entry in self.db.scan_prefix(OPEN).keys() {
-            entry.map_err(backend)?;
-            open += 1;
-        }
-        Ok(open)
     }
 
     async fn access_log(
@@ -862,26 +887,10 @@ impl Storage for SledStorage {
         }
         Ok(entries)
     }
+}
 
-    async fn open_cases_by_version(
-        &self,
-    ) -> Result<std::collections::BTreeMap<(String, String), u64>, StorageError> {
-        let mut open = std::collections::BTreeMap::new();
-        for entry in self.db.scan_prefix(OPEN).keys() {
-            let k = entry.map_err(backend)?;
-            let mut parts = k[OPEN.len()..].split(|b| *b == 0);
-            let (Some(scenario), Some(version)) = (parts.next(), parts.next()) else {
-                continue;
-            };
-            let pin = (
-                String::from_utf8_lossy(scenario).into_owned(),
-                String::from_utf8_lossy(version).into_owned(),
-            );
-            *open.entry(pin).or_insert(0) += 1;
-        }
-        Ok(open)
-    }
-
+#[async_trait]
+impl RegistryRecords for SledStorage {
     async fn registry_get(&self, k: &str) -> Result<Option<Vec<u8>>, StorageError> {
         Ok(self
             .db
@@ -907,9 +916,16 @@ impl Storage for SledStorage {
     ) -> Result<(), StorageError> {
         self.write(Write::Registry(writes, vec![audit])).await
     }
+}
 
-    async fn audit(&self, records: Vec<AuditRecord>) -> Result<(), StorageError> {
-        self.write(Write::Registry(Vec::new(), records)).await
+#[async_trait]
+impl FailureLog for SledStorage {
+    async fn record_failure(
+        &self,
+        failure: FailureRecord,
+        audit: Vec<AuditRecord>,
+    ) -> Result<(), StorageError> {
+        self.write(Write::Failure(failure, audit)).await
     }
 
     async fn failures(&self, limit: usize) -> Result<Vec<FailureRecord>, StorageError> {
