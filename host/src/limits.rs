@@ -199,6 +199,20 @@ limits! {
     /// plugin gets its own share, so a plugin whose on-event spins cannot
     /// delay another's overdue reports.
     overdue_calls_per_plugin: usize = 4;
+
+    // ---- the runtime's instance pool ----------------------------------
+
+    /// Core wasm instances the pooling allocator reserves per plugin
+    /// instance slot (`max_instances` slots): a component instantiates its
+    /// own core module and those of its WASI adapter and the shims that
+    /// link them, a handful for what `cargo component` builds.
+    core_instances_per_instance: u32 = 8;
+    /// Linear memories the pool reserves per plugin instance slot: the
+    /// component's own and its WASI adapter's.
+    memories_per_instance: u32 = 2;
+    /// Tables the pool reserves per plugin instance slot: the indirect-call
+    /// tables of the component's core modules.
+    tables_per_instance: u32 = 4;
 }
 
 /// Joins a doc comment's lines into one paragraph.

@@ -89,9 +89,9 @@ impl Runtime {
         let mut pool = PoolingAllocationConfig::new();
         let instances = limits.max_instances.max(1);
         pool.total_component_instances(instances)
-            .total_core_instances(instances.saturating_mul(8))
-            .total_memories(instances.saturating_mul(2))
-            .total_tables(instances.saturating_mul(4))
+            .total_core_instances(instances.saturating_mul(limits.core_instances_per_instance))
+            .total_memories(instances.saturating_mul(limits.memories_per_instance))
+            .total_tables(instances.saturating_mul(limits.tables_per_instance))
             .total_stacks(instances)
             .max_memory_size(mib_to_bytes(limits.max_plugin_memory_mib));
         // Reset a freed slot's memory by rewriting only the pages the call

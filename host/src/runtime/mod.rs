@@ -14,7 +14,12 @@
 //!   asked for are handed back only so that its data reads stay on record.
 //! - Plugins have no ambient authority: WASI without preopens, environment,
 //!   arguments or network.
-
+//! - Host functions reach storage only to read: a dataset record (`query`,
+//!   through a [`DatasetReader`](crate::storage::DatasetReader)) and the
+//!   item a plugin asks to cancel (through an
+//!   [`ItemReader`](crate::storage::ItemReader)). Everything a call asks
+//!   for is collected in its [`Effects`] and written by the service, with
+//!   the call's outcome, in one commit.
 //!
 //! Files: `engine.rs` (the engine, pool and linker; loading a plugin),
 //! `plugin.rs` (a loaded plugin version and its health), `call.rs` (the

@@ -4,7 +4,7 @@
 //!
 //! Effects are only collected here, never written: the service layer
 //! commits them together with the call's outcome, or drops them when the
-//! call fails (see `service.rs`).
+//! call fails (see `service/commit.rs`).
 
 use std::sync::Arc;
 use std::time::Instant;
