@@ -75,6 +75,7 @@ fn benches(c: &mut Criterion) {
     let runtime = Runtime::new(
         &LimitsConfig::default(),
         storage.clone(),
+        storage.clone(),
         None,
         metrics.clone(),
     )

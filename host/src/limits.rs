@@ -222,6 +222,20 @@ limits! {
     max_drain_bytes: usize = 8 * MIB;
     /// How long such a body is read before it is dropped (ms).
     drain_timeout_ms: u64 = 5_000;
+
+    // ---- the runtime's instance pool ----------------------------------
+
+    /// Core wasm instances the pooling allocator reserves per plugin
+    /// instance slot (`max_instances` slots): a component instantiates its
+    /// own core module and those of its WASI adapter and the shims that
+    /// link them, a handful for what `cargo component` builds.
+    core_instances_per_instance: u32 = 8;
+    /// Linear memories the pool reserves per plugin instance slot: the
+    /// component's own and its WASI adapter's.
+    memories_per_instance: u32 = 2;
+    /// Tables the pool reserves per plugin instance slot: the indirect-call
+    /// tables of the component's core modules.
+    tables_per_instance: u32 = 4;
 }
 
 /// Joins a doc comment's lines into one paragraph.

@@ -125,6 +125,7 @@ impl Server {
         let runtime = Arc::new(Runtime::new(
             &config.limits,
             storage.clone(),
+            storage.clone(),
             Some(config.data_dir.join("compile-cache")),
             metrics.clone(),
         )?);

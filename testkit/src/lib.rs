@@ -144,6 +144,7 @@ impl TestKit {
         let runtime = Runtime::new(
             &LimitsConfig::default(),
             storage.clone(),
+            storage.clone(),
             None,
             metrics.clone(),
         )?;

@@ -82,7 +82,7 @@ impl Host for HostState {
             return Err(WitError::Denied(message));
         }
         let answer = self
-            .storage
+            .datasets
             .dataset_record(&dataset, &key)
             .await
             .map_err(|err| {

@@ -150,7 +150,7 @@ impl Host for HostState {
             ));
         }
         let item = self
-            .storage
+            .items
             .item(&item_id)
             .await
             .map_err(|_| WitError::Unavailable("work items cannot be read now".into()))?

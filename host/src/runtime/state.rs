@@ -4,7 +4,7 @@
 //!
 //! Effects are only collected here, never written: the service layer
 //! commits them together with the call's outcome, or drops them when the
-//! call fails (see `service.rs`).
+//! call fails (see `service/commit.rs`).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -17,7 +17,7 @@ use onething_registry::Manifest;
 use super::bindings::wit::Error as WitError;
 use crate::limits::LimitsConfig;
 use crate::model::Due;
-use crate::storage::Storage;
+use crate::storage::{DatasetReader, ItemReader};
 
 /// Which export a call runs; `describe` may not read or dispatch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -187,7 +187,10 @@ pub(crate) struct HostState {
     pub deadline: Instant,
     pub identity: CallIdentity,
     pub limits: Arc<LimitsConfig>,
-    pub storage: Arc<dyn Storage>,
+    /// Where `query` reads dataset records.
+    pub datasets: Arc<dyn DatasetReader>,
+    /// Where `cancel` reads the item it is asked to cancel.
+    pub items: Arc<dyn ItemReader>,
     pub effects: Effects,
     pub log_lines: u32,
     pub log_dropped: u32,
@@ -204,7 +207,8 @@ impl HostState {
     pub fn new(
         identity: CallIdentity,
         limits: Arc<LimitsConfig>,
-        storage: Arc<dyn Storage>,
+        datasets: Arc<dyn DatasetReader>,
+        items: Arc<dyn ItemReader>,
         max_memory_bytes: usize,
         deadline: Instant,
     ) -> Self {
@@ -227,7 +231,8 @@ impl HostState {
             deadline,
             identity,
             limits,
-            storage,
+            datasets,
+            items,
             effects: Effects::default(),
             log_lines: 0,
             log_dropped: 0,

@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use onething_host::storage::Storage;
+use onething_host::storage::prelude::*;
 use onething_host::storage::sled::SledStorage;
 
 fn verify(data_dir: &std::path::Path) -> std::process::Output {

@@ -26,6 +26,7 @@ async fn a_second_load_comes_from_the_cache_and_a_damaged_artifact_is_recompiled
     let first = Runtime::new(
         &LimitsConfig::default(),
         storage.clone(),
+        storage.clone(),
         Some(cache_dir.clone()),
         metrics.clone(),
     )
@@ -35,6 +36,7 @@ async fn a_second_load_comes_from_the_cache_and_a_damaged_artifact_is_recompiled
     // A new runtime (a restart) takes the artifact from the cache, and it runs.
     let second = Runtime::new(
         &LimitsConfig::default(),
+        storage.clone(),
         storage.clone(),
         Some(cache_dir.clone()),
         metrics.clone(),
@@ -64,6 +66,13 @@ async fn a_second_load_comes_from_the_cache_and_a_damaged_artifact_is_recompiled
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0xff;
     std::fs::write(&artifact, bytes).unwrap();
-    let third = Runtime::new(&LimitsConfig::default(), storage, Some(cache_dir), metrics).unwrap();
+    let third = Runtime::new(
+        &LimitsConfig::default(),
+        storage.clone(),
+        storage,
+        Some(cache_dir),
+        metrics,
+    )
+    .unwrap();
     assert_eq!(load(&third).await.cache_outcome(), CacheOutcome::Compiled);
 }

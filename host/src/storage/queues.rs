@@ -1,0 +1,45 @@
+//! Department queues and the items due: read-only views over the work
+//! items a [`CaseStore::commit`](super::CaseStore::commit) wrote.
+//!
+//! What a backend must guarantee:
+//! - The views are kept in the same atomic write as the items: a queue
+//!   never lists an item the commit did not write, nor misses one it did,
+//!   and an item is listed under its current status only.
+//! - Order: item ids are UUIDv7 (time-ordered), and a queue lists items by
+//!   id, so oldest first; paging is by the last id of the previous page,
+//!   which stays correct while items are added or change status.
+//! - The due view holds exactly the items that are `pending` with no
+//!   `overdue_at`, ordered by `due_at` (then id).
+//! - A read may interleave with commits: an item that changes status while
+//!   a page is read may be left out of that page (a later read lists it
+//!   under its new status), and no item appears twice on one page.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::StorageError;
+use crate::model::{ItemStatus, WorkItem};
+
+/// Department queues and items due (see the module docs).
+#[async_trait]
+pub trait QueueStore: Send + Sync + 'static {
+    /// A department's items, optionally only those with one status, oldest
+    /// first, at most `limit`, starting after the item `after` (the last
+    /// item of the previous page). Reads only the items it returns, however
+    /// many items of other statuses the department has.
+    async fn department_items(
+        &self,
+        department: &str,
+        status: Option<ItemStatus>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<WorkItem>, StorageError>;
+
+    /// Pending items due at or before `by` whose plugin has not yet been
+    /// told they are overdue, soonest first, at most `limit`.
+    async fn items_due(
+        &self,
+        by: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<WorkItem>, StorageError>;
+}

@@ -1,0 +1,116 @@
+//! How the sled backend lays out its one tree: the key prefixes, and the
+//! encodings of the index keys (queues, open cases, due items, access log)
+//! that let a prefix or range scan answer a read without decoding records
+//! it does not return.
+
+use super::writer::Pending;
+use crate::model::{ItemStatus, WorkItem};
+use crate::storage::{AuditEntry, AuditRecord};
+
+pub(super) const CASES: &[u8] = b"c/";
+pub(super) const ITEMS: &[u8] = b"i/";
+// `d/<department>\0<item_id>` keys of data dirs written before the queue
+// index are no longer read or written: the queue index lists every item.
+pub(super) const DUE: &[u8] = b"u/";
+pub(super) const IDEMPOTENCY: &[u8] = b"k/";
+pub(super) const DATASETS: &[u8] = b"s/";
+pub(super) const AUDIT: &[u8] = b"a/";
+pub(super) const FAILURES: &[u8] = b"f/";
+pub(super) const AUDIT_HEAD: &[u8] = b"m/audit_head";
+pub(super) const REGISTRY: &[u8] = b"r/";
+/// Index of data reads by the person they concern: `x/<subject>\0<seq>`.
+pub(super) const ACCESS: &[u8] = b"x/";
+/// Set once every audit entry's reads are in the access index (a data dir
+/// written before the index existed is indexed once, at open).
+pub(super) const ACCESS_INDEXED: &[u8] = b"m/access_index_v1";
+/// A department's items by status: `q/<department>\0<status>\0<item_id>`,
+/// so that a queue of pending items is read without the finished ones.
+pub(super) const QUEUE: &[u8] = b"q/";
+/// Open cases by the plugin version they are pinned to:
+/// `o/<scenario>\0<version>\0<case_id>`, so that counting them reads no
+/// case and no finished case.
+pub(super) const OPEN: &[u8] = b"o/";
+/// Set once the queue and open-case indexes cover every item and case (a
+/// data dir written before they existed is indexed once, at open).
+pub(super) const CASES_INDEXED: &[u8] = b"m/case_index_v1";
+
+/// The queue-index key of an item with `status`.
+pub(super) fn queue_key(item: &WorkItem, status: ItemStatus) -> Vec<u8> {
+    key(
+        QUEUE,
+        &[
+            item.department.as_bytes(),
+            status.as_str().as_bytes(),
+            item.id.as_bytes(),
+        ],
+    )
+}
+
+/// The open-case-index key of a case.
+pub(super) fn open_key(scenario: &str, version: &str, case_id: &str) -> Vec<u8> {
+    key(
+        OPEN,
+        &[scenario.as_bytes(), version.as_bytes(), case_id.as_bytes()],
+    )
+}
+
+/// The due-index key of an item.
+pub(super) fn due_key(item: &WorkItem) -> Vec<u8> {
+    // Times before 1970 do not occur; clamp rather than wrap.
+    let millis = u64::try_from(item.due_at.timestamp_millis()).unwrap_or(0);
+    key(DUE, &[&millis.to_be_bytes(), item.id.as_bytes()])
+}
+
+/// The access-index keys of an audit entry: one for the applicant and one
+/// for the person whose record was read, if another.
+pub(super) fn access_keys(entry: &AuditEntry) -> Vec<Vec<u8>> {
+    let AuditRecord::DataRead {
+        applicant, key: k, ..
+    } = &entry.record
+    else {
+        return Vec::new();
+    };
+    let seq = entry.seq.to_be_bytes();
+    let mut keys = vec![key(ACCESS, &[applicant.as_bytes(), &seq])];
+    if k != applicant {
+        keys.push(key(ACCESS, &[k.as_bytes(), &seq]));
+    }
+    keys
+}
+
+/// Stages the queue key of an item whose stored status was `stored`
+/// (`None`: a new item): moved from the old status to the new.
+pub(super) fn index_item(item: &WorkItem, stored: Option<ItemStatus>, out: &mut Pending) {
+    if let Some(old) = stored.filter(|old| *old != item.status) {
+        out.remove(queue_key(item, old));
+    }
+    out.insert(queue_key(item, item.status), Vec::new());
+}
+
+/// Stages the open-case key of a case: present while it is open.
+pub(super) fn index_case(
+    scenario: &str,
+    version: &str,
+    case_id: &str,
+    open: bool,
+    out: &mut Pending,
+) {
+    let k = open_key(scenario, version, case_id);
+    if open {
+        out.insert(k, Vec::new());
+    } else {
+        out.remove(k);
+    }
+}
+
+/// `prefix` followed by `parts` joined with NUL.
+pub(super) fn key(prefix: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    let mut key = prefix.to_vec();
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            key.push(0);
+        }
+        key.extend_from_slice(part);
+    }
+    key
+}

@@ -1,0 +1,202 @@
+//! [`QueueStore`] on sled: a department's queue is a range scan of its
+//! queue index (`q/department NUL status NUL item id`), the items due a
+//! scan of the due index (`u/` due time in ms, big endian), and only the
+//! items returned are read.
+
+use async_trait::async_trait;
+use chrono::Utc;
+
+use super::keys::{DUE, ITEMS, QUEUE, key};
+use super::{SledStorage, backend};
+use crate::model::{ItemStatus, WorkItem};
+use crate::storage::{QueueStore, StorageError};
+
+#[async_trait]
+impl QueueStore for SledStorage {
+    async fn department_items(
+        &self,
+        department: &str,
+        status: Option<ItemStatus>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<WorkItem>, StorageError> {
+        // The ids of the page in each status asked for; with no status, the
+        // pages of every status merged by id.
+        let statuses = match status {
+            Some(status) => vec![status],
+            None => ItemStatus::ALL.to_vec(),
+        };
+        let mut ids = Vec::new();
+        for status in statuses {
+            let prefix = key(
+                QUEUE,
+                &[department.as_bytes(), status.as_str().as_bytes(), b""],
+            );
+            // The smallest key after `after`'s is `after`'s with a NUL added.
+            let start = match after {
+                Some(after) => key(&prefix, &[after.as_bytes(), b""]),
+                None => prefix.clone(),
+            };
+            for entry in self.db.range(start..).keys().take(limit) {
+                let k = entry.map_err(backend)?;
+                match k.strip_prefix(prefix.as_slice()) {
+                    Some(item_id) => ids.push(item_id.to_vec()),
+                    None => break,
+                }
+            }
+        }
+        // An item that changed status between two range reads is in both.
+        ids.sort_unstable();
+        ids.dedup();
+        ids.truncate(limit);
+        let mut found = Vec::with_capacity(ids.len());
+        for item_id in ids {
+            // An item whose status changed since its key was read is left
+            // for the next read to list under its new status.
+            match self.get::<WorkItem>(&key(ITEMS, &[&item_id]))? {
+                Some(item) if status.is_none_or(|s| s == item.status) => found.push(item),
+                _ => {}
+            }
+        }
+        Ok(found)
+    }
+
+    async fn items_due(
+        &self,
+        by: chrono::DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<WorkItem>, StorageError> {
+        let until = u64::try_from(by.timestamp_millis()).unwrap_or(0);
+        let mut found = Vec::new();
+        for entry in self.db.scan_prefix(DUE) {
+            let (k, _) = entry.map_err(backend)?;
+            let rest = &k[DUE.len()..];
+            let (Some(millis), Some(item_id)) = (rest.get(..8), rest.get(9..)) else {
+                continue;
+            };
+            let mut bytes = [0u8; 8];
+            bytes.copy_from_slice(millis);
+            if u64::from_be_bytes(bytes) > until || found.len() >= limit {
+                break;
+            }
+            if let Some(item) = self.get::<WorkItem>(&key(ITEMS, &[item_id]))? {
+                found.push(item);
+            }
+        }
+        Ok(found)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use super::super::fixtures::{commit, item};
+    use super::super::keys::{CASES_INDEXED, OPEN, QUEUE};
+    use super::*;
+    use crate::model::CaseStatus;
+    use crate::storage::CaseStore;
+
+    async fn queue(s: &SledStorage, dept: &str, status: Option<ItemStatus>) -> Vec<String> {
+        let items = s.department_items(dept, status, None, 100).await.unwrap();
+        items.into_iter().map(|i| i.id).collect()
+    }
+
+    #[tokio::test]
+    async fn queues_and_open_cases_follow_each_write_and_an_older_dir_is_indexed_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = SledStorage::open(dir.path()).unwrap();
+        // Case a: six pending items; case b (version 2.0.0): one.
+        let mut a = commit("a", None, 0, None);
+        a.items = (0..6).map(|n| item(n, "a", ItemStatus::Pending)).collect();
+        storage.commit(a).await.unwrap();
+        let mut b = commit("b", None, 0, None);
+        b.case.plugin_version = "2.0.0".into();
+        b.items = vec![item(7, "b", ItemStatus::Pending)];
+        storage.commit(b).await.unwrap();
+        // Items 0 and 2 finish one way and the other; case b ends.
+        let mut a1 = commit("a", Some(0), 1, None);
+        a1.items = vec![
+            item(0, "a", ItemStatus::Completed),
+            item(2, "a", ItemStatus::Rejected),
+        ];
+        storage.commit(a1).await.unwrap();
+        let mut b1 = commit("b", Some(0), 1, None);
+        b1.case.plugin_version = "2.0.0".into();
+        b1.case.status = CaseStatus::Completed;
+        b1.items = vec![item(7, "b", ItemStatus::Cancelled)];
+        storage.commit(b1).await.unwrap();
+
+        let check = |storage: SledStorage| async move {
+            use ItemStatus::*;
+            assert_eq!(queue(&storage, "even", Some(Pending)).await, ["item-04"]);
+            assert_eq!(queue(&storage, "even", Some(Completed)).await, ["item-00"]);
+            assert_eq!(queue(&storage, "even", Some(Rejected)).await, ["item-02"]);
+            assert_eq!(
+                queue(&storage, "even", None).await,
+                ["item-00", "item-02", "item-04"]
+            );
+            assert_eq!(
+                queue(&storage, "odd", Some(Pending)).await,
+                ["item-01", "item-03", "item-05"]
+            );
+            assert_eq!(queue(&storage, "odd", Some(Cancelled)).await, ["item-07"]);
+            // Each item has one queue key, its current status's: a key left
+            // behind by an earlier status would fill pages with nothing.
+            let queue_keys: Vec<String> = storage
+                .db
+                .scan_prefix(QUEUE)
+                .keys()
+                .map(|k| String::from_utf8_lossy(&k.unwrap()[QUEUE.len()..]).replace('\0', " "))
+                .collect();
+            assert_eq!(
+                queue_keys,
+                [
+                    "even completed item-00",
+                    "even pending item-04",
+                    "even rejected item-02",
+                    "odd cancelled item-07",
+                    "odd pending item-01",
+                    "odd pending item-03",
+                    "odd pending item-05",
+                ]
+            );
+            // A page starts after the item given and holds at most `limit`.
+            let page = storage
+                .department_items("odd", Some(Pending), Some("item-01"), 1)
+                .await
+                .unwrap();
+            assert_eq!(page.len(), 1);
+            assert_eq!(page[0].id, "item-03");
+            // With no status, the pages of every status merge by id.
+            let ids = |items: Vec<WorkItem>| items.into_iter().map(|i| i.id).collect::<Vec<_>>();
+            let all = storage.department_items("odd", None, Some("item-01"), 3);
+            assert_eq!(ids(all.await.unwrap()), ["item-03", "item-05", "item-07"]);
+            let all = storage.department_items("odd", None, Some("item-03"), 2);
+            assert_eq!(ids(all.await.unwrap()), ["item-05", "item-07"]);
+            let all = storage.department_items("even", None, None, 2);
+            assert_eq!(ids(all.await.unwrap()), ["item-00", "item-02"]);
+            // Only case a is open, on 1.0.0.
+            assert_eq!(storage.open_cases().await.unwrap(), 1);
+            let open = storage.open_cases_by_version().await.unwrap();
+            assert_eq!(
+                open.into_iter().collect::<Vec<_>>(),
+                [(("s".to_owned(), "1.0.0".to_owned()), 1)]
+            );
+            storage
+        };
+        let storage = check(storage).await;
+        drop(storage);
+        // As a data dir written before the indexes: none, and no flag.
+        {
+            let db = sled::open(dir.path().join("db")).unwrap();
+            for prefix in [QUEUE, OPEN] {
+                for k in db.scan_prefix(prefix).keys() {
+                    db.remove(k.unwrap()).unwrap();
+                }
+            }
+            db.remove(CASES_INDEXED).unwrap();
+            db.flush().unwrap();
+        }
+        drop(check(SledStorage::open(dir.path()).unwrap()).await);
+    }
+}
