@@ -17,8 +17,8 @@ use chrono::Utc;
 use criterion::{Criterion, criterion_group, criterion_main};
 
 use onething_host::model::{Case, CaseStatus, Due, ItemStatus, WorkItem};
-use onething_host::storage::sled::SledStorage;
 use onething_host::storage::prelude::*;
+use onething_host::storage::sled::SledStorage;
 use onething_host::storage::{AuditRecord, Commit};
 
 const FINISHED: usize = 20_000;
