@@ -19,152 +19,28 @@
 //! never take it.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::plugins::{self, PluginDirError, PluginSet};
+use crate::plugins::{PluginDirError, PluginSet};
 use crate::runtime::{LoadError, LoadedPlugin, Runtime};
 use crate::service::Clock;
-use crate::storage::{AuditRecord, Storage, StorageError};
-use async_trait::async_trait;
+use crate::storage::{Storage, StorageError};
 use onething_registry::{
-    AdminAction, Ceiling, Package, PluginState, PublicKeyFile, Registry, RegistryError,
-    RegistryStore, SigningKeyFile, StoreError, TrustedKey, VersionRecord,
+    AdminAction, Ceiling, PluginState, PublicKeyFile, Registry, RegistryError, TrustedKey,
+    VersionRecord,
 };
 
 /// The actor name of the demo seeding in the audit log.
 pub const DEMO_ACTOR: &str = "demo-seed";
 
-/// The registry's records on the host's storage: metadata under `r/` keys
-/// in sled, each change written atomically with its audit entry; component
-/// blobs as files named by their SHA-256 in `data_dir/blobs` (large values
-/// stay out of sled's page cache). A blob is written and synced before the
-/// record that names it, so a crash can leave an unreferenced blob, never a
-/// record without its blob; reads check the digest.
-pub struct StorageRegistry {
-    storage: Arc<dyn Storage>,
-    blobs: PathBuf,
-}
+mod seed;
+mod store;
 
-fn store_error(e: StorageError) -> StoreError {
-    StoreError(e.to_string())
-}
+use store::admin_record;
 
-fn io_error(what: &str, path: &Path, e: std::io::Error) -> StoreError {
-    StoreError(format!("cannot {what} {}: {e}", path.display()))
-}
-
-impl StorageRegistry {
-    /// A registry store on `storage`, with blobs in `blobs`.
-    pub fn new(storage: Arc<dyn Storage>, blobs: PathBuf) -> Self {
-        StorageRegistry { storage, blobs }
-    }
-
-    fn blob_path(&self, key: &str) -> Option<PathBuf> {
-        let name = key.strip_prefix("blob/")?;
-        // Only hex digests name files: nothing can climb out of the dir.
-        (name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit()))
-            .then(|| self.blobs.join(name))
-    }
-
-    /// Deletes blob files no version names (left by a crash between a
-    /// blob and its record, or a half-written `.tmp`). Run at start,
-    /// before any upload can race it.
-    pub fn remove_unreferenced(&self, referenced: &std::collections::HashSet<String>) {
-        let Ok(entries) = std::fs::read_dir(&self.blobs) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if referenced.contains(&name) {
-                continue;
-            }
-            match std::fs::remove_file(&path) {
-                Ok(()) => tracing::info!(blob = %path.display(), "unreferenced blob removed"),
-                Err(e) => {
-                    tracing::warn!(blob = %path.display(), error = %e, "unreferenced blob not removed");
-                }
-            }
-        }
-    }
-
-    fn write_blob(&self, path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-        use std::io::Write;
-        std::fs::create_dir_all(&self.blobs).map_err(|e| io_error("create", &self.blobs, e))?;
-        let tmp = path.with_extension("tmp");
-        let mut file = std::fs::File::create(&tmp).map_err(|e| io_error("create", &tmp, e))?;
-        file.write_all(bytes)
-            .and_then(|()| file.sync_all())
-            .map_err(|e| io_error("write", &tmp, e))?;
-        std::fs::rename(&tmp, path).map_err(|e| io_error("rename", &tmp, e))?;
-        std::fs::File::open(&self.blobs)
-            .and_then(|dir| dir.sync_all())
-            .map_err(|e| io_error("sync", &self.blobs, e))
-    }
-}
-
-#[async_trait]
-impl RegistryStore for StorageRegistry {
-    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        if let Some(path) = self.blob_path(key) {
-            return match tokio::fs::read(&path).await {
-                Ok(bytes) => Ok(Some(bytes)),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                Err(e) => Err(io_error("read", &path, e)),
-            };
-        }
-        self.storage.registry_get(key).await.map_err(store_error)
-    }
-
-    async fn scan(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-        self.storage
-            .registry_scan(prefix)
-            .await
-            .map_err(store_error)
-    }
-
-    async fn apply(
-        &self,
-        writes: Vec<(String, Option<Vec<u8>>)>,
-        action: AdminAction,
-    ) -> Result<(), StoreError> {
-        let mut records = Vec::new();
-        let mut removed_blobs = Vec::new();
-        for (key, value) in writes {
-            match (self.blob_path(&key), value) {
-                (Some(path), Some(bytes)) => {
-                    let this = StorageRegistry::new(self.storage.clone(), self.blobs.clone());
-                    tokio::task::spawn_blocking(move || this.write_blob(&path, &bytes))
-                        .await
-                        .map_err(|e| StoreError(format!("blob writer: {e}")))??;
-                }
-                (Some(path), None) => removed_blobs.push(path),
-                (None, value) => records.push((key, value)),
-            }
-        }
-        self.storage
-            .registry_apply(records, admin_record(action))
-            .await
-            .map_err(store_error)?;
-        for path in removed_blobs {
-            if let Err(e) = std::fs::remove_file(&path) {
-                tracing::warn!(path = %path.display(), error = %e, "unreferenced blob not removed");
-            }
-        }
-        Ok(())
-    }
-}
-
-fn admin_record(action: AdminAction) -> AuditRecord {
-    AuditRecord::Admin {
-        actor: action.actor,
-        action: action.action,
-        subject: action.subject,
-        detail: action.detail,
-    }
-}
+pub use store::StorageRegistry;
 
 /// Why a deployment step failed.
 #[derive(Debug, thiserror::Error)]
@@ -592,79 +468,6 @@ impl Deployer {
             });
         }
         Ok(overview)
-    }
-
-    /// Demo seeding: for each plugin directory under `dir`, trust its
-    /// department's demo key, raise that department's ceiling to what the
-    /// plugin asks, pack and sign it with the demo key, and publish it
-    /// through the registry's checks. A plugin never activated before is
-    /// activated; so is a version higher than every stored one (a new
-    /// release of an example). A failing plugin is reported and skipped.
-    pub async fn seed_demo(&self, dir: &Path) -> Vec<DeployError> {
-        let dirs = match plugins::plugin_dirs(dir) {
-            Ok(dirs) => dirs,
-            Err(e) => return vec![e.into()],
-        };
-        let mut errors = Vec::new();
-        for plugin_dir in dirs {
-            if let Err(e) = self.seed_one(&plugin_dir).await {
-                tracing::error!(dir = %plugin_dir.display(), error = %e, "demo plugin not seeded");
-                errors.push(e);
-            }
-        }
-        errors
-    }
-
-    async fn seed_one(&self, dir: &Path) -> Result<(), DeployError> {
-        let (text, manifest, wasm) = plugins::read_plugin_dir(dir)?;
-        // Seeded before with the same content and loaded: nothing to do
-        // (this keeps a restart with many demo plugins fast).
-        let digest = hex::encode(onething_registry::package::digest(text.as_bytes(), &wasm));
-        {
-            let registry = self.registry.lock().await;
-            if registry
-                .version(&manifest.id, &manifest.version)
-                .is_some_and(|r| r.digest == digest)
-                && self.plugins.is_loaded(&manifest.id, &manifest.version)
-            {
-                return Ok(());
-            }
-        }
-        let key = SigningKeyFile::demo(&manifest.department).map_err(RegistryError::from)?;
-        let (newest, never_active) = {
-            let mut registry = self.registry.lock().await;
-            registry
-                .trust_key(&key.public(), DEMO_ACTOR, self.clock.now())
-                .await?;
-            let mut ceiling = registry.ceiling(&manifest.department);
-            if ceiling.first_excess(&manifest).is_some() {
-                for dataset in &manifest.grants.datasets {
-                    if !ceiling.datasets.contains(dataset) {
-                        ceiling.datasets.push(dataset.clone());
-                    }
-                }
-                for department in &manifest.grants.dispatch {
-                    if !ceiling.dispatch.contains(department) {
-                        ceiling.dispatch.push(department.clone());
-                    }
-                }
-                registry
-                    .set_ceiling(&manifest.department, ceiling, DEMO_ACTOR)
-                    .await?;
-            }
-            let state = registry.state(&manifest.id);
-            let newest = registry
-                .versions(&manifest.id)
-                .iter()
-                .all(|r| r.version < manifest.version);
-            (newest, state.active.is_none() && state.history.is_empty())
-        };
-        let mut package = Package::new(text, wasm)
-            .map_err(|e| DeployError::Registry(RegistryError::Manifest(e)))?;
-        key.sign(&mut package);
-        self.upload(&package.encode(), DEMO_ACTOR, newest || never_active)
-            .await?;
-        Ok(())
     }
 }
 
