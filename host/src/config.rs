@@ -59,7 +59,7 @@ pub struct Config {
     /// only weekends are days off.
     pub holidays_file: Option<PathBuf>,
     /// How often the host looks for items whose time ran out, in ms.
-    /// Default 5000.
+    /// Default 5000; below 10 counts as 10 ([`Config::deadline_check_interval`]).
     pub deadline_check_interval_ms: u64,
     /// The shared (break-glass) bearer token for `/v1/admin/…`; actions
     /// taken with it are audited as `admin`. Operators with their own
@@ -131,7 +131,20 @@ pub enum ConfigError {
     },
 }
 
+/// The shortest interval between two rounds of the deadline loop (ms): a
+/// round reads an index range, so a smaller setting would only spin.
+pub const MIN_DEADLINE_CHECK_INTERVAL_MS: u64 = 10;
+
 impl Config {
+    /// How often the deadline loop runs: `deadline_check_interval_ms`, at
+    /// least [`MIN_DEADLINE_CHECK_INTERVAL_MS`].
+    pub fn deadline_check_interval(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(
+            self.deadline_check_interval_ms
+                .max(MIN_DEADLINE_CHECK_INTERVAL_MS),
+        )
+    }
+
     /// Reads a config file.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {

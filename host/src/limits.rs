@@ -24,7 +24,7 @@ pub struct LimitDoc {
 }
 
 macro_rules! limits {
-    ($( $(#[doc = $doc:literal])+ $key:ident: $ty:ty = $default:expr; )+) => {
+    ($( $(#[doc = $doc:literal])+ $key:ident: $ty:ty = $default:expr $(, at_least $floor:expr)?; )+) => {
         /// The `[limits]` table of the config file. Every key is optional;
         /// each field's documentation says what it bounds and why its
         /// default is what it is.
@@ -44,8 +44,19 @@ macro_rules! limits {
                 vec![ $( LimitDoc {
                     key: stringify!($key),
                     value: self.$key.to_string(),
-                    why: doc_text(&[$($doc),+]),
+                    why: doc_text(&[$($doc),+], None $(.or(Some($floor.to_string())))?),
                 }, )+ ]
+            }
+
+            /// These limits with every value below its floor raised to the
+            /// floor (a zero that would stall the host: no instance slot, a
+            /// timeout that fires at once). Each consumer of the limits
+            /// applies this once, where it is handed them.
+            pub fn floored(&self) -> LimitsConfig {
+                #[allow(unused_mut)]
+                let mut limits = self.clone();
+                $( $( if limits.$key < $floor { limits.$key = $floor; } )? )+
+                limits
             }
         }
 
@@ -79,10 +90,10 @@ limits! {
     /// How often the engine's epoch ticker advances the epoch (ms). A
     /// running plugin yields at every tick and is stopped at the first
     /// tick past its deadline, so this is the deadline's precision.
-    epoch_tick_ms: u64 = 5;
+    epoch_tick_ms: u64 = 5, at_least 1;
     /// Plugin instances that may exist at once (the pooling allocator's
     /// slots). A call beyond that is answered 503.
-    max_instances: u32 = 1_000;
+    max_instances: u32 = 1_000, at_least 1;
     /// Bytes of a freed instance slot that stay mapped and are reset in
     /// place for the next call. A small scenario touches about 1 MiB, so its
     /// next instance starts with no page faults; the cost is this much
@@ -91,7 +102,7 @@ limits! {
     /// Calls of one plugin that may run at once. A plugin that is slow (or
     /// spins to its deadline) holds at most this many slots, so it cannot
     /// starve the other plugins of the pool or the cores.
-    max_concurrent_calls_per_plugin: u32 = 32;
+    max_concurrent_calls_per_plugin: u32 = 32, at_least 1;
     /// How long a call waits for one of its plugin's slots, or for room in
     /// the host's call memory budget, before it is answered 503
     /// `plugin_busy` (ms).
@@ -100,11 +111,11 @@ limits! {
     /// each call reserves its manifest's memory limit plus what the host may
     /// copy out of it (`max_call_effect_bytes`). Two thirds of a 24 GiB
     /// machine; a call over the budget waits up to the queue timeout.
-    max_calls_memory_mib: u32 = 16 * 1024;
+    max_calls_memory_mib: u32 = 16 * 1024, at_least 1;
     /// Failed calls in a row (trap, timeout, out of memory, unusable or
     /// over-bound answer) after which a version takes no new cases until an
     /// operator reactivates it. Refusals by the scenario do not count.
-    quarantine_after_failures: u32 = 5;
+    quarantine_after_failures: u32 = 5, at_least 1;
     /// Table elements a plugin may grow a table to. Rust components need a
     /// few hundred; this bounds a table-growing loop.
     max_table_elements: usize = 100_000;
@@ -179,12 +190,12 @@ limits! {
     max_package_bytes: usize = 80 * MIB;
     /// The largest request head (request line and headers), in bytes; a
     /// larger one is answered 431 and the connection closed.
-    max_header_bytes: usize = 64 * KIB;
+    max_header_bytes: usize = 64 * KIB, at_least 1024;
     /// How long a client may take to send its request headers (ms).
-    header_read_timeout_ms: u64 = 10_000;
+    header_read_timeout_ms: u64 = 10_000, at_least 1;
     /// How long a client may take to send its body once the headers are in
     /// (ms): a 1 MiB body at 35 KiB/s. A trickling client is answered 408.
-    body_read_timeout_ms: u64 = 30_000;
+    body_read_timeout_ms: u64 = 30_000, at_least 1;
     /// Connections the host keeps open at once. At the cap, a new
     /// connection closes the longest-idle keep-alive one; the cap itself is
     /// lowered to fit the process's file limit (raised to its hard limit at
@@ -194,11 +205,11 @@ limits! {
     // ---- the deadline loop --------------------------------------------
 
     /// Items whose time ran out that the deadline loop takes per round.
-    due_items_per_round: usize = 256;
+    due_items_per_round: usize = 256, at_least 1;
     /// Overdue calls of one plugin the deadline loop runs at once; each
     /// plugin gets its own share, so a plugin whose on-event spins cannot
     /// delay another's overdue reports.
-    overdue_calls_per_plugin: usize = 4;
+    overdue_calls_per_plugin: usize = 4, at_least 1;
 
     // ---- HTTP requests: headers, listings, bodies ---------------------
 
@@ -209,7 +220,7 @@ limits! {
     /// The most entries one page of a listing (a department's queue, a
     /// citizen's access log) may ask for with `limit=`; a larger limit is
     /// answered 400.
-    max_page_items: usize = 1_000;
+    max_page_items: usize = 1_000, at_least 1;
     /// The entries of a department's queue on one page when the request
     /// gives no `limit=`.
     department_page_items: usize = 500;
@@ -238,15 +249,20 @@ limits! {
     tables_per_instance: u32 = 4;
 }
 
-/// Joins a doc comment's lines into one paragraph.
-fn doc_text(lines: &[&str]) -> String {
-    lines.iter().map(|l| l.trim()).collect::<Vec<_>>().join(" ")
+/// Joins a doc comment's lines into one paragraph, with the floor if the
+/// limit has one.
+fn doc_text(lines: &[&str], floor: Option<String>) -> String {
+    let text = lines.iter().map(|l| l.trim()).collect::<Vec<_>>().join(" ");
+    match floor {
+        Some(floor) => format!("{text} A value below {floor} counts as {floor}."),
+        None => text,
+    }
 }
 
 impl LimitsConfig {
     /// The epoch tick as a duration (at least 1 ms).
     pub fn epoch_tick(&self) -> Duration {
-        Duration::from_millis(self.epoch_tick_ms.max(1))
+        Duration::from_millis(self.floored().epoch_tick_ms)
     }
 
     /// The reference table of every limit and its default, as markdown
@@ -278,6 +294,35 @@ mod tests {
         for row in LimitsConfig::DEFAULT.table() {
             assert!(row.why.len() > 10, "{} needs a sentence of why", row.key);
         }
+    }
+
+    #[test]
+    fn a_value_below_its_floor_counts_as_the_floor_and_the_defaults_are_above() {
+        assert_eq!(LimitsConfig::DEFAULT.floored(), LimitsConfig::DEFAULT);
+        let zero = LimitsConfig {
+            max_instances: 0,
+            epoch_tick_ms: 0,
+            max_header_bytes: 10,
+            due_items_per_round: 0,
+            max_page_items: 0,
+            max_log_lines_per_call: 0,
+            ..LimitsConfig::DEFAULT
+        };
+        let floored = zero.floored();
+        assert_eq!(floored.max_instances, 1);
+        assert_eq!(floored.epoch_tick(), Duration::from_millis(1));
+        assert_eq!(floored.max_header_bytes, 1024);
+        assert_eq!(floored.due_items_per_round, 1);
+        assert_eq!(floored.max_page_items, 1);
+        // A limit without a floor keeps what it was given.
+        assert_eq!(floored.max_log_lines_per_call, 0);
+        let why = LimitsConfig::DEFAULT
+            .table()
+            .into_iter()
+            .find(|row| row.key == "max_header_bytes")
+            .map(|row| row.why)
+            .unwrap();
+        assert!(why.ends_with("A value below 1024 counts as 1024."), "{why}");
     }
 
     #[test]

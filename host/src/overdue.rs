@@ -120,9 +120,9 @@ impl DeadlineLoop {
         let (per_round, per_plugin) = service.overdue_limits();
         DeadlineLoop {
             service,
-            per_round: per_round.max(1),
+            per_round,
             shares: Arc::new(Shares {
-                per_plugin: per_plugin.max(1),
+                per_plugin,
                 map: Mutex::default(),
             }),
             tasks: JoinSet::new(),

@@ -191,15 +191,15 @@ impl Server {
             file_limit,
             "connection cap"
         );
+        let limits = config.limits.floored();
         let http = HttpLimits {
-            header_timeout: Duration::from_millis(config.limits.header_read_timeout_ms.max(1)),
-            max_header_bytes: config.limits.max_header_bytes.max(1024),
+            header_timeout: Duration::from_millis(limits.header_read_timeout_ms),
+            max_header_bytes: limits.max_header_bytes,
             connections: Connections::new(max_connections, metrics.clone()),
         };
-        let deadlines = tokio::spawn(DeadlineLoop::new(service).run(
-            Duration::from_millis(config.deadline_check_interval_ms.max(10)),
-            signal.clone(),
-        ));
+        let deadlines = tokio::spawn(
+            DeadlineLoop::new(service).run(config.deadline_check_interval(), signal.clone()),
+        );
         let task = tokio::spawn(async move {
             accept_loop(listener, api, signal, http, runtime).await;
             let _ = deadlines.await;

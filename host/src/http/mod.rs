@@ -137,13 +137,14 @@ impl Api {
     /// Sets the limits the API enforces: body and package sizes, the time
     /// a body may take, the `Idempotency-Key` length, paging, draining.
     pub fn with_limits(mut self, limits: &LimitsConfig) -> Self {
+        let limits = &limits.floored();
         self.max_body_bytes = limits.max_body_bytes;
         self.max_package_bytes = limits.max_package_bytes;
         self.max_drain_bytes = u64::try_from(limits.max_drain_bytes).unwrap_or(u64::MAX);
         self.drain_timeout = Duration::from_millis(limits.drain_timeout_ms);
         self.max_idempotency_key_bytes = limits.max_idempotency_key_bytes;
         self.paging = Paging::new(limits);
-        self.body_timeout = Duration::from_millis(limits.body_read_timeout_ms.max(1));
+        self.body_timeout = Duration::from_millis(limits.body_read_timeout_ms);
         self
     }
 

@@ -85,9 +85,10 @@ impl Runtime {
         cache_dir: Option<std::path::PathBuf>,
         metrics: Arc<Metrics>,
     ) -> Result<Self, LoadError> {
+        let limits = &limits.floored();
         let engine_error = |e: wasmtime::Error| LoadError::Engine(format!("{e:#}"));
         let mut pool = PoolingAllocationConfig::new();
-        let instances = limits.max_instances.max(1);
+        let instances = limits.max_instances;
         pool.total_component_instances(instances)
             .total_core_instances(instances.saturating_mul(limits.core_instances_per_instance))
             .total_memories(instances.saturating_mul(limits.memories_per_instance))
@@ -113,7 +114,7 @@ impl Runtime {
             .map_err(engine_error)?;
         let ticker = EpochTicker::start(engine.clone(), limits.epoch_tick());
         let cache = cache_dir.map(|dir| Arc::new(CompileCache::new(dir, &engine)));
-        let budget = usize::try_from(limits.max_calls_memory_mib.max(1)).unwrap_or(usize::MAX);
+        let budget = usize::try_from(limits.max_calls_memory_mib).unwrap_or(usize::MAX);
         Ok(Runtime {
             engine,
             memory_budget: Arc::new(tokio::sync::Semaphore::new(
@@ -184,16 +185,16 @@ impl Runtime {
         let metrics = self.metrics.plugin(&manifest.id, &version);
         let mut loaded = LoadedPlugin {
             health: std::sync::Mutex::new(Health::default()),
-            quarantine_after: self.limits.quarantine_after_failures.max(1),
+            quarantine_after: self.limits.quarantine_after_failures,
             manifest: Arc::new(manifest),
             version,
             cached,
             metrics,
             host_metrics: self.metrics.clone(),
             slots: Arc::new(tokio::sync::Semaphore::new(
-                self.limits.max_concurrent_calls_per_plugin.max(1) as usize,
+                self.limits.max_concurrent_calls_per_plugin as usize,
             )),
-            max_concurrent: self.limits.max_concurrent_calls_per_plugin.max(1),
+            max_concurrent: self.limits.max_concurrent_calls_per_plugin,
             memory_budget: self.memory_budget.clone(),
             reserve_mib: self.call_reserve_mib(memory_mib),
             queue_timeout: Duration::from_millis(self.limits.plugin_queue_timeout_ms),
@@ -235,7 +236,7 @@ impl Runtime {
         let effects = u32::try_from(effects).unwrap_or(u32::MAX);
         memory_mib
             .saturating_add(effects)
-            .min(self.limits.max_calls_memory_mib.max(1))
+            .min(self.limits.max_calls_memory_mib)
     }
 }
 

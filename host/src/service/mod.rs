@@ -266,6 +266,7 @@ impl Service {
     /// (`due_items_per_round`, `overdue_calls_per_plugin`) instead of the
     /// defaults.
     pub fn with_limits(mut self, limits: &LimitsConfig) -> Self {
+        let limits = &limits.floored();
         self.due_items_per_round = limits.due_items_per_round;
         self.overdue_calls_per_plugin = limits.overdue_calls_per_plugin;
         self
