@@ -15,5 +15,5 @@ if ! command -v wrk >/dev/null 2>&1; then
   apt-get update -qq && apt-get install -y -qq wrk
 fi
 scripts/build-plugins.sh
-cargo build --release --locked -p onething-host -p onething-bench
+cargo build --release --locked -p onething-cli -p onething-bench
 exec target/release/loadcompare "$@"

@@ -6,5 +6,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/build-plugins.sh
-cargo build --release -p onething-host
+cargo build --release -p onething-cli
 exec target/release/onething serve "$@"

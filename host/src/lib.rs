@@ -7,16 +7,23 @@
 //! host side of the WIT interfaces `data`, `dispatch` and `log`) → [`storage`]
 //! (the seam behind which sled keeps everything). [`server`] wires them
 //! together, and [`overdue`] runs the deadline loop; the `onething` binary
-//! only parses the command line.
+//! (the `onething-cli` crate, `host/cli/`) parses the command line.
+//!
+//! The cargo feature `server` (on by default) brings the HTTP server side:
+//! [`http`], [`server`] and [`connections`], with hyper. Without it
+//! (`default-features = false`, what the test kit uses) the crate is the
+//! runtime, the service layer and storage.
 
 #![deny(missing_docs)]
 
 pub mod audit;
 pub mod calendar;
 pub mod config;
+#[cfg(feature = "server")]
 pub mod connections;
 pub mod datasets;
 pub mod deploy;
+#[cfg(feature = "server")]
 pub mod http;
 pub mod identity;
 pub mod limits;
@@ -26,6 +33,7 @@ pub mod model;
 pub mod overdue;
 pub mod plugins;
 pub mod runtime;
+#[cfg(feature = "server")]
 pub mod server;
 pub mod service;
 pub mod storage;

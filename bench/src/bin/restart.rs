@@ -7,7 +7,7 @@
 //! on the same data dir, and times each start from spawn to the
 //! "listening" line. Bounded: each start is given 10 minutes, then killed.
 //!
-//! Run: `scripts/build-plugins.sh && cargo build --release -p onething-host
+//! Run: `scripts/build-plugins.sh && cargo build --release -p onething-cli
 //! -p onething-bench && target/release/restart --plugins 1000`.
 
 use std::io::{BufRead, BufReader};

@@ -9,7 +9,7 @@
 //! restart on the same data dir (from the compile cache). Bounded: each
 //! round stops after 10 s; the clients stop when the rounds end.
 //!
-//! Run: `scripts/build-plugins.sh && cargo build --release -p onething-host
+//! Run: `scripts/build-plugins.sh && cargo build --release -p onething-cli
 //! -p onething-bench && target/release/swap`.
 
 use std::io::{BufRead, BufReader};

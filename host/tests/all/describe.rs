@@ -8,7 +8,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::registry::{Host, signed};
+use crate::admin_host::{Host, signed};
 use crate::support::{TestHost, assert_error, dist};
 
 #[tokio::test]

@@ -4,15 +4,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
+mod admin_host;
 mod support;
 
-mod audit;
 mod bounds;
 mod bounds_property;
-mod cli;
 mod compile_cache;
 mod connections;
-mod crash;
 mod deadlines;
 mod describe;
 mod ebike;

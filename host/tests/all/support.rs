@@ -16,11 +16,13 @@ use onething_host::service::{Clock, SystemClock};
 use onething_host::storage::sled::SledStorage;
 use onething_host::storage::{AuditEntry, Storage};
 
-/// The repository root.
+/// The repository root: the nearest folder above this crate with the
+/// workspace's Cargo.lock (this file serves host/ and host/cli/).
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("host/ has a parent")
+        .ancestors()
+        .find(|dir| dir.join("Cargo.lock").is_file())
+        .expect("the crate is inside the workspace")
         .to_owned()
 }
 

@@ -1,12 +1,10 @@
 //! The e-bike grid event, tested with the kit: handled in time, then reviewed.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
-
-mod common;
-
 use onething_testkit::TestKit;
 use onething_testkit::model::CaseStatus;
 use serde_json::json;
+
+use crate::common;
 
 #[tokio::test]
 async fn handled_in_time_then_reviewed() {

@@ -1,13 +1,11 @@
 //! The newborn plugin, tested with the kit as its department would: fixture
 //! data, scripted department answers, time passing. No server, no HTTP.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
-
-mod common;
-
 use onething_testkit::TestKit;
 use onething_testkit::model::{CaseStatus, ItemStatus, TimelineEvent};
 use serde_json::{Value, json};
+
+use crate::common;
 
 async fn kit() -> TestKit {
     let kit = TestKit::load(common::example("newborn")).await.unwrap();

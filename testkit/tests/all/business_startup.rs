@@ -1,13 +1,11 @@
 //! Business start-up, tested with the kit: compensation when registration
 //! is refused, and hours-based deadlines.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
-
-mod common;
-
 use onething_testkit::TestKit;
 use onething_testkit::model::{CaseStatus, ItemStatus};
 use serde_json::json;
+
+use crate::common;
 
 fn company() -> serde_json::Value {
     json!({"company_name": "C", "legal_person_id": "L", "address": "A",

@@ -1,7 +1,5 @@
 //! The tutorial's tests (docs/plugin-authoring.md; keep the two the same).
 
-#![allow(clippy::unwrap_used, missing_docs)]
-
 use onething_testkit::TestKit;
 use onething_testkit::model::CaseStatus;
 use serde_json::json;

@@ -133,13 +133,13 @@ fn run_err(args: &[&str], dir: &std::path::Path) -> String {
 async fn a_department_signs_and_an_operator_deploys_activates_and_rolls_back_with_the_cli() {
     let work = tempfile::tempdir().unwrap();
     let dir = work.path();
-    let host = crate::registry::Host::start(dir).await;
+    let host = crate::admin_host::Host::start(dir).await;
     let server = host.api.base.clone();
     let remote = [
         "--server",
         server.as_str(),
         "--token",
-        crate::registry::TOKEN,
+        crate::admin_host::TOKEN,
     ];
     let with_remote = |args: &[&str]| -> Vec<String> {
         args.iter()
@@ -298,7 +298,7 @@ async fn plugin_new_makes_a_crate_that_tests_builds_and_watch_deploys() {
 
     // A host that trusts the department's demo key and allows its grants;
     // `watch --once` builds, signs with the demo key, deploys and activates.
-    let host = crate::registry::Host::start(dir).await;
+    let host = crate::admin_host::Host::start(dir).await;
     host.trust(&onething_registry::SigningKeyFile::demo("transport").unwrap())
         .await;
     host.grant("transport", serde_json::json!({"dispatch": ["transport"]}))
@@ -306,7 +306,7 @@ async fn plugin_new_makes_a_crate_that_tests_builds_and_watch_deploys() {
     let server = host.api.base.clone();
     let out = onething()
         .args(["plugin", "watch", "--once", "--server", &server])
-        .args(["--token", crate::registry::TOKEN])
+        .args(["--token", crate::admin_host::TOKEN])
         .current_dir(&krate)
         .env("CARGO_TARGET_DIR", &target)
         .output()
@@ -350,7 +350,7 @@ async fn plugin_new_makes_a_crate_that_tests_builds_and_watch_deploys() {
     // deployed and activated, and the next application reaches it.
     let mut watcher = onething()
         .args(["plugin", "watch", "--poll-ms", "200", "--server", &server])
-        .args(["--token", crate::registry::TOKEN])
+        .args(["--token", crate::admin_host::TOKEN])
         .current_dir(&krate)
         .env("CARGO_TARGET_DIR", &target)
         .stdout(Stdio::piped())

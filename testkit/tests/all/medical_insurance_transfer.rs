@@ -1,13 +1,11 @@
 //! The medical insurance transfer, tested with the kit: the receiving office
 //! gets its item only after the sending office has finished.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
-
-mod common;
-
 use onething_testkit::TestKit;
 use onething_testkit::model::{CaseStatus, Due, ItemStatus};
 use serde_json::json;
+
+use crate::common;
 
 async fn kit() -> TestKit {
     let kit = TestKit::load(common::example("medical-insurance-transfer"))

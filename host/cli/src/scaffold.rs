@@ -8,7 +8,8 @@ use anyhow::{Context, bail};
 use clap::Args;
 use onething_registry::{SigningKeyFile, is_name};
 
-use crate::tools::{Body, Remote, call, pack};
+use crate::pack::pack;
+use crate::remote::{Body, Remote, call};
 
 /// `onething plugin new`
 #[derive(Args)]

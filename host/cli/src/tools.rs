@@ -1,26 +1,16 @@
 //! The author's and operator's commands of the `onething` binary: keys,
-//! packages, and the admin API's client (deploy, list, activate, rollback,
-//! trust, grants).
+//! tokens, grants and packages, and the admin API's commands (deploy, list,
+//! activate, rollback, trust) sent through [`crate::remote`].
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use clap::{Args, Subcommand};
+use clap::Subcommand;
 use onething_registry::{Package, PublicKeyFile, SigningKeyFile};
 use serde_json::{Value, json};
 
-use onething_host::plugins::{COMPONENT_FILE, MANIFEST_FILE};
-
-/// Where the admin API is and the token that opens it.
-#[derive(Args, Clone)]
-pub struct Remote {
-    /// The host's base URL.
-    #[arg(long, env = "ONETHING_SERVER", default_value = "http://127.0.0.1:8080")]
-    pub server: String,
-    /// The operators' admin token.
-    #[arg(long, env = "ONETHING_ADMIN_TOKEN", hide_env_values = true)]
-    pub token: String,
-}
+use crate::pack::pack;
+use crate::remote::{Body, Remote, call};
 
 /// `onething keys ...`
 #[derive(Subcommand)]
@@ -419,28 +409,6 @@ pub async fn plugin(command: PluginCommand) -> anyhow::Result<()> {
     }
 }
 
-/// Packs DIR's manifest with its component.
-pub fn pack(dir: &Path, component: Option<&Path>) -> anyhow::Result<Package> {
-    let manifest_path = dir.join(MANIFEST_FILE);
-    let manifest = std::fs::read_to_string(&manifest_path)
-        .with_context(|| format!("cannot read {}", manifest_path.display()))?;
-    let component = match component {
-        Some(path) => path.to_owned(),
-        None => [dir.join(COMPONENT_FILE), dir.join("dist").join(COMPONENT_FILE)]
-            .into_iter()
-            .find(|p| p.is_file())
-            .with_context(|| {
-                format!(
-                    "no component in {} (plugin.wasm or dist/plugin.wasm): run `onething plugin build` or pass --component",
-                    dir.display()
-                )
-            })?,
-    };
-    let wasm = std::fs::read(&component)
-        .with_context(|| format!("cannot read {}", component.display()))?;
-    Package::new(manifest, wasm).with_context(|| format!("{}", manifest_path.display()))
-}
-
 fn default_package_name(package: &Package) -> PathBuf {
     PathBuf::from(format!(
         "{}-{}.otpkg",
@@ -459,55 +427,6 @@ fn write_secret(path: &Path, text: &str) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create {}", path.display()))?;
     file.write_all(text.as_bytes())
         .with_context(|| format!("cannot write {}", path.display()))
-}
-
-/// A request body.
-pub enum Body {
-    /// None.
-    None,
-    /// Raw bytes (a package, a key file).
-    Bytes(Vec<u8>),
-    /// JSON.
-    Json(Value),
-}
-
-/// Calls the admin API; a non-2xx answer becomes an error with the host's
-/// message.
-pub async fn call(
-    remote: &Remote,
-    method: reqwest::Method,
-    path: &str,
-    body: Body,
-) -> anyhow::Result<Value> {
-    let url = format!("{}{path}", remote.server.trim_end_matches('/'));
-    let client = reqwest::Client::new();
-    let mut request = client
-        .request(method, &url)
-        .bearer_auth(&remote.token)
-        .timeout(std::time::Duration::from_secs(300));
-    request = match body {
-        Body::None => request,
-        Body::Bytes(bytes) => request
-            .header("content-type", "application/octet-stream")
-            .body(bytes),
-        Body::Json(value) => request.json(&value),
-    };
-    let response = request
-        .send()
-        .await
-        .with_context(|| format!("cannot reach {url}: is the host running?"))?;
-    let status = response.status();
-    let text = response.text().await.unwrap_or_default();
-    let value: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    if !status.is_success() {
-        let code = value["error"]["code"].as_str().unwrap_or("error");
-        let message = value["error"]["message"]
-            .as_str()
-            .map(str::to_owned)
-            .unwrap_or_else(|| value.to_string());
-        bail!("{status} {code}: {message}");
-    }
-    Ok(value)
 }
 
 fn print_json(value: &Value) {

@@ -1,0 +1,14 @@
+//! The kit's tests of the example plugins, one module per plugin: each
+//! loads the real compiled component into the embedded host, with fixture
+//! data, scripted department answers and a clock the test moves.
+//! One test binary (wasmtime's layout) links wasmtime once.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+mod common;
+
+mod business_startup;
+mod ebike_charging;
+mod medical_insurance_transfer;
+mod newborn;
+mod residence_certificate;
