@@ -152,10 +152,7 @@ impl Api {
         let plugin = self
             .plugins
             .active(scenario)
-            .ok_or_else(|| ServiceError::NotFound {
-                what: "scenario",
-                id: scenario.to_owned(),
-            })?;
+            .ok_or_else(|| ServiceError::no_scenario(scenario))?;
         let was = plugin.reactivate();
         self.deployer
             .audit(AdminAction {

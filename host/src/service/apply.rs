@@ -44,10 +44,7 @@ impl Service {
         let plugin = self
             .plugins
             .active(scenario)
-            .ok_or_else(|| ServiceError::NotFound {
-                what: "scenario",
-                id: scenario.to_owned(),
-            })?;
+            .ok_or_else(|| ServiceError::no_scenario(scenario))?;
         if matches!(applicant, Applicant::Device(_)) && !plugin.manifest().device_events {
             return Err(ServiceError::DeviceEventsNotAccepted {
                 scenario: scenario.to_owned(),

@@ -35,6 +35,18 @@ impl Stamp {
             now,
         }
     }
+
+    /// The commit of `case` with `items` and `audit`, from this stamp's
+    /// revision (no idempotency record: a new application adds its own).
+    fn commit(&self, case: Case, items: Vec<WorkItem>, audit: Vec<AuditRecord>) -> Commit {
+        Commit {
+            case,
+            expected_revision: self.expected_revision,
+            items,
+            audit,
+            idempotency: None,
+        }
+    }
 }
 
 /// A `call-failed` timeline entry.
@@ -83,13 +95,7 @@ impl Service {
         if let Some(item) = changed_item {
             items.insert(0, item);
         }
-        Commit {
-            case,
-            expected_revision: stamp.expected_revision,
-            items,
-            audit,
-            idempotency: None,
-        }
+        stamp.commit(case, items, audit)
     }
 
     /// Applies a successful call to `case` (timeline, status, state) and
@@ -224,13 +230,7 @@ pub(super) fn failure_commit(
         error.to_string(),
     ));
     let audit = read_audit(plugin, &case.id, &case.applicant, effects);
-    Commit {
-        case,
-        expected_revision: stamp.expected_revision,
-        items,
-        audit,
-        idempotency: None,
-    }
+    stamp.commit(case, items, audit)
 }
 
 /// What a failed `start` call leaves when no case exists: a failure record

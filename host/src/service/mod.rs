@@ -166,6 +166,14 @@ pub enum ServiceError {
 }
 
 impl ServiceError {
+    /// No scenario `id` takes cases (none is active under that id).
+    pub fn no_scenario(id: &str) -> Self {
+        ServiceError::NotFound {
+            what: "scenario",
+            id: id.to_owned(),
+        }
+    }
+
     fn from_call(error: PluginError) -> Self {
         match error {
             PluginError::Scenario(e) => ServiceError::Refused(e),
