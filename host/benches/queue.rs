@@ -42,6 +42,7 @@ fn item(n: usize, case_id: &str, status: ItemStatus) -> WorkItem {
             .then(|| serde_json::json!({"household_no": "H-0001"})),
         reason: None,
         overdue_at: None,
+        priority: Default::default(),
     }
 }
 

@@ -56,6 +56,8 @@ fn case(n: u64) -> CaseContext {
         scenario: "echo".into(),
         applicant: "bench".into(),
         state: "{}".into(),
+        now: chrono::Utc::now(),
+        utc_offset_minutes: 480,
     }
 }
 

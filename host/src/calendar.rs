@@ -127,6 +127,12 @@ impl Calendar {
         self.offset.unwrap_or_else(|| Utc.fix())
     }
 
+    /// Minutes east of UTC of the calendar's local time (a plugin's
+    /// `case-info.clock`).
+    pub fn utc_offset_minutes(&self) -> i32 {
+        self.offset().local_minus_utc() / 60
+    }
+
     /// Whether `date` is a working day.
     pub fn is_working_day(&self, date: NaiveDate) -> bool {
         if self.workdays.contains(&date) {

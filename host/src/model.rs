@@ -98,6 +98,18 @@ pub enum Due {
     Minutes(u32),
 }
 
+/// How urgent a work item is (WIT `priority`). Stored and shown; nothing is
+/// ordered by it yet (issue 15).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Priority {
+    /// In turn (the default, and every item of a 0.1.0 plugin).
+    #[default]
+    Normal,
+    /// Before the normal ones.
+    Urgent,
+}
+
 /// A task dispatched to one department.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WorkItem {
@@ -131,6 +143,10 @@ pub struct WorkItem {
     /// once).
     #[serde(default)]
     pub overdue_at: Option<DateTime<Utc>>,
+    /// How urgent the plugin said it is (records from before 0.2.0 read
+    /// as normal).
+    #[serde(default)]
+    pub priority: Priority,
 }
 
 /// Where a pending item stands against its time limit.

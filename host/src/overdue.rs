@@ -374,6 +374,7 @@ mod tests {
             result: None,
             reason: None,
             overdue_at: None,
+            priority: Default::default(),
         };
         let case = Case {
             id: "case-1".into(),

@@ -172,6 +172,14 @@ pub struct VersionRecord {
     pub uploaded_at: DateTime<Utc>,
     /// Who uploaded it.
     pub uploaded_by: String,
+    /// The `onething:scenario` world its component was built for
+    /// (`0.1.0` or `0.2.0`; records from before 0.2.0 are 0.1.0).
+    #[serde(default = "world_0_1")]
+    pub world: String,
+}
+
+fn world_0_1() -> String {
+    world::World::V0_1.as_str().to_owned()
 }
 
 impl VersionRecord {
@@ -208,6 +216,8 @@ pub struct Verified {
     pub digest: String,
     /// The trusted key that signed it.
     pub signed_by: TrustedKey,
+    /// The world its component was built for.
+    pub world: world::World,
 }
 
 /// What an upload did.
@@ -591,8 +601,9 @@ impl<S: RegistryStore> Registry<S> {
                 value,
             });
         }
-        world::check(sections.component).map_err(RegistryError::WrongWorld)?;
+        let world = world::check(sections.component).map_err(RegistryError::WrongWorld)?;
         Ok(Verified {
+            world,
             manifest,
             manifest_text,
             component: sections.component.to_vec(),
@@ -648,6 +659,7 @@ impl<S: RegistryStore> Registry<S> {
             signed_by: verified.signed_by.key_id.clone(),
             uploaded_at: now,
             uploaded_by: actor.to_owned(),
+            world: verified.world.as_str().to_owned(),
         };
         let mut writes = vec![(version_key(&id, &version), Some(json(&record)?))];
         let blob_key = format!("blob/{component_sha256}");

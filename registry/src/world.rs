@@ -2,21 +2,47 @@
 //!
 //! Read from the component's own import and export sections, without
 //! running or compiling it: it must be a component (not a core module), it
-//! must export `onething:scenario/scenario@0.1.0`, and everything it imports
-//! must be one of onething's interfaces or a WASI interface the host
-//! provides (and confines: no files, no environment, no network).
+//! must export the scenario interface of one world the host runs
+//! (`onething:scenario/scenario@0.2.0` or `@0.1.0`), and everything it
+//! imports must be one of that world's onething interfaces or a WASI
+//! interface the host provides (and confines: no files, no environment, no
+//! network). A component that mixes the two worlds is refused.
 
 use wasmparser::{Encoding, Parser, Payload};
 
-/// The interface every scenario plugin exports.
-pub const SCENARIO_EXPORT: &str = "onething:scenario/scenario@0.1.0";
-/// The interfaces of onething a plugin may import.
-const ONETHING_IMPORTS: &[&str] = &[
-    "onething:scenario/types@0.1.0",
-    "onething:scenario/data@0.1.0",
-    "onething:scenario/dispatch@0.1.0",
-    "onething:scenario/log@0.1.0",
-];
+/// The interface every scenario plugin of the current world exports.
+pub const SCENARIO_EXPORT: &str = "onething:scenario/scenario@0.2.0";
+/// The onething package's interface names, before `@VERSION`.
+const ONETHING_PREFIX: &str = "onething:scenario/";
+/// The interfaces of onething a plugin may import (each at its world's
+/// version).
+const ONETHING_IMPORTS: &[&str] = &["types", "data", "dispatch", "log"];
+
+/// The `onething:scenario` world a component was built for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum World {
+    /// `onething:scenario@0.1.0`, kept running beside the current one.
+    V0_1,
+    /// `onething:scenario@0.2.0`, the current world.
+    V0_2,
+}
+
+impl World {
+    /// Every world the host runs, newest first.
+    pub const ALL: [World; 2] = [World::V0_2, World::V0_1];
+
+    /// Its version, e.g. `0.2.0`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            World::V0_1 => "0.1.0",
+            World::V0_2 => "0.2.0",
+        }
+    }
+
+    fn export(self) -> String {
+        format!("{ONETHING_PREFIX}scenario@{}", self.as_str())
+    }
+}
 /// The WASI packages a plugin may import (what Rust's std links against on
 /// wasm32-wasip2); the host provides them with nothing to reach.
 const WASI_PACKAGES: &[&str] = &[
@@ -45,6 +71,16 @@ pub enum WorldError {
         /// What it does export.
         found: String,
     },
+    /// It speaks two worlds at once (e.g. exports 0.2.0, imports 0.1.0).
+    #[error(
+        "it mixes onething:scenario worlds: it is built for {world} but uses `{interface}`; rebuild it with one SDK"
+    )]
+    Mixed {
+        /// The world of its scenario export.
+        world: &'static str,
+        /// The interface of another world.
+        interface: String,
+    },
     /// It imports something the host does not provide.
     #[error(
         "it imports `{0}`, which the onething:scenario world does not provide (only onething:scenario interfaces and WASI cli/clocks/filesystem/io/random/sockets)"
@@ -52,8 +88,9 @@ pub enum WorldError {
     UnknownImport(String),
 }
 
-/// Checks a component against the world (see the module docs).
-pub fn check(component: &[u8]) -> Result<(), WorldError> {
+/// Checks a component against the worlds (see the module docs) and tells
+/// which one it was built for.
+pub fn check(component: &[u8]) -> Result<World, WorldError> {
     let mut depth = 0usize;
     let mut exports = Vec::new();
     let mut imports = Vec::new();
@@ -82,7 +119,11 @@ pub fn check(component: &[u8]) -> Result<(), WorldError> {
             _ => {}
         }
     }
-    if !exports.iter().any(|e| e == SCENARIO_EXPORT) {
+    let worlds: Vec<World> = World::ALL
+        .into_iter()
+        .filter(|w| exports.contains(&w.export()))
+        .collect();
+    let Some(&world) = worlds.first() else {
         return Err(WorldError::MissingExport {
             found: if exports.is_empty() {
                 "none".into()
@@ -90,15 +131,40 @@ pub fn check(component: &[u8]) -> Result<(), WorldError> {
                 exports.join(", ")
             },
         });
+    };
+    let other_export = exports
+        .iter()
+        .find(|e| e.starts_with(ONETHING_PREFIX) && **e != world.export());
+    if let Some(interface) = other_export {
+        return Err(WorldError::Mixed {
+            world: world.as_str(),
+            interface: interface.clone(),
+        });
     }
     for import in imports {
-        let known = ONETHING_IMPORTS.contains(&import.as_str())
-            || WASI_PACKAGES.iter().any(|p| import.starts_with(p));
-        if !known {
+        if WASI_PACKAGES.iter().any(|p| import.starts_with(p)) {
+            continue;
+        }
+        let Some((name, version)) = import
+            .strip_prefix(ONETHING_PREFIX)
+            .and_then(|rest| rest.split_once('@'))
+        else {
+            return Err(WorldError::UnknownImport(import));
+        };
+        if !ONETHING_IMPORTS.contains(&name) {
+            return Err(WorldError::UnknownImport(import));
+        }
+        if version != world.as_str() {
+            if World::ALL.iter().any(|w| w.as_str() == version) {
+                return Err(WorldError::Mixed {
+                    world: world.as_str(),
+                    interface: import,
+                });
+            }
             return Err(WorldError::UnknownImport(import));
         }
     }
-    Ok(())
+    Ok(world)
 }
 
 #[cfg(test)]

@@ -163,7 +163,7 @@ pub mod bindings {
     #![allow(missing_docs)]
 
     wit_bindgen::generate!({
-        path: "../wit",
+        path: "../wit/v0.1.0",
         world: "plugin",
         pub_export_macro: true,
         export_macro_name: "__export_plugin",

@@ -10,13 +10,12 @@ use tracing::Instrument;
 use wasmtime::{Store, Trap, UpdateDeadline};
 
 use super::bindings::{
-    Plugin, from_wit_error, from_wit_info, from_wit_status, to_wit_case, to_wit_event, wit,
+    Answer, WorldPre, from_wit_error, from_wit_status, to_wit_case, to_wit_event, wit,
 };
 use super::plugin::LoadedPlugin;
 use super::state::{self, CallIdentity, Effects, HostState, Phase};
 use super::{CallFailure, CallSuccess, CaseContext, CaseEvent, Outcome, PluginError};
 use crate::metrics::{FailureKind, Metrics};
-use crate::model::ScenarioInfo;
 
 /// Raised by the epoch callback when a call's deadline has passed.
 #[derive(Debug)]
@@ -67,11 +66,8 @@ impl LoadedPlugin {
         );
         let wit_case = to_wit_case(case);
         let application = application.to_owned();
-        self.call(&case.id, async |plugin, store| {
-            plugin
-                .onething_scenario_scenario()
-                .call_start(store, &wit_case, &application)
-                .await
+        self.call(&case.id, case.now, async |pre, store| {
+            pre.start(store, &wit_case, &application).await
         })
         .instrument(span)
         .await
@@ -92,35 +88,57 @@ impl LoadedPlugin {
         );
         let wit_case = to_wit_case(case);
         let wit_event = to_wit_event(event);
-        self.call(&case.id, async |plugin, store| {
-            plugin
-                .onething_scenario_scenario()
-                .call_on_event(store, &wit_case, &wit_event)
-                .await
+        if !self.pre.receives(&wit_event) {
+            // The service keeps such an event on the timeline only (see
+            // `receives`); a call for it is a host bug, not the plugin's.
+            return Err(CallFailure {
+                error: PluginError::Unavailable(format!(
+                    "a plugin of world {} does not receive {} events",
+                    self.pre.world(),
+                    event.name()
+                )),
+                effects: Effects::default(),
+            });
+        }
+        self.call(&case.id, case.now, async |pre, store| {
+            match pre.on_event(store, &wit_case, &wit_event).await {
+                Some(answer) => answer,
+                None => Err(wasmtime::Error::msg("event not in the plugin's world")),
+            }
         })
         .instrument(span)
         .await
     }
 
-    /// Calls `describe()` in a fresh instance (once, at load time).
-    pub(super) async fn describe(&self) -> Result<ScenarioInfo, CallFailure> {
-        let mut store = self.new_store(self.new_state(Phase::Describe, ""));
-        let plugin = self
-            .pre
-            .instantiate_async(&mut store)
-            .await
-            .map_err(|e| self.failure(e, store.data_mut()))?;
-        match plugin
-            .onething_scenario_scenario()
-            .call_describe(&mut store)
-            .await
-        {
-            Ok(info) => Ok(from_wit_info(info)),
-            Err(e) => Err(self.failure(e, store.data_mut())),
-        }
+    /// Whether this plugin's world has `event`: a 0.1.0 plugin does not
+    /// receive the events its world lacks (the service keeps them on the
+    /// case's timeline only).
+    pub fn receives(&self, event: &CaseEvent) -> bool {
+        self.pre.receives(&to_wit_event(event))
     }
 
-    fn new_state(&self, phase: Phase, case_id: &str) -> HostState {
+    /// The `onething:scenario` world the component was built for, e.g.
+    /// `0.1.0`.
+    pub fn world(&self) -> &'static str {
+        self.pre.world()
+    }
+
+    /// Calls `describe()` in a fresh instance (once, at load time).
+    pub(super) async fn describe(&self) -> Result<wit::Info, CallFailure> {
+        let now = chrono::Utc::now();
+        let mut store = self.new_store(self.new_state(Phase::Describe, "", now));
+        self.pre
+            .describe(&mut store)
+            .await
+            .map_err(|e| self.failure(e, store.data_mut()))
+    }
+
+    fn new_state(
+        &self,
+        phase: Phase,
+        case_id: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> HostState {
         HostState::new(
             CallIdentity {
                 manifest: self.manifest.clone(),
@@ -133,6 +151,7 @@ impl LoadedPlugin {
             self.items.clone(),
             self.memory_bytes,
             Instant::now() + Duration::from_millis(u64::from(self.deadline_ms)),
+            now,
         )
     }
 
@@ -160,12 +179,14 @@ impl LoadedPlugin {
 
     /// Runs one export in a fresh instance and turns its answer into an
     /// outcome or a typed failure.
-    async fn call<F>(&self, case_id: &str, export: F) -> Result<CallSuccess, CallFailure>
+    async fn call<F>(
+        &self,
+        case_id: &str,
+        now: chrono::DateTime<chrono::Utc>,
+        export: F,
+    ) -> Result<CallSuccess, CallFailure>
     where
-        F: AsyncFnOnce(
-            &Plugin,
-            &mut Store<HostState>,
-        ) -> wasmtime::Result<Result<wit::Outcome, wit::Error>>,
+        F: AsyncFnOnce(&WorldPre, &mut Store<HostState>) -> Answer,
     {
         // At most `max_concurrent` calls of this plugin at once, and all
         // calls in flight within the host's memory budget; both waits share
@@ -204,7 +225,7 @@ impl LoadedPlugin {
         };
         let _reserved = Reserved::new(&self.host_metrics, self.reserve_mib);
         let started = Instant::now();
-        let answer = self.call_inner(case_id, export).await;
+        let answer = self.call_inner(case_id, now, export).await;
         self.metrics.record_call(started.elapsed());
         self.note_health(&answer);
         if let Err(failure) = &answer {
@@ -221,19 +242,17 @@ impl LoadedPlugin {
         answer
     }
 
-    async fn call_inner<F>(&self, case_id: &str, export: F) -> Result<CallSuccess, CallFailure>
+    async fn call_inner<F>(
+        &self,
+        case_id: &str,
+        now: chrono::DateTime<chrono::Utc>,
+        export: F,
+    ) -> Result<CallSuccess, CallFailure>
     where
-        F: AsyncFnOnce(
-            &Plugin,
-            &mut Store<HostState>,
-        ) -> wasmtime::Result<Result<wit::Outcome, wit::Error>>,
+        F: AsyncFnOnce(&WorldPre, &mut Store<HostState>) -> Answer,
     {
-        let mut store = self.new_store(self.new_state(Phase::Case, case_id));
-        let plugin = match self.pre.instantiate_async(&mut store).await {
-            Ok(plugin) => plugin,
-            Err(e) => return Err(self.failure(e, store.data_mut())),
-        };
-        let answer = export(&plugin, &mut store).await;
+        let mut store = self.new_store(self.new_state(Phase::Case, case_id, now));
+        let answer = export(&self.pre, &mut store).await;
         let state = store.data_mut();
         if state.log_dropped > 0 {
             tracing::warn!(
@@ -274,6 +293,16 @@ impl LoadedPlugin {
     }
 
     fn check_outcome(&self, outcome: wit::Outcome, spent: usize) -> Result<Outcome, PluginError> {
+        if let Some(place) = &outcome.place {
+            // Refused rather than dropped: nothing may look honoured that
+            // is not.
+            return Err(PluginError::Scenario(super::ScenarioError::Invalid(
+                format!(
+                    "the outcome sets the case's place `{}`: an outcome's place needs the place tree (issue 13)",
+                    super::log::truncate(place, 200)
+                ),
+            )));
+        }
         check_state(&outcome.state, self.limits.max_plugin_json_bytes)?;
         if outcome.message.len() > self.limits.max_message_bytes {
             return Err(PluginError::InvalidAnswer(format!(

@@ -16,9 +16,11 @@
 //! per department (one audit record per department and call).
 
 use super::bindings::onething::scenario::dispatch::Host;
-use super::bindings::wit::{Due as WitDue, Error as WitError, WorkItem as WitWorkItem};
+use super::bindings::wit::{
+    Due as WitDue, Error as WitError, Priority as WitPriority, WorkItem as WitWorkItem,
+};
 use super::state::{DeniedKind, Dispatched, HostState, Phase, stored_json_len, stored_len};
-use crate::model::{Due, ItemStatus};
+use crate::model::{Due, ItemStatus, Priority};
 
 impl HostState {
     /// The item's time limit, within its documented range.
@@ -88,6 +90,23 @@ impl Host for HostState {
         if item.task.trim().is_empty() {
             return Err(WitError::Invalid("a work item needs a task".into()));
         }
+        // Parts of 0.2.0 whose host side has not landed are refused, so
+        // that nothing looks honoured that is not (docs/design/wit-0.2.md).
+        if item.target.is_some() {
+            return Err(WitError::Invalid(
+                "a work item's target needs the place tree (issue 13)".into(),
+            ));
+        }
+        if item.escalation.is_some() {
+            return Err(WitError::Invalid(
+                "a work item's escalation needs the place tree (issue 13)".into(),
+            ));
+        }
+        if item.report_due.is_some() {
+            return Err(WitError::Invalid(
+                "report deadlines need a host with the report step".into(),
+            ));
+        }
         let max_items = self.limits.max_items_per_call;
         if self.effects.items.len() >= max_items {
             let count = self.effects.items.len() + 1;
@@ -123,6 +142,10 @@ impl Host for HostState {
             task: item.task,
             payload,
             due,
+            priority: match item.priority {
+                WitPriority::Normal => Priority::Normal,
+                WitPriority::Urgent => Priority::Urgent,
+            },
         });
         Ok(id)
     }

@@ -9,12 +9,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, PoolingAllocationConfig};
 
 use onething_registry::Manifest;
 
-use super::bindings::{Plugin, PluginPre};
+use super::bindings::{self, WorldPre, from_wit_info};
 use super::cache::{CacheOutcome, CompileCache};
 use super::plugin::{Health, LoadedPlugin};
 use super::state::HostState;
@@ -110,8 +110,7 @@ impl Runtime {
         let engine = Engine::new(&config).map_err(engine_error)?;
         let mut linker = Linker::<HostState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(engine_error)?;
-        Plugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)
-            .map_err(engine_error)?;
+        bindings::add_to_linker(&mut linker).map_err(engine_error)?;
         let ticker = EpochTicker::start(engine.clone(), limits.epoch_tick());
         let cache = cache_dir.map(|dir| Arc::new(CompileCache::new(dir, &engine)));
         let budget = usize::try_from(limits.max_calls_memory_mib).unwrap_or(usize::MAX);
@@ -180,7 +179,7 @@ impl Runtime {
             .linker
             .instantiate_pre(&component)
             .map_err(wrong_world)?;
-        let pre = PluginPre::new(instance_pre).map_err(wrong_world)?;
+        let pre = WorldPre::new(instance_pre).map_err(wrong_world)?;
         let version = manifest.version.to_string();
         let metrics = self.metrics.plugin(&manifest.id, &version);
         let mut loaded = LoadedPlugin {
@@ -210,6 +209,10 @@ impl Runtime {
         let info = loaded.describe().await.map_err(|e| LoadError::Describe {
             plugin: plugin.clone(),
             message: e.error.to_string(),
+        })?;
+        let info = from_wit_info(info).map_err(|message| LoadError::Describe {
+            plugin: plugin.clone(),
+            message,
         })?;
         if info.id != loaded.manifest.id {
             return Err(LoadError::Describe {

@@ -23,8 +23,9 @@
 //!
 //! Files: `engine.rs` (the engine, pool and linker; loading a plugin),
 //! `plugin.rs` (a loaded plugin version and its health), `call.rs` (the
-//! call path), `error.rs` (load and call errors), `bindings.rs` (the
-//! generated WIT bindings and the conversions at the boundary),
+//! call path), `error.rs` (load and call errors), `bindings/` (the
+//! generated WIT bindings of both worlds, 0.2.0 and 0.1.0, and the
+//! conversions and the 0.1.0 adapter at the boundary),
 //! `state.rs` (one call's store), and one file per WIT interface the host
 //! implements (`data.rs`, `dispatch.rs`, `log.rs`), plus `describe.rs`
 //! (checking what `describe()` declares) and `cache.rs` (the compile cache).
@@ -91,6 +92,11 @@ pub struct CaseContext {
     pub applicant: String,
     /// The plugin's state for the case (`{}` on the first call).
     pub state: String,
+    /// The host's now for this call (`case-info.clock`, and the call's
+    /// WASI wall clock).
+    pub now: chrono::DateTime<chrono::Utc>,
+    /// Minutes east of UTC of the host's local time.
+    pub utc_offset_minutes: i32,
 }
 
 /// Something that happened to a case, for `on-event`.

@@ -7,9 +7,8 @@ use std::time::Duration;
 
 use onething_registry::Manifest;
 
-use super::bindings::PluginPre;
+use super::bindings::WorldPre;
 use super::cache::CacheOutcome;
-use super::state::HostState;
 use super::{CallFailure, CallSuccess, PluginError};
 use crate::config::LimitsConfig;
 use crate::metrics::{Metrics, PluginMetrics};
@@ -46,7 +45,7 @@ pub struct LoadedPlugin {
     pub(super) reserve_mib: u32,
     pub(super) queue_timeout: Duration,
     pub(super) info: ScenarioInfo,
-    pub(super) pre: PluginPre<HostState>,
+    pub(super) pre: WorldPre,
     pub(super) datasets: Arc<dyn DatasetReader>,
     pub(super) items: Arc<dyn ItemReader>,
     pub(super) memory_bytes: usize,

@@ -16,8 +16,39 @@ use onething_registry::Manifest;
 
 use super::bindings::wit::Error as WitError;
 use crate::limits::LimitsConfig;
-use crate::model::Due;
+use crate::model::{Due, Priority};
 use crate::storage::{DatasetReader, ItemReader};
+
+/// The call's WASI wall clock: it reads the case clock (`case-info.clock`,
+/// the service's now) at the call's start and runs on from there, so
+/// `SystemTime::now()` in a plugin agrees with the host.
+struct CaseWallClock {
+    at_start: std::time::Duration,
+    started: Instant,
+}
+
+impl CaseWallClock {
+    fn new(now: chrono::DateTime<chrono::Utc>) -> Self {
+        let at_start = now
+            .signed_duration_since(chrono::DateTime::UNIX_EPOCH)
+            .to_std()
+            .unwrap_or_default();
+        CaseWallClock {
+            at_start,
+            started: Instant::now(),
+        }
+    }
+}
+
+impl wasmtime_wasi::HostWallClock for CaseWallClock {
+    fn resolution(&self) -> std::time::Duration {
+        std::time::Duration::from_nanos(1)
+    }
+
+    fn now(&self) -> std::time::Duration {
+        self.at_start.saturating_add(self.started.elapsed())
+    }
+}
 
 /// Which export a call runs; `describe` may not read or dispatch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +95,8 @@ pub struct Dispatched {
     pub payload: serde_json::Value,
     /// The time limit.
     pub due: Due,
+    /// How urgent it is.
+    pub priority: Priority,
 }
 
 /// What a denied attempt tried to reach.
@@ -211,6 +244,7 @@ impl HostState {
         items: Arc<dyn ItemReader>,
         max_memory_bytes: usize,
         deadline: Instant,
+        now: chrono::DateTime<chrono::Utc>,
     ) -> Self {
         // No preopened directories, no environment, no arguments, no
         // network: a plugin reaches the world only through onething's own
@@ -219,6 +253,7 @@ impl HostState {
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false)
+            .wall_clock(CaseWallClock::new(now))
             .build();
         HostState {
             wasi,

@@ -106,6 +106,8 @@ impl Service {
             scenario: scenario.to_owned(),
             applicant: owner,
             state: "{}".to_owned(),
+            now,
+            utc_offset_minutes: self.calendar.utc_offset_minutes(),
         };
         let answer = plugin.start(&context, &application.to_string()).await;
         let success = match answer {

@@ -162,6 +162,7 @@ impl Service {
                 result: None,
                 reason: None,
                 overdue_at: None,
+                priority: d.priority,
             });
         }
         for mut item in cancelled {

@@ -326,6 +326,8 @@ impl Service {
             scenario: case.scenario.clone(),
             applicant: case.applicant.clone(),
             state: case.state.clone(),
+            now: self.clock.now(),
+            utc_offset_minutes: self.calendar.utc_offset_minutes(),
         };
         let answer = plugin.on_event(&context, &event).await;
         let was_open = !case.status.is_final();

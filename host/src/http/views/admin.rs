@@ -72,6 +72,8 @@ pub struct VersionView<'a> {
     uploaded_at: String,
     uploaded_by: &'a str,
     component_bytes: u64,
+    /// The `onething:scenario` world it was built for (`0.1.0`, `0.2.0`).
+    world: &'a str,
     /// How it was loaded: `hit` (from the compile cache) or `compiled`.
     compile_cache: Option<String>,
     /// Why it takes no new cases, if quarantined.
@@ -93,6 +95,7 @@ impl<'a> From<&'a VersionOverview> for VersionView<'a> {
             uploaded_at: v.record.uploaded_at.to_rfc3339(),
             uploaded_by: &v.record.uploaded_by,
             component_bytes: v.record.component_bytes,
+            world: &v.record.world,
             compile_cache: loaded.map(|p| format!("{:?}", p.cache_outcome()).to_lowercase()),
             quarantine: loaded.and_then(LoadedPlugin::quarantine),
             failures_in_a_row: loaded.map_or(0, LoadedPlugin::failures_in_a_row),

@@ -11,8 +11,8 @@ use serde_json::Value;
 mod admin;
 
 use crate::model::{
-    Case, CaseStatus, DeadlineState, Due, FieldSpec, ItemStatus, TimelineEntry, TimelineEvent,
-    WorkItem,
+    Case, CaseStatus, DeadlineState, Due, FieldSpec, ItemStatus, Priority, TimelineEntry,
+    TimelineEvent, WorkItem,
 };
 use crate::runtime::LoadedPlugin;
 use crate::service::{Applied, CaseWithItems};
@@ -288,6 +288,7 @@ pub struct ItemView<'a> {
     item_id: &'a str,
     overdue_reported_at: Option<DateTime<Utc>>,
     payload: &'a Value,
+    priority: Priority,
     reason: &'a Option<String>,
     result: &'a Option<Value>,
     scenario: &'a str,
@@ -309,6 +310,7 @@ impl<'a> ItemView<'a> {
             item_id: &item.id,
             overdue_reported_at: item.overdue_at,
             payload: &item.payload,
+            priority: item.priority,
             reason: &item.reason,
             result: &item.result,
             scenario: &item.scenario,

@@ -59,5 +59,6 @@ pub(super) fn item(n: usize, case_id: &str, status: ItemStatus) -> WorkItem {
         result: None,
         reason: None,
         overdue_at: None,
+        priority: Default::default(),
     }
 }
