@@ -26,3 +26,4 @@ mod queue;
 mod registry;
 mod startup;
 mod transfer;
+mod world_0_1;
