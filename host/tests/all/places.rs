@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use onething_host::places::Places;
 use onething_host::storage::sled::SledStorage;
-use onething_host::storage::{AuditLog, AuditRecord, Storage};
+use onething_host::storage::{AuditRecord, Storage};
 use reqwest::StatusCode;
 use serde_json::Value;
 
