@@ -31,6 +31,7 @@ pub mod locks;
 pub mod metrics;
 pub mod model;
 pub mod overdue;
+pub mod places;
 pub mod plugins;
 pub mod runtime;
 #[cfg(feature = "server")]

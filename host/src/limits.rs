@@ -227,6 +227,12 @@ limits! {
     /// The entries of a citizen's access log on one page when the request
     /// gives no `limit=`.
     access_log_page_items: usize = 100;
+    /// The places on one page of `GET /v1/places` when the request gives
+    /// no `limit=` (a city has some 77,000 places).
+    places_page_items: usize = 500;
+    /// The largest place file `POST /v1/admin/places` takes (bytes): a
+    /// whole city's tree (77,000 places, 8 MiB) with room to spare.
+    max_places_file_bytes: usize = 64 * MIB;
     /// How much of a body declared over the limit is read and thrown away
     /// (bytes), so that a client that does not wait for an early answer
     /// still sees its 413; a larger one is not read at all.

@@ -20,6 +20,7 @@ use crate::http::{Api, WriterStatsSource};
 use crate::identity::Verifier;
 use crate::metrics::Metrics;
 use crate::overdue::DeadlineLoop;
+use crate::places::{Places, PlacesError};
 use crate::plugins::PluginSet;
 use crate::runtime::{LoadError, Runtime};
 use crate::service::{Clock, Service, SystemClock};
@@ -38,6 +39,9 @@ pub enum StartError {
     /// The demo data could not be loaded.
     #[error("cannot load the demo datasets: {0}")]
     Demo(#[from] ImportError),
+    /// The demo place tree could not be loaded.
+    #[error("cannot load the demo place tree: {0}")]
+    DemoPlaces(#[from] PlacesError),
     /// The wasm engine could not be created.
     #[error(transparent)]
     Runtime(#[from] LoadError),
@@ -120,6 +124,10 @@ impl Server {
         if config.demo_data && datasets::seed_demo(storage.as_ref()).await? {
             tracing::info!("demo datasets loaded into an empty data dir");
         }
+        let places = Arc::new(Places::load(storage.clone()).await?);
+        if config.demo_data && places.seed_demo().await? {
+            tracing::info!("demo place tree loaded into an empty data dir");
+        }
         let metrics = Arc::new(Metrics::default());
         metrics.set_open_cases(i64::try_from(storage.open_cases().await?).unwrap_or(i64::MAX));
         let runtime = Arc::new(Runtime::new(
@@ -161,6 +169,7 @@ impl Server {
                 service.clone(),
                 deployer,
                 plugins,
+                places,
                 metrics.clone(),
                 writer_stats,
             )

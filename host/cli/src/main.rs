@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod pack;
+mod places;
 mod remote;
 mod scaffold;
 mod tools;
@@ -83,6 +84,11 @@ enum Command {
     Data {
         #[command(subcommand)]
         command: DataCommand,
+    },
+    /// The place tree and the departments' offices.
+    Places {
+        #[command(subcommand)]
+        command: places::PlacesCommand,
     },
     /// The tamper-evident audit log.
     Audit {
@@ -224,6 +230,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys { command } => tools::keys(command).await,
         Command::Grants { command } => tools::grants(command).await,
         Command::Token { command } => tools::token(command),
+        Command::Places { command } => places::places(command).await,
         Command::Audit {
             command: AuditCommand::Verify { data_dir },
         } => {

@@ -1,6 +1,6 @@
 //! The operators' API under `/v1/admin`: plugins (upload, list, activate,
 //! roll back, deactivate, reactivate, remove a version), department keys
-//! (trust, revoke) and grant ceilings. Every route takes the bearer token
+//! (trust, revoke), grant ceilings and the place tree's import. Every route takes the bearer token
 //! from the config file or an operator token of the identity provider (401
 //! without, 403 wrong; `auth.rs`); every change lands on the audit log with
 //! the registry change it made and who made it.
@@ -14,8 +14,8 @@ use super::error::{ApiError, ErrorKind};
 use super::query;
 use super::route::AdminRoute;
 use super::views::{
-    GrantView, GrantsView, KeysView, PluginView, PluginsView, ReactivatedView, RemovedView,
-    RevokedView, SwitchedView, UploadedView,
+    GrantView, GrantsView, KeysView, PlacesImportedView, PluginView, PluginsView, ReactivatedView,
+    RemovedView, RevokedView, SwitchedView, UploadedView,
 };
 use super::{Api, ApiResult, json_response, ok};
 use crate::deploy::DeployError;
@@ -72,6 +72,14 @@ impl Api {
                 })
             }
             AdminRoute::Upload => self.admin_upload(req, actor).await,
+            AdminRoute::ImportPlaces => {
+                let body = self.read_body(req, self.max_places_file_bytes).await?;
+                let text = std::str::from_utf8(&body).map_err(|_| {
+                    ApiError::new(ErrorKind::PlacesInvalid, "the place file is not UTF-8 text")
+                })?;
+                let summary = self.places.import(text, actor).await?;
+                ok(&PlacesImportedView::from(summary))
+            }
             AdminRoute::Plugin { id } => self.admin_plugin(id).await,
             AdminRoute::Activate { id } => self.admin_activate(id, req, actor).await,
             AdminRoute::Rollback { id } => {

@@ -15,6 +15,7 @@ use serde::Serialize;
 use super::{HttpResponse, json_response};
 use crate::deploy::DeployError;
 use crate::identity::IdentityError;
+use crate::places::PlacesError;
 use crate::runtime::{PluginError, ScenarioError};
 use crate::service::ServiceError;
 use crate::storage::StorageError;
@@ -72,6 +73,8 @@ pub enum ErrorKind {
     QueueNotFound,
     /// No such stored plugin (admin).
     PluginNotFound,
+    /// No such place (`under=` of the place listing).
+    PlaceNotFound,
     // ---- the case and its scenario -------------------------------------
     /// The scenario takes no device events.
     DeviceEventsNotAccepted,
@@ -116,6 +119,8 @@ pub enum ErrorKind {
     VersionInUse,
     /// A plugin directory could not be read.
     PluginDir,
+    /// A place import was refused (the message names the line).
+    PlacesInvalid,
     // ---- the host ------------------------------------------------------
     /// Storage failed: the same answer wherever it happens.
     StorageUnavailable,
@@ -148,6 +153,7 @@ impl ErrorKind {
             K::ItemNotFound => (StatusCode::NOT_FOUND, "item_not_found"),
             K::QueueNotFound => (StatusCode::NOT_FOUND, "queue_not_found"),
             K::PluginNotFound => (StatusCode::NOT_FOUND, "plugin_not_found"),
+            K::PlaceNotFound => (StatusCode::NOT_FOUND, "place_not_found"),
             K::DeviceEventsNotAccepted => (StatusCode::BAD_REQUEST, "device_events_not_accepted"),
             K::CaseConflict(code) => (StatusCode::CONFLICT, code),
             K::ConcurrentChange => (StatusCode::CONFLICT, "concurrent_change"),
@@ -175,6 +181,7 @@ impl ErrorKind {
             K::PluginLoadFailed => (StatusCode::UNPROCESSABLE_ENTITY, "plugin_load_failed"),
             K::VersionInUse => (StatusCode::CONFLICT, "version_in_use"),
             K::PluginDir => (StatusCode::INTERNAL_SERVER_ERROR, "plugin_dir"),
+            K::PlacesInvalid => (StatusCode::BAD_REQUEST, "places_invalid"),
             K::StorageUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable"),
         }
     }
@@ -347,6 +354,22 @@ impl From<DeployError> for ApiError {
     }
 }
 
+impl From<PlacesError> for ApiError {
+    fn from(err: PlacesError) -> Self {
+        let kind = match &err {
+            PlacesError::Storage(e) => storage_kind(e),
+            PlacesError::Line { .. } | PlacesError::Empty => ErrorKind::PlacesInvalid,
+        };
+        ApiError::new(kind, err.to_string())
+    }
+}
+
+impl From<StorageError> for ApiError {
+    fn from(err: StorageError) -> Self {
+        ApiError::new(storage_kind(&err), err.to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -491,6 +514,8 @@ mod tests {
             K::PluginLoadFailed,
             K::VersionInUse,
             K::PluginDir,
+            K::PlaceNotFound,
+            K::PlacesInvalid,
             K::StorageUnavailable,
         ];
         let mut seen = std::collections::BTreeMap::new();

@@ -4,7 +4,9 @@
 //! the route needs it, and dispatches to the handler in the file named for
 //! its caller:
 //!
-//! - `public.rs`: `GET /healthz`, `GET /metrics`, `GET /v1/scenarios`;
+//! - `public.rs`: `GET /healthz`, `GET /metrics`, `GET /v1/scenarios`,
+//!   `GET /v1/places` (the place tree is not secret: open like the
+//!   catalogue);
 //! - `citizen.rs`: applying, a case and what its applicant does to it, the
 //!   access log;
 //! - `device.rs`: a device's event (`POST /v1/scenarios/{s}/events`);
@@ -48,6 +50,7 @@ use crate::deploy::Deployer;
 use crate::identity::Verifier;
 use crate::limits::LimitsConfig;
 use crate::metrics::Metrics;
+use crate::places::Places;
 use crate::plugins::PluginSet;
 use crate::service::Service;
 use crate::storage::WriterStats;
@@ -68,9 +71,11 @@ pub struct Api {
     service: Arc<Service>,
     deployer: Arc<Deployer>,
     plugins: Arc<PluginSet>,
+    places: Arc<Places>,
     metrics: Arc<Metrics>,
     writer_stats: WriterStatsSource,
     max_body_bytes: usize,
+    max_places_file_bytes: usize,
     max_package_bytes: usize,
     max_drain_bytes: u64,
     drain_timeout: Duration,
@@ -105,13 +110,15 @@ fn ok(body: &impl Serialize) -> ApiResult {
 }
 
 impl Api {
-    /// The API over `service` and `deployer`, rendering the scenarios of
-    /// `plugins` and the counters of `metrics` and `writer_stats`, with
-    /// every limit at its default (see [`Api::with_limits`]).
+    /// The API over `service`, `deployer` and `places`, rendering the
+    /// scenarios of `plugins` and the counters of `metrics` and
+    /// `writer_stats`, with every limit at its default (see
+    /// [`Api::with_limits`]).
     pub fn new(
         service: Arc<Service>,
         deployer: Arc<Deployer>,
         plugins: Arc<PluginSet>,
+        places: Arc<Places>,
         metrics: Arc<Metrics>,
         writer_stats: WriterStatsSource,
     ) -> Self {
@@ -119,9 +126,11 @@ impl Api {
             service,
             deployer,
             plugins,
+            places,
             metrics,
             writer_stats,
             max_body_bytes: 0,
+            max_places_file_bytes: 0,
             max_package_bytes: 0,
             max_drain_bytes: 0,
             drain_timeout: Duration::ZERO,
@@ -140,6 +149,7 @@ impl Api {
         let limits = &limits.floored();
         self.max_body_bytes = limits.max_body_bytes;
         self.max_package_bytes = limits.max_package_bytes;
+        self.max_places_file_bytes = limits.max_places_file_bytes;
         self.max_drain_bytes = u64::try_from(limits.max_drain_bytes).unwrap_or(u64::MAX);
         self.drain_timeout = Duration::from_millis(limits.drain_timeout_ms);
         self.max_idempotency_key_bytes = limits.max_idempotency_key_bytes;
@@ -198,6 +208,7 @@ impl Api {
             Route::DeviceEvent { scenario } => self.device_event(scenario, req).await,
             Route::Apply { scenario } => self.citizen_apply(scenario, req).await,
             Route::AccessLog => self.access_log(req).await,
+            Route::Places => self.places(req.uri().query()).await,
             Route::Case { case_id } => self.case(case_id, req).await,
             Route::Cancel { case_id } => self.cancel(case_id, req).await,
             Route::Evidence { case_id, confirm } => self.evidence(case_id, confirm, req).await,

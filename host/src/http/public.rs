@@ -1,14 +1,16 @@
 //! The public endpoints, open without a token: `GET /healthz`,
-//! `GET /metrics` (Prometheus text) and `GET /v1/scenarios` (the
-//! catalogue, with a strong `ETag`).
+//! `GET /metrics` (Prometheus text), `GET /v1/scenarios` (the
+//! catalogue, with a strong `ETag`) and `GET /v1/places` (the place tree,
+//! a page at a time: it names offices and areas, nothing about people).
 
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Response, StatusCode};
 
-use super::views::{Catalogue, CatalogueEntry, Health};
-use super::{Api, HttpResponse, json_response, json_text_response};
+use super::error::{ApiError, ErrorKind};
+use super::views::{Catalogue, CatalogueEntry, Health, PlaceView, PlacesView};
+use super::{Api, ApiResult, HttpResponse, json_response, json_text_response, ok};
 
 /// Whether the request's `If-None-Match` matches `etag`: by weak
 /// comparison, as RFC 9110 has it for this header (`W/` ignored), with `*`
@@ -24,6 +26,32 @@ fn none_match_hits(headers: &HeaderMap, etag: &str) -> bool {
 }
 
 impl Api {
+    /// `GET /v1/places[?under=ID&level=L&limit=N&after=ID]`: places in id
+    /// order; an `under` the tree does not have is 404 `place_not_found`.
+    pub(super) async fn places(&self, query: Option<&str>) -> ApiResult {
+        let page = self.paging.places(query)?;
+        if let Some(under) = &page.filter.under
+            && self.places.tree().get(under).is_none()
+        {
+            return Err(ApiError::new(
+                ErrorKind::PlaceNotFound,
+                format!("no place {under}; list the tree with GET /v1/places"),
+            ));
+        }
+        // One more than the page, so that `next_after` is null on the last.
+        let mut places = self
+            .places
+            .list(&page.filter, page.after.as_deref(), page.limit + 1)
+            .await?;
+        let more = places.len() > page.limit;
+        places.truncate(page.limit);
+        let next_after = more.then(|| places.last().map(|p| p.id.as_str())).flatten();
+        ok(&PlacesView {
+            next_after,
+            places: places.iter().map(PlaceView::from).collect(),
+        })
+    }
+
     /// `GET /healthz`.
     pub(super) fn healthz(&self) -> HttpResponse {
         json_response(StatusCode::OK, &Health { status: "ok" })

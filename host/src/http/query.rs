@@ -17,6 +17,8 @@ pub(super) struct Paging {
     department_default: usize,
     /// An access log's page without `limit=`.
     access_log_default: usize,
+    /// A page of places without `limit=`.
+    places_default: usize,
 }
 
 impl Paging {
@@ -27,6 +29,7 @@ impl Paging {
             max,
             department_default: limits.department_page_items.clamp(1, max),
             access_log_default: limits.access_log_page_items.clamp(1, max),
+            places_default: limits.places_page_items.clamp(1, max),
         }
     }
 
@@ -64,6 +67,17 @@ pub(super) struct DepartmentPage {
     /// Only items of this status.
     pub status: Option<ItemStatus>,
     /// Items after this id (the previous page's `next_after`).
+    pub after: Option<String>,
+    /// At most this many.
+    pub limit: usize,
+}
+
+/// A page of the place tree: `?under=ID&level=L&limit=N&after=ID`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct PlacesPage {
+    /// Which places.
+    pub filter: crate::storage::PlaceFilter,
+    /// Places after this id (the previous page's `next_after`).
     pub after: Option<String>,
     /// At most this many.
     pub limit: usize,
@@ -115,6 +129,32 @@ impl Paging {
                         "unknown query parameter `{other}`; use status, limit and after"
                     )));
                 }
+            }
+        }
+        Ok(page)
+    }
+
+    /// Parses the place listing's query.
+    pub(super) fn places(&self, query: Option<&str>) -> Result<PlacesPage, ApiError> {
+        let mut page = PlacesPage {
+            filter: crate::storage::PlaceFilter::default(),
+            after: None,
+            limit: self.places_default,
+        };
+        for (pair, name, value) in pairs(query) {
+            let bad = || {
+                invalid(format!(
+                    "`{pair}`: use under=PLACE_ID, level=LEVEL, after=PLACE_ID and limit=1..{}",
+                    self.max
+                ))
+            };
+            let value = value.filter(|v| !v.is_empty()).ok_or_else(bad)?;
+            match name {
+                "under" => page.filter.under = Some(value.to_owned()),
+                "level" => page.filter.level = Some(value.to_owned()),
+                "after" => page.after = Some(value.to_owned()),
+                "limit" => page.limit = self.limit(value).ok_or_else(bad)?,
+                _ => return Err(bad()),
             }
         }
         Ok(page)

@@ -28,6 +28,8 @@ pub enum Route<'a> {
     },
     /// `GET /v1/me/access-log`: every read of the caller's data.
     AccessLog,
+    /// `GET /v1/places[?under=ID&level=L&limit=N&after=ID]`: the place tree.
+    Places,
     /// `GET /v1/cases/{case_id}`.
     Case {
         /// The case.
@@ -128,6 +130,8 @@ pub enum AdminRoute<'a> {
         /// The department.
         department: &'a str,
     },
+    /// `POST /v1/admin/places`: import places and offices (JSON Lines).
+    ImportPlaces,
 }
 
 /// Why a request has no route.
@@ -187,6 +191,7 @@ impl<'a> Route<'a> {
                 pick(m, [(Method::POST, Route::DeviceEvent { scenario })])
             }
             ["v1", "me", "access-log"] => pick(m, [(Method::GET, Route::AccessLog)]),
+            ["v1", "places"] => pick(m, [(Method::GET, Route::Places)]),
             ["v1", "cases", case_id] => pick(m, [(Method::GET, Route::Case { case_id })]),
             ["v1", "cases", case_id, "supplements"] => {
                 pick(m, [(Method::POST, Route::Supplement { case_id })])
@@ -259,6 +264,7 @@ impl<'a> Route<'a> {
             ["keys", key_id] => pick_admin(m, [(Method::DELETE, A::RevokeKey { key_id })]),
             ["grants"] => pick_admin(m, [(Method::GET, A::Grants)]),
             ["grants", department] => pick_admin(m, [(Method::PUT, A::SetGrants { department })]),
+            ["places"] => pick_admin(m, [(Method::POST, A::ImportPlaces)]),
             _ => Err(NoRoute {
                 known_path: false,
                 admin: true,
@@ -299,6 +305,7 @@ mod tests {
                 Route::DeviceEvent { scenario: "ebike" },
             ),
             (Method::GET, "/v1/me/access-log", Route::AccessLog),
+            (Method::GET, "/v1/places", Route::Places),
             (Method::GET, "/v1/cases/c1", Route::Case { case_id: "c1" }),
             (
                 Method::POST,
@@ -395,6 +402,11 @@ mod tests {
                 "/v1/admin/grants/hrss",
                 Route::Admin(A::SetGrants { department: "hrss" }),
             ),
+            (
+                Method::POST,
+                "/v1/admin/places",
+                Route::Admin(A::ImportPlaces),
+            ),
         ];
         for (method, path, want) in cases {
             assert_eq!(ok(method.clone(), path), want, "{method} {path}");
@@ -428,6 +440,8 @@ mod tests {
             (Method::GET, "/v1/admin/keys/k1", true),
             (Method::POST, "/v1/admin/grants", true),
             (Method::GET, "/v1/admin/grants/hrss", true),
+            (Method::POST, "/v1/places", false),
+            (Method::GET, "/v1/admin/places", true),
         ] {
             assert_eq!(
                 Route::parse(&method, path),

@@ -9,6 +9,7 @@
 //! | [`AuditLog`] | the hash-chained audit log, the access-log index | `audit.rs` |
 //! | [`RegistryRecords`] | the plugin registry's records | `registry.rs` |
 //! | [`FailureLog`] | calls that failed before a case existed | `failures.rs` |
+//! | [`PlaceStore`] | the place tree and the departments' offices | `places.rs` |
 //!
 //! Each trait's module states what a backend must make atomic with what,
 //! in what order, and what a caller may rely on; `docs/design/storage.md`
@@ -38,6 +39,7 @@ mod audit;
 mod cases;
 mod datasets;
 mod failures;
+mod places;
 mod queues;
 mod registry;
 pub mod sled;
@@ -46,6 +48,7 @@ pub use audit::{AuditEntry, AuditLog, AuditRecord, GENESIS_HASH};
 pub use cases::{CaseStore, Commit, IdempotencyRecord, ItemReader};
 pub use datasets::{DatasetReader, DatasetRecord, DatasetStore};
 pub use failures::{FailureLog, FailureRecord};
+pub use places::{PlaceFilter, PlaceStore};
 pub use queues::QueueStore;
 pub use registry::RegistryRecords;
 
@@ -100,12 +103,12 @@ pub struct WriterStats {
 /// every store in one. A backend implements each store trait and gets this
 /// one for free.
 pub trait Storage:
-    CaseStore + QueueStore + DatasetStore + AuditLog + RegistryRecords + FailureLog
+    CaseStore + QueueStore + DatasetStore + AuditLog + RegistryRecords + FailureLog + PlaceStore
 {
 }
 
 impl<T> Storage for T where
-    T: CaseStore + QueueStore + DatasetStore + AuditLog + RegistryRecords + FailureLog
+    T: CaseStore + QueueStore + DatasetStore + AuditLog + RegistryRecords + FailureLog + PlaceStore
 {
 }
 
@@ -113,7 +116,7 @@ impl<T> Storage for T where
 /// `use`.
 pub mod prelude {
     pub use super::{
-        AuditLog, CaseStore, DatasetReader, DatasetStore, FailureLog, ItemReader, QueueStore,
-        RegistryRecords, Storage,
+        AuditLog, CaseStore, DatasetReader, DatasetStore, FailureLog, ItemReader, PlaceStore,
+        QueueStore, RegistryRecords, Storage,
     };
 }

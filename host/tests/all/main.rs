@@ -22,6 +22,7 @@ mod identity;
 mod metrics;
 mod newborn;
 mod overdue;
+mod places;
 mod queue;
 mod registry;
 mod startup;

@@ -17,3 +17,4 @@ mod support;
 mod audit;
 mod cli;
 mod crash;
+mod places;

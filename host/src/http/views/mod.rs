@@ -9,6 +9,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 mod admin;
+mod places;
 
 use crate::model::{
     Case, CaseStatus, DeadlineState, Due, FieldSpec, ItemStatus, Priority, TimelineEntry,
@@ -361,3 +362,4 @@ impl<'a> ActedView<'a> {
 }
 
 pub use admin::*;
+pub use places::*;

@@ -33,6 +33,14 @@ pub(super) const OPEN: &[u8] = b"o/";
 /// Set once the queue and open-case indexes cover every item and case (a
 /// data dir written before they existed is indexed once, at open).
 pub(super) const CASES_INDEXED: &[u8] = b"m/case_index_v1";
+/// Places by path id: `p/<id>` → place, so a subtree is a prefix scan.
+pub(super) const PLACES: &[u8] = b"p/";
+/// Places by level: `v/<level>\0<id>` → nothing.
+pub(super) const LEVELS: &[u8] = b"v/";
+/// Offices by department: `e/<department>\0<place>` → nothing.
+pub(super) const OFFICES_OF: &[u8] = b"e/";
+/// Offices by place: `g/<place>\0<department>` → nothing.
+pub(super) const OFFICES_AT: &[u8] = b"g/";
 
 /// The queue-index key of an item with `status`.
 pub(super) fn queue_key(item: &WorkItem, status: ItemStatus) -> Vec<u8> {

@@ -8,6 +8,9 @@
 //! `u/` due index (due time in ms, big endian, NUL item id → nothing; only
 //! pending items not yet reported overdue),
 //! `k/` idempotency keys (scenario NUL key → record),
+//! `p/` places (path id → JSON), `v/` places by level (level NUL id),
+//! `e/` offices by department (department NUL place), `g/` offices by
+//! place (place NUL department),
 //! `s/` datasets (dataset NUL key → JSON), `a/` audit entries (seq, big
 //! endian → entry), `f/` failures, `r/` registry records, and `m/` meta
 //! (the audit chain's head, the backfill flags).
@@ -30,7 +33,7 @@
 //! `writer.rs` (the writer and flusher threads and their stats),
 //! `backfill.rs` (indexing an older data dir once, at open), and one file
 //! per store trait (`cases.rs`, `queues.rs`, `datasets.rs`, `audit.rs`,
-//! `registry.rs`, `failures.rs`).
+//! `registry.rs`, `failures.rs`, `places.rs`).
 
 mod audit;
 mod backfill;
@@ -40,6 +43,7 @@ mod failures;
 #[cfg(test)]
 mod fixtures;
 mod keys;
+mod places;
 mod queues;
 mod registry;
 mod writer;

@@ -65,6 +65,8 @@ pub(super) enum Write {
     Failure(FailureRecord, Vec<AuditRecord>),
     Import(String, Vec<DatasetRecord>),
     Registry(Vec<(String, Option<Vec<u8>>)>, Vec<AuditRecord>),
+    /// Place-tree keys and values (already encoded), with their audit.
+    Places(Vec<(Vec<u8>, Vec<u8>)>, Vec<AuditRecord>),
 }
 
 /// A commit with its case and items already encoded, on the caller's
@@ -210,6 +212,12 @@ impl WriterState {
                         Some(value) => own.insert(k, value),
                         None => own.remove(k),
                     }
+                }
+                self.stage_audit(audit, own)
+            }
+            Write::Places(writes, audit) => {
+                for (k, value) in writes {
+                    own.insert(k, value);
                 }
                 self.stage_audit(audit, own)
             }
