@@ -12,8 +12,8 @@
 //!   offices at several places and levels.
 //! - `file.rs` reads an import file (JSON Lines) and checks it against the
 //!   tree, all or nothing, naming the line of the first refusal; `tree.rs`
-//!   is the in-memory [`PlaceTree`] index (`ancestors`, `office_for`) that
-//!   routing will use.
+//!   is the in-memory [`PlaceTree`] index (`ancestors`, `office_for`);
+//!   `route.rs` routes a work item to one office ([`PlaceTree::route`]).
 //! - [`Places`] holds the index, loaded from storage at start and swapped
 //!   whole after each import; imports are serialised, so each is checked
 //!   against the tree the one before it left. The offline import
@@ -21,6 +21,7 @@
 //!   running host keeps locked, so it cannot race the host.
 
 mod file;
+mod route;
 mod tree;
 
 use std::sync::{Arc, RwLock};
@@ -28,6 +29,7 @@ use std::sync::{Arc, RwLock};
 use serde::{Deserialize, Serialize};
 
 pub use file::{PlaceImport, PlacesError, parse_import};
+pub use route::{RouteError, Routed, Target};
 pub use tree::{Ancestors, PlaceTree};
 
 use crate::storage::{PlaceFilter, Storage, StorageError};

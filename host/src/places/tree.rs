@@ -76,6 +76,14 @@ impl PlaceTree {
             .is_some_and(|places| places.contains(place))
     }
 
+    /// The ids of the places `department` has an office at, in no order.
+    pub fn office_places<'a>(&'a self, department: &str) -> impl Iterator<Item = &'a str> {
+        self.offices
+            .get(department)
+            .into_iter()
+            .flat_map(|places| places.iter().map(String::as_str))
+    }
+
     /// The places above `id`, nearest first (its parent, …, the root);
     /// empty for the root or an unknown id.
     pub fn ancestors<'a>(&'a self, id: &str) -> Ancestors<'a> {
