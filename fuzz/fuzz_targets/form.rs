@@ -4,6 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use onething_host::model::{FieldKind, FieldSpec};
+use onething_host::places::PlaceTree;
 use onething_host::service::validate_application;
 
 fn field(name: &str, kind: FieldKind, required: bool) -> FieldSpec {
@@ -33,7 +34,7 @@ fuzz_target!(|data: &[u8]| {
         field("children", FieldKind::Number, false),
         field("preview_evidence", FieldKind::Boolean, false),
     ];
-    if validate_application(&fields, &form, "fuzzed").is_ok() {
+    if validate_application(&fields, &form, "fuzzed", &PlaceTree::default()).is_ok() {
         for f in fields.iter().filter(|f| f.required) {
             assert!(form.contains_key(&f.name), "passed without {}", f.name);
         }

@@ -43,6 +43,8 @@ fn item(n: usize, case_id: &str, status: ItemStatus) -> WorkItem {
         reason: None,
         overdue_at: None,
         priority: Default::default(),
+        place: None,
+        office: None,
     }
 }
 
@@ -63,6 +65,7 @@ fn commit(n: usize, items: Vec<WorkItem>) -> Commit {
             created_at: Utc::now(),
             updated_at: Utc::now(),
             revision: 0,
+            place: None,
         },
         expected_revision: None,
         items,

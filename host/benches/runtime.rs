@@ -23,6 +23,7 @@ use serde_json::json;
 use onething_host::calendar::Calendar;
 use onething_host::config::LimitsConfig;
 use onething_host::datasets;
+use onething_host::places::Places;
 use onething_host::plugins::PluginSet;
 use onething_host::runtime::{CaseContext, LoadedPlugin, Runtime};
 use onething_host::service::{Service, SystemClock};
@@ -58,6 +59,8 @@ fn case(n: u64) -> CaseContext {
         state: "{}".into(),
         now: chrono::Utc::now(),
         utc_offset_minutes: 480,
+        place: None,
+        places: Default::default(),
     }
 }
 
@@ -101,9 +104,11 @@ fn benches(c: &mut Criterion) {
     plugins
         .insert(rt.block_on(runtime.load(nb_manifest, &nb_wasm)).unwrap())
         .unwrap();
+    let places = Arc::new(rt.block_on(Places::load(storage.clone())).unwrap());
     let service = Service::new(
         storage.clone(),
         plugins,
+        places,
         Calendar::new(8),
         Arc::new(SystemClock),
         metrics.clone(),

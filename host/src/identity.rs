@@ -10,6 +10,7 @@
 //! | `role` | `citizen`, `department` or `device` |
 //! | `exp` | expiry (seconds since the epoch); required |
 //! | `iat`, `nbf` | optional; a token not yet valid is refused |
+//! | `place` | optional: where a device is installed (its events' place), a path of slugs (`cq/yubei/longxi/jinlong/g07`) |
 //!
 //! Any other `alg` (including `none`) is refused before the signature is
 //! looked at; the key is the configured one, never one named by the token.
@@ -82,6 +83,9 @@ pub struct Claims {
     /// Not before.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nbf: Option<i64>,
+    /// The place the caller is at: a device's place of installation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub place: Option<String>,
 }
 
 /// An identified caller.
@@ -91,6 +95,9 @@ pub struct Caller {
     pub role: Role,
     /// The subject.
     pub subject: String,
+    /// The token's `place` claim (a well-formed place id; whether the tree
+    /// has it is checked where it is used).
+    pub place: Option<String>,
 }
 
 /// Why a token was refused. Every variant answers 401.
@@ -117,6 +124,9 @@ pub enum IdentityError {
     /// A subject that is empty or too long.
     #[error("the token's subject is not valid")]
     Subject,
+    /// A `place` claim that is not a place id.
+    #[error("the token's place claim is not a place id (slugs joined by `/`, e.g. cq/yubei)")]
+    Place,
     /// No identity provider is configured.
     #[error(
         "no identity provider is configured: set [identity] issuer and public_key in the config file"
@@ -271,10 +281,16 @@ impl Verifier {
         {
             return Err(IdentityError::Subject);
         }
+        if let Some(place) = &claims.place
+            && (place.len() > MAX_SUBJECT || !place.split('/').all(crate::places::is_slug))
+        {
+            return Err(IdentityError::Place);
+        }
         Ok(Verified {
             caller: Caller {
                 role: claims.role,
                 subject: subject.to_owned(),
+                place: claims.place,
             },
             exp: claims.exp,
             nbf: claims.nbf,
@@ -310,6 +326,17 @@ pub fn issue(secret: &[u8; 32], claims: &Claims) -> String {
 /// Mints a development token for `role` and `subject`, valid for
 /// `ttl_s` seconds from `now`.
 pub fn issue_dev(role: Role, subject: &str, now: i64, ttl_s: i64) -> String {
+    issue_dev_at(role, subject, None, now, ttl_s)
+}
+
+/// Like [`issue_dev`], with a `place` claim (a device's place).
+pub fn issue_dev_at(
+    role: Role,
+    subject: &str,
+    place: Option<&str>,
+    now: i64,
+    ttl_s: i64,
+) -> String {
     let claims = Claims {
         iss: DEV_ISSUER.to_owned(),
         sub: subject.to_owned(),
@@ -317,6 +344,7 @@ pub fn issue_dev(role: Role, subject: &str, now: i64, ttl_s: i64) -> String {
         exp: now.saturating_add(ttl_s),
         iat: Some(now),
         nbf: None,
+        place: place.map(str::to_owned),
     };
     issue(&dev_key().to_bytes(), &claims)
 }
@@ -366,6 +394,7 @@ mod tests {
                 exp: NOW + 60,
                 iat: None,
                 nbf: None,
+                place: None,
             },
         );
         assert_eq!(

@@ -147,6 +147,17 @@ pub struct WorkItem {
     /// as normal).
     #[serde(default)]
     pub priority: Priority,
+    /// The place the work is for (`cq/yubei/longxi/jinlong/g07`): the
+    /// item's target place, or the case's place, or its ancestor at the
+    /// target level; none when no place was known (see
+    /// [`PlaceTree::route`](crate::places::PlaceTree::route)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub place: Option<String>,
+    /// The place of the department's office that owns the item (its office
+    /// at `place` or the nearest above it); none for an item routed before
+    /// the place tree, or without any place and no single top office.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub office: Option<String>,
 }
 
 /// Where a pending item stands against its time limit.
@@ -222,6 +233,9 @@ pub enum TimelineEvent {
         department: String,
         /// Its task.
         task: String,
+        /// The place of the office it went to, if routed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        office: Option<String>,
     },
     /// A department completed an item.
     ItemCompleted {
@@ -261,6 +275,13 @@ pub enum TimelineEvent {
         item_id: String,
         /// Its department.
         department: String,
+    },
+    /// The case's place was set or changed.
+    PlaceSet {
+        /// The place id.
+        place: String,
+        /// Where it came from: `application`, `device` or `plugin`.
+        source: String,
     },
     /// The applicant was told something.
     Notification {
@@ -315,6 +336,11 @@ pub struct Case {
     /// Bumped by every commit; storage refuses a commit made from a stale
     /// revision.
     pub revision: u64,
+    /// Where the case is (a place id): from the application's place field,
+    /// the reporting device's place, or set by the plugin; its items are
+    /// routed from it. None until one of those gives it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub place: Option<String>,
 }
 
 /// What a scenario is, as its plugin describes it (the catalogue entry).
@@ -363,4 +389,7 @@ pub enum FieldKind {
         /// The allowed values.
         choices: Vec<String>,
     },
+    /// The id of a place in the place tree (`cq/yubei/longxi`); the first
+    /// place field given is the case's place.
+    Place,
 }

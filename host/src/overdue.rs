@@ -375,6 +375,8 @@ mod tests {
             reason: None,
             overdue_at: None,
             priority: Default::default(),
+            place: None,
+            office: None,
         };
         let case = Case {
             id: "case-1".into(),
@@ -390,6 +392,7 @@ mod tests {
             created_at: now,
             updated_at: now,
             revision: 0,
+            place: None,
         };
         storage
             .commit(Commit {
@@ -401,9 +404,11 @@ mod tests {
             })
             .await
             .unwrap();
+        let places = Arc::new(crate::places::Places::load(storage.clone()).await.unwrap());
         let service = Service::new(
             storage.clone(),
             Arc::new(PluginSet::default()),
+            places,
             Calendar::new(8),
             Arc::new(SystemClock),
             Arc::new(Metrics::default()),

@@ -161,8 +161,15 @@ impl Server {
             Arc::new(move || storage.writer_stats())
         };
         let service = Arc::new(
-            Service::new(storage, plugins.clone(), calendar, clock, metrics.clone())
-                .with_limits(&config.limits),
+            Service::new(
+                storage,
+                plugins.clone(),
+                places.clone(),
+                calendar,
+                clock,
+                metrics.clone(),
+            )
+            .with_limits(&config.limits),
         );
         let api = Arc::new(
             Api::new(

@@ -37,6 +37,7 @@ use onething_host::config::LimitsConfig;
 use onething_host::datasets::{self, ImportError};
 use onething_host::metrics::Metrics;
 use onething_host::model::{CaseStatus, ItemStatus, TimelineEntry, WorkItem};
+use onething_host::places::{ImportSummary, Places, PlacesError};
 use onething_host::plugins::{self, PluginDirError, PluginSet};
 use onething_host::runtime::{LoadError, Runtime};
 use onething_host::service::{Clock, Service, ServiceError};
@@ -63,6 +64,9 @@ pub enum KitError {
     /// Storage failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// A place file was refused (the line is named).
+    #[error(transparent)]
+    Places(#[from] PlacesError),
     /// The temporary data dir could not be made.
     #[error("cannot make a temporary data dir: {0}")]
     TempDir(std::io::Error),
@@ -93,6 +97,8 @@ pub struct KitCase {
     pub items: Vec<WorkItem>,
     /// Its history.
     pub timeline: Vec<TimelineEntry>,
+    /// Where it is (a place id), if anything gave it a place.
+    pub place: Option<String>,
 }
 
 impl KitCase {
@@ -116,6 +122,7 @@ impl KitCase {
 /// An embedded host with one plugin, a temporary data dir and a clock.
 pub struct TestKit {
     service: Arc<Service>,
+    places: Arc<Places>,
     storage: Arc<dyn Storage>,
     clock: Arc<KitClock>,
     scenario: String,
@@ -156,21 +163,31 @@ impl TestKit {
             .map(|t| t.with_timezone(&Utc))
             .unwrap_or_else(|_| Utc::now());
         let clock = Arc::new(KitClock(Mutex::new(start)));
+        let places = Arc::new(Places::load(storage.clone()).await?);
         let service = Arc::new(Service::new(
             storage.clone(),
             set,
+            places.clone(),
             calendar,
             clock.clone(),
             metrics,
         ));
         Ok(TestKit {
             service,
+            places,
             storage,
             clock,
             scenario,
             _runtime: runtime,
             _dir: dir,
         })
+    }
+
+    /// Imports a place tree and offices (the JSON Lines of `onething places
+    /// import`, docs/design/places.md), all or nothing: the plugin's items
+    /// are then routed on it.
+    pub async fn places(&self, jsonl: &str) -> Result<ImportSummary, KitError> {
+        Ok(self.places.import(jsonl, "testkit").await?)
     }
 
     /// Imports fixture records into `dataset`, keyed by `key_field`.
@@ -256,6 +273,7 @@ impl TestKit {
             message: c.case.message,
             items: c.items,
             timeline: c.case.timeline,
+            place: c.case.place,
         })
     }
 

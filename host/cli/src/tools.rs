@@ -71,6 +71,11 @@ pub enum TokenCommand {
         /// a host in demo mode never takes it.
         #[arg(long, group = "who")]
         operator: Option<String>,
+        /// The place the caller is at (a place id, e.g.
+        /// cq/yubei/longxi/jinlong/g07): a device's place of installation,
+        /// which its events' cases take.
+        #[arg(long)]
+        place: Option<String>,
         /// How long the token is valid.
         #[arg(long, default_value_t = 8)]
         ttl_hours: i64,
@@ -79,13 +84,14 @@ pub enum TokenCommand {
 
 /// Runs a `token` command.
 pub fn token(command: TokenCommand) -> anyhow::Result<()> {
-    use onething_host::identity::{Role, issue_dev};
+    use onething_host::identity::{Role, issue_dev_at};
     match command {
         TokenCommand::Issue {
             citizen,
             department,
             device,
             operator,
+            place,
             ttl_hours,
         } => {
             let (role, subject) = match (citizen, department, device, operator) {
@@ -105,8 +111,17 @@ pub fn token(command: TokenCommand) -> anyhow::Result<()> {
             if subject.trim().is_empty() || ttl_hours < 1 {
                 bail!("the subject must not be empty and --ttl-hours must be at least 1");
             }
+            if let Some(place) = &place {
+                if role != Role::Device {
+                    bail!("--place is for a device's token (--device ID)");
+                }
+                if !place.split('/').all(onething_host::places::is_slug) {
+                    bail!("`{place}` is not a place id (slugs joined by `/`, e.g. cq/yubei)");
+                }
+            }
             let now = chrono::Utc::now().timestamp();
-            println!("{}", issue_dev(role, &subject, now, ttl_hours * 3600));
+            let token = issue_dev_at(role, &subject, place.as_deref(), now, ttl_hours * 3600);
+            println!("{token}");
             Ok(())
         }
     }

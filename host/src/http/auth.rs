@@ -32,7 +32,7 @@ pub(super) fn bearer(headers: &HeaderMap) -> Option<&str> {
 fn owner(caller: &Caller) -> Option<String> {
     match caller.role {
         Role::Citizen => Applicant::Citizen(caller.subject.clone()).owner(),
-        Role::Device => Applicant::Device(caller.subject.clone()).owner(),
+        Role::Device => Some(crate::service::device_owner(&caller.subject)),
         Role::Department | Role::Operator => None,
     }
 }

@@ -15,7 +15,10 @@ impl Api {
     /// `POST /v1/scenarios/{scenario}/events`.
     pub(super) async fn device_event(&self, scenario: &str, req: Request<Incoming>) -> ApiResult {
         let caller = self.caller(&req, &[Role::Device])?;
-        self.apply(scenario, Applicant::Device(caller.subject), req)
-            .await
+        let applicant = Applicant::Device {
+            id: caller.subject,
+            place: caller.place,
+        };
+        self.apply(scenario, applicant, req).await
     }
 }

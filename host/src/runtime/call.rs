@@ -16,6 +16,7 @@ use super::plugin::LoadedPlugin;
 use super::state::{self, CallIdentity, Effects, HostState, Phase};
 use super::{CallFailure, CallSuccess, CaseContext, CaseEvent, Outcome, PluginError};
 use crate::metrics::{FailureKind, Metrics};
+use crate::places::PlaceTree;
 
 /// Raised by the epoch callback when a call's deadline has passed.
 #[derive(Debug)]
@@ -66,7 +67,7 @@ impl LoadedPlugin {
         );
         let wit_case = to_wit_case(case);
         let application = application.to_owned();
-        self.call(&case.id, case.now, async |pre, store| {
+        self.call(case, async |pre, store| {
             pre.start(store, &wit_case, &application).await
         })
         .instrument(span)
@@ -100,7 +101,7 @@ impl LoadedPlugin {
                 effects: Effects::default(),
             });
         }
-        self.call(&case.id, case.now, async |pre, store| {
+        self.call(case, async |pre, store| {
             match pre.on_event(store, &wit_case, &wit_event).await {
                 Some(answer) => answer,
                 None => Err(wasmtime::Error::msg("event not in the plugin's world")),
@@ -126,7 +127,8 @@ impl LoadedPlugin {
     /// Calls `describe()` in a fresh instance (once, at load time).
     pub(super) async fn describe(&self) -> Result<wit::Info, CallFailure> {
         let now = chrono::Utc::now();
-        let mut store = self.new_store(self.new_state(Phase::Describe, "", now));
+        let places = std::sync::Arc::default();
+        let mut store = self.new_store(self.new_state(Phase::Describe, "", now, places));
         self.pre
             .describe(&mut store)
             .await
@@ -138,6 +140,7 @@ impl LoadedPlugin {
         phase: Phase,
         case_id: &str,
         now: chrono::DateTime<chrono::Utc>,
+        places: std::sync::Arc<PlaceTree>,
     ) -> HostState {
         HostState::new(
             CallIdentity {
@@ -145,6 +148,7 @@ impl LoadedPlugin {
                 case_id: case_id.to_owned(),
                 phase,
                 metrics: self.metrics.clone(),
+                places,
             },
             self.limits.clone(),
             self.datasets.clone(),
@@ -179,12 +183,7 @@ impl LoadedPlugin {
 
     /// Runs one export in a fresh instance and turns its answer into an
     /// outcome or a typed failure.
-    async fn call<F>(
-        &self,
-        case_id: &str,
-        now: chrono::DateTime<chrono::Utc>,
-        export: F,
-    ) -> Result<CallSuccess, CallFailure>
+    async fn call<F>(&self, case: &CaseContext, export: F) -> Result<CallSuccess, CallFailure>
     where
         F: AsyncFnOnce(&WorldPre, &mut Store<HostState>) -> Answer,
     {
@@ -225,7 +224,7 @@ impl LoadedPlugin {
         };
         let _reserved = Reserved::new(&self.host_metrics, self.reserve_mib);
         let started = Instant::now();
-        let answer = self.call_inner(case_id, now, export).await;
+        let answer = self.call_inner(case, export).await;
         self.metrics.record_call(started.elapsed());
         self.note_health(&answer);
         if let Err(failure) = &answer {
@@ -242,16 +241,12 @@ impl LoadedPlugin {
         answer
     }
 
-    async fn call_inner<F>(
-        &self,
-        case_id: &str,
-        now: chrono::DateTime<chrono::Utc>,
-        export: F,
-    ) -> Result<CallSuccess, CallFailure>
+    async fn call_inner<F>(&self, case: &CaseContext, export: F) -> Result<CallSuccess, CallFailure>
     where
         F: AsyncFnOnce(&WorldPre, &mut Store<HostState>) -> Answer,
     {
-        let mut store = self.new_store(self.new_state(Phase::Case, case_id, now));
+        let state = self.new_state(Phase::Case, &case.id, case.now, case.places.clone());
+        let mut store = self.new_store(state);
         let answer = export(&self.pre, &mut store).await;
         let state = store.data_mut();
         if state.log_dropped > 0 {
@@ -260,7 +255,7 @@ impl LoadedPlugin {
                 "plugin log lines over the per-call limit were dropped"
             );
         }
-        let effects = std::mem::take(&mut state.effects);
+        let mut effects = std::mem::take(&mut state.effects);
         if !effects.denied.is_empty() {
             // Once per call, however often it tried.
             let attempts: u32 = effects.denied.iter().map(|d| d.attempts).sum();
@@ -277,7 +272,10 @@ impl LoadedPlugin {
         }
         let spent = state.spent;
         match answer {
-            Ok(Ok(outcome)) => match self.check_outcome(outcome, spent) {
+            Ok(Ok(outcome)) => match self
+                .check_outcome(outcome, spent, &case.places)
+                .and_then(|outcome| route(case, &outcome, &mut effects).map(|()| outcome))
+            {
                 Ok(outcome) => Ok(CallSuccess { outcome, effects }),
                 Err(error) => Err(CallFailure { error, effects }),
             },
@@ -292,13 +290,18 @@ impl LoadedPlugin {
         }
     }
 
-    fn check_outcome(&self, outcome: wit::Outcome, spent: usize) -> Result<Outcome, PluginError> {
-        if let Some(place) = &outcome.place {
-            // Refused rather than dropped: nothing may look honoured that
-            // is not.
+    fn check_outcome(
+        &self,
+        outcome: wit::Outcome,
+        spent: usize,
+        places: &PlaceTree,
+    ) -> Result<Outcome, PluginError> {
+        if let Some(place) = &outcome.place
+            && places.get(place).is_none()
+        {
             return Err(PluginError::Scenario(super::ScenarioError::Invalid(
                 format!(
-                    "the outcome sets the case's place `{}`: an outcome's place needs the place tree (issue 13)",
+                    "the outcome sets the case's place `{}`, which is not in the place tree",
                     super::log::truncate(place, 200)
                 ),
             )));
@@ -324,6 +327,7 @@ impl LoadedPlugin {
             status: from_wit_status(outcome.status),
             state: outcome.state,
             message: outcome.message,
+            place: outcome.place,
         })
     }
 
@@ -358,6 +362,26 @@ impl LoadedPlugin {
             effects,
         }
     }
+}
+
+/// Routes the call's items on the tree the call started with, from the
+/// case's place as the outcome leaves it: one item that cannot be routed
+/// fails the whole call as `not-found`, naming its department and place,
+/// and nothing is dispatched.
+fn route(case: &CaseContext, outcome: &Outcome, effects: &mut Effects) -> Result<(), PluginError> {
+    let place = outcome.place.as_deref().or(case.place.as_deref());
+    for item in &mut effects.items {
+        item.routed = case
+            .places
+            .route(&item.department, item.target.as_ref(), place)
+            .map_err(|e| {
+                PluginError::Scenario(super::ScenarioError::NotFound(format!(
+                    "work item `{}` for department `{}` cannot be routed: {e}",
+                    item.task, item.department
+                )))
+            })?;
+    }
+    Ok(())
 }
 
 /// Checks the state a plugin handed back: JSON, and not too large. (Public

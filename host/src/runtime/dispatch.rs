@@ -17,10 +17,12 @@
 
 use super::bindings::onething::scenario::dispatch::Host;
 use super::bindings::wit::{
-    Due as WitDue, Error as WitError, Priority as WitPriority, WorkItem as WitWorkItem,
+    Due as WitDue, Error as WitError, Priority as WitPriority, Target as WitTarget,
+    WorkItem as WitWorkItem,
 };
 use super::state::{DeniedKind, Dispatched, HostState, Phase, stored_json_len, stored_len};
 use crate::model::{Due, ItemStatus, Priority};
+use crate::places::{Routed, Target};
 
 impl HostState {
     /// The item's time limit, within its documented range.
@@ -90,13 +92,29 @@ impl Host for HostState {
         if item.task.trim().is_empty() {
             return Err(WitError::Invalid("a work item needs a task".into()));
         }
+        let target = match item.target {
+            None => None,
+            Some(WitTarget::Level(level)) => {
+                if !crate::places::is_slug(&level) {
+                    return Err(WitError::Invalid(format!(
+                        "the target level `{}` is not a level name (lowercase letters, digits and `-`)",
+                        super::log::truncate(&level, 200)
+                    )));
+                }
+                Some(Target::Level(level))
+            }
+            Some(WitTarget::Place(place)) => {
+                if self.identity.places.get(&place).is_none() {
+                    return Err(WitError::NotFound(format!(
+                        "the target place `{}` is not in the place tree",
+                        super::log::truncate(&place, 200)
+                    )));
+                }
+                Some(Target::Place(place))
+            }
+        };
         // Parts of 0.2.0 whose host side has not landed are refused, so
         // that nothing looks honoured that is not (docs/design/wit-0.2.md).
-        if item.target.is_some() {
-            return Err(WitError::Invalid(
-                "a work item's target needs the place tree (issue 13)".into(),
-            ));
-        }
         if item.escalation.is_some() {
             return Err(WitError::Invalid(
                 "a work item's escalation needs the place tree (issue 13)".into(),
@@ -146,6 +164,8 @@ impl Host for HostState {
                 WitPriority::Normal => Priority::Normal,
                 WitPriority::Urgent => Priority::Urgent,
             },
+            target,
+            routed: Routed::default(),
         });
         Ok(id)
     }

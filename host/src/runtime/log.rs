@@ -10,7 +10,7 @@ use super::bindings::onething::scenario::log::{Host, Level};
 use super::state::HostState;
 
 /// Cuts `text` to at most `max` bytes on a character boundary.
-pub(super) fn truncate(text: &str, max: usize) -> &str {
+pub(crate) fn truncate(text: &str, max: usize) -> &str {
     if text.len() <= max {
         return text;
     }

@@ -46,6 +46,7 @@ pub use cache::CacheOutcome;
 pub use call::check_state;
 pub use engine::Runtime;
 pub use error::{LoadError, PluginError, ScenarioError};
+pub(crate) use log::truncate;
 pub use plugin::{LoadedPlugin, Quarantine};
 pub use state::{DataRead, Denied, DeniedKind, Dispatched, Effects};
 
@@ -70,6 +71,9 @@ pub struct Outcome {
     pub state: String,
     /// The message for the applicant.
     pub message: String,
+    /// The case's new place, if the plugin set one (checked against the
+    /// tree; the call's items were routed from it).
+    pub place: Option<String>,
 }
 
 /// A successful call: its outcome and its effects, to be committed together.
@@ -97,6 +101,20 @@ pub struct CaseContext {
     pub now: chrono::DateTime<chrono::Utc>,
     /// Minutes east of UTC of the host's local time.
     pub utc_offset_minutes: i32,
+    /// The case's place (`case-info.place`), if it has one.
+    pub place: Option<String>,
+    /// The place tree as of the call's start: the call's items are routed
+    /// on it when the call returns.
+    pub places: std::sync::Arc<crate::places::PlaceTree>,
+}
+
+/// An office's name in events: `DEPARTMENT@PLACE` (`public-security@cq/yubei`),
+/// or the department alone for an item no office owns.
+pub fn office_name(department: &str, office: Option<&str>) -> String {
+    match office {
+        Some(place) => format!("{department}@{place}"),
+        None => department.to_owned(),
+    }
 }
 
 /// Something that happened to a case, for `on-event`.
@@ -112,6 +130,9 @@ pub enum CaseEvent {
         task: String,
         /// The department's result, as JSON text.
         result: String,
+        /// The office that owned it: `DEPARTMENT@PLACE`, or the department
+        /// for an unrouted item (see [`office_name`]).
+        office: String,
     },
     /// A department rejected an item.
     ItemRejected {
@@ -123,6 +144,8 @@ pub enum CaseEvent {
         task: String,
         /// The department's reason.
         reason: String,
+        /// The office that owned it (see [`office_name`]).
+        office: String,
     },
     /// An item is past its time limit.
     ItemOverdue {

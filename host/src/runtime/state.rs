@@ -17,6 +17,7 @@ use onething_registry::Manifest;
 use super::bindings::wit::Error as WitError;
 use crate::limits::LimitsConfig;
 use crate::model::{Due, Priority};
+use crate::places::{PlaceTree, Routed, Target};
 use crate::storage::{DatasetReader, ItemReader};
 
 /// The call's WASI wall clock: it reads the case clock (`case-info.clock`,
@@ -59,12 +60,15 @@ pub(crate) enum Phase {
     Case,
 }
 
-/// Which plugin is calling, and in which phase.
+/// Which plugin is calling, for which case and in which phase, and the
+/// place tree as of the call's start (for `submit`'s place targets and the
+/// routing of its items when it returns).
 pub(crate) struct CallIdentity {
     pub manifest: Arc<Manifest>,
     pub case_id: String,
     pub phase: Phase,
     pub metrics: Arc<crate::metrics::PluginMetrics>,
+    pub places: Arc<PlaceTree>,
 }
 
 /// A read a plugin made, allowed or not.
@@ -97,6 +101,11 @@ pub struct Dispatched {
     pub due: Due,
     /// How urgent it is.
     pub priority: Priority,
+    /// Where the plugin sent it (none: the case's place).
+    pub target: Option<Target>,
+    /// Where the host routed it when the call returned (see
+    /// [`PlaceTree::route`](crate::places::PlaceTree::route)).
+    pub routed: Routed,
 }
 
 /// What a denied attempt tried to reach.

@@ -9,6 +9,7 @@ use chrono::NaiveDate;
 use serde_json::{Map, Value};
 
 use crate::model::{Case, CaseStatus, FieldKind, FieldSpec, TimelineEntry, TimelineEvent};
+use crate::places::PlaceTree;
 use crate::runtime::{CaseContext, LoadedPlugin};
 use crate::storage::{IdempotencyRecord, StorageError};
 
@@ -45,7 +46,7 @@ impl Service {
             .plugins
             .active(scenario)
             .ok_or_else(|| ServiceError::no_scenario(scenario))?;
-        if matches!(applicant, Applicant::Device(_)) && !plugin.manifest().device_events {
+        if matches!(applicant, Applicant::Device { .. }) && !plugin.manifest().device_events {
             return Err(ServiceError::DeviceEventsNotAccepted {
                 scenario: scenario.to_owned(),
             });
@@ -86,7 +87,25 @@ impl Service {
             ));
         };
         let owner = identify(&plugin, form, &applicant)?;
-        validate_application(&plugin.info().fields, form, scenario)?;
+        let places = self.places.tree();
+        let form_place = validate_application(&plugin.info().fields, form, scenario, &places)?;
+        let place = match (form_place, &applicant) {
+            (Some(place), _) => Some((place, "application")),
+            (
+                None,
+                Applicant::Device {
+                    place: Some(place), ..
+                },
+            ) => {
+                if places.get(place).is_none() {
+                    return Err(ServiceError::BadRequest(format!(
+                        "your device token's place `{place}` is not in the place tree; ask the operator to import it or to issue the token for a place it has"
+                    )));
+                }
+                Some((place.clone(), "device"))
+            }
+            _ => None,
+        };
         let fingerprint = fingerprint(&application);
 
         let _guard = match &idempotency_key {
@@ -108,6 +127,8 @@ impl Service {
             state: "{}".to_owned(),
             now,
             utc_offset_minutes: self.calendar.utc_offset_minutes(),
+            place: place.as_ref().map(|(place, _)| place.clone()),
+            places,
         };
         let answer = plugin.start(&context, &application.to_string()).await;
         let success = match answer {
@@ -120,6 +141,21 @@ impl Service {
                 return Err(ServiceError::from_call(failure.error));
             }
         };
+        let mut timeline = vec![TimelineEntry {
+            at: now,
+            event: TimelineEvent::Submitted {
+                plugin_version: plugin.version().to_owned(),
+            },
+        }];
+        if let Some((place, source)) = &place {
+            timeline.push(TimelineEntry {
+                at: now,
+                event: TimelineEvent::PlaceSet {
+                    place: place.clone(),
+                    source: (*source).to_owned(),
+                },
+            });
+        }
         let case = Case {
             id: context.id,
             scenario: scenario.to_owned(),
@@ -130,15 +166,11 @@ impl Service {
             state: "{}".to_owned(),
             application,
             item_ids: Vec::new(),
-            timeline: vec![TimelineEntry {
-                at: now,
-                event: TimelineEvent::Submitted {
-                    plugin_version: plugin.version().to_owned(),
-                },
-            }],
+            timeline,
             created_at: now,
             updated_at: now,
             revision: 0,
+            place: context.place,
         };
         let stamp = Stamp {
             expected_revision: None,
@@ -209,7 +241,7 @@ fn identify(
     form: &mut Map<String, Value>,
     applicant: &Applicant,
 ) -> Result<String, ServiceError> {
-    if let Applicant::Device(_) = applicant
+    if let Applicant::Device { .. } = applicant
         && let Some(field) = CITIZEN_FIELDS.iter().find(|f| form.contains_key(**f))
     {
         return Err(ServiceError::InvalidField {
@@ -228,7 +260,7 @@ fn identify(
             });
         }
         Applicant::Citizen(id) => (APPLICANT_FIELD, id),
-        Applicant::Device(id) => (SENSOR_FIELD, id),
+        Applicant::Device { id, .. } => (SENSOR_FIELD, id),
     };
     match form.get(field) {
         None | Some(Value::Null) => {
@@ -247,7 +279,7 @@ fn identify(
         }
     }
     Ok(match applicant {
-        Applicant::Device(id) => device_owner(id),
+        Applicant::Device { id, .. } => device_owner(id),
         _ => id.clone(),
     })
 }
@@ -261,12 +293,16 @@ fn fingerprint(application: &Value) -> String {
 }
 
 /// Checks an application against the scenario's form: every required field
-/// present, every field of its type, no field the form does not have.
+/// present, every field of its type (a place field's value a place of
+/// `places`), no field the form does not have. Returns the value of the
+/// first place field given: the case's place.
 pub fn validate_application(
     fields: &[FieldSpec],
     form: &Map<String, Value>,
     scenario: &str,
-) -> Result<(), ServiceError> {
+    places: &PlaceTree,
+) -> Result<Option<String>, ServiceError> {
+    let mut place = None;
     for name in form.keys() {
         if !fields.iter().any(|f| &f.name == name) {
             return Err(ServiceError::InvalidField {
@@ -323,9 +359,21 @@ pub fn validate_application(
                     return Err(invalid(format!("must be one of: {}", choices.join(", "))));
                 }
             }
+            FieldKind::Place => match value {
+                Value::String(id) if places.get(id).is_some() => {
+                    place.get_or_insert_with(|| id.clone());
+                }
+                Value::String(id) => {
+                    return Err(invalid(format!(
+                        "`{}` is not a place of the place tree (see GET /v1/places)",
+                        crate::runtime::truncate(id, 200)
+                    )));
+                }
+                _ => return Err(invalid("must be a place id, e.g. cq/yubei".into())),
+            },
         }
     }
-    Ok(())
+    Ok(place)
 }
 
 #[cfg(test)]
@@ -361,7 +409,13 @@ mod tests {
     }
 
     fn check(value: Value) -> Result<(), ServiceError> {
-        validate_application(&fields(), value.as_object().unwrap(), "test")
+        validate_application(
+            &fields(),
+            value.as_object().unwrap(),
+            "test",
+            &PlaceTree::default(),
+        )
+        .map(|_| ())
     }
 
     #[test]
@@ -430,8 +484,8 @@ mod tests {
             if let Some(v) = side { form.insert("side".into(), Value::from(v)); }
             if let Some(v) = born { form.insert("born".into(), Value::from(v)); }
             if let Some(k) = extra { form.insert(format!("x-{k}"), Value::from(1)); }
-            match validate_application(&fields(), &form, "test") {
-                Ok(()) => {
+            match validate_application(&fields(), &form, "test", &PlaceTree::default()) {
+                Ok(_) => {
                     proptest::prop_assert!(form["name"].as_str().is_some_and(|s| !s.trim().is_empty()));
                     proptest::prop_assert!(matches!(form["side"].as_str(), Some("mother" | "father")));
                 }

@@ -110,6 +110,19 @@ impl Service {
     ) -> (Vec<WorkItem>, Vec<AuditRecord>) {
         let CallSuccess { outcome, effects } = success;
         let mut audit = read_audit(plugin, &case.id, &case.applicant, &effects);
+        if let Some(place) = &outcome.place
+            && case.place.as_ref() != Some(place)
+        {
+            // Before the items: they were routed from it.
+            case.place = Some(place.clone());
+            case.timeline.push(TimelineEntry {
+                at: now,
+                event: TimelineEvent::PlaceSet {
+                    place: place.clone(),
+                    source: "plugin".to_owned(),
+                },
+            });
+        }
         let Effects {
             reads,
             items: dispatched,
@@ -137,6 +150,7 @@ impl Service {
                 item_id: d.id.clone(),
                 department: d.department.clone(),
                 task: d.task.clone(),
+                office: d.routed.office.clone(),
             });
             case.timeline.push(TimelineEntry {
                 at: now,
@@ -144,6 +158,7 @@ impl Service {
                     item_id: d.id.clone(),
                     department: d.department.clone(),
                     task: d.task.clone(),
+                    office: d.routed.office.clone(),
                 },
             });
             case.item_ids.push(d.id.clone());
@@ -163,6 +178,8 @@ impl Service {
                 reason: None,
                 overdue_at: None,
                 priority: d.priority,
+                place: d.routed.place,
+                office: d.routed.office,
             });
         }
         for mut item in cancelled {

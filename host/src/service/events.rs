@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::model::{Case, CaseStatus, ItemStatus, TimelineEntry, TimelineEvent, WorkItem};
-use crate::runtime::{CaseContext, CaseEvent};
+use crate::runtime::{CaseContext, CaseEvent, office_name};
 use crate::storage::{AuditRecord, Commit};
 
 use super::commit::{Stamp, call_failed, failure_commit};
@@ -266,6 +266,7 @@ impl Service {
                     department: item.department.clone(),
                     task: item.task.clone(),
                     result: result.to_string(),
+                    office: office_name(&item.department, item.office.as_deref()),
                 };
                 item.status = ItemStatus::Completed;
                 item.result = Some(result);
@@ -281,6 +282,7 @@ impl Service {
                     department: item.department.clone(),
                     task: item.task.clone(),
                     reason: reason.clone(),
+                    office: office_name(&item.department, item.office.as_deref()),
                 };
                 item.status = ItemStatus::Rejected;
                 item.reason = Some(reason.clone());
@@ -328,6 +330,8 @@ impl Service {
             state: case.state.clone(),
             now: self.clock.now(),
             utc_offset_minutes: self.calendar.utc_offset_minutes(),
+            place: case.place.clone(),
+            places: self.places.tree(),
         };
         let answer = plugin.on_event(&context, &event).await;
         let was_open = !case.status.is_final();

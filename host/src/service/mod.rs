@@ -33,6 +33,7 @@ use crate::limits::LimitsConfig;
 use crate::locks::KeyedLocks;
 use crate::metrics::Metrics;
 use crate::model::{Case, ItemStatus, WorkItem};
+use crate::places::Places;
 use crate::plugins::PluginSet;
 use crate::runtime::{PluginError, ScenarioError};
 use crate::storage::{Storage, StorageError};
@@ -62,7 +63,13 @@ pub enum Applicant {
     /// An identified citizen.
     Citizen(String),
     /// An identified device, reporting an event.
-    Device(String),
+    Device {
+        /// Its id (the token's `sub`).
+        id: String,
+        /// Where it is installed (the token's `place`): its events' cases
+        /// take this place unless the event names one.
+        place: Option<String>,
+    },
 }
 
 impl Applicant {
@@ -71,7 +78,7 @@ impl Applicant {
         match self {
             Applicant::FromForm => None,
             Applicant::Citizen(id) => Some(id.clone()),
-            Applicant::Device(id) => Some(device_owner(id)),
+            Applicant::Device { id, .. } => Some(device_owner(id)),
         }
     }
 }
@@ -229,6 +236,7 @@ pub struct ItemActed {
 pub struct Service {
     storage: Arc<dyn Storage>,
     plugins: Arc<PluginSet>,
+    places: Arc<Places>,
     locks: KeyedLocks,
     calendar: Calendar,
     clock: Arc<dyn Clock>,
@@ -250,10 +258,11 @@ pub enum OverdueReport {
 }
 
 impl Service {
-    /// A service over `storage` and `plugins`.
+    /// A service over `storage` and `plugins`, routing work on `places`.
     pub fn new(
         storage: Arc<dyn Storage>,
         plugins: Arc<PluginSet>,
+        places: Arc<Places>,
         calendar: Calendar,
         clock: Arc<dyn Clock>,
         metrics: Arc<Metrics>,
@@ -261,6 +270,7 @@ impl Service {
         Service {
             storage,
             plugins,
+            places,
             locks: KeyedLocks::default(),
             calendar,
             clock,

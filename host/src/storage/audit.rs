@@ -84,6 +84,9 @@ pub enum AuditRecord {
         department: String,
         /// Its task.
         task: String,
+        /// The place of the office it was routed to, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        office: Option<String>,
     },
     /// A plugin decided a case's status.
     Decision {

@@ -51,6 +51,8 @@ async fn a_second_load_comes_from_the_cache_and_a_damaged_artifact_is_recompiled
         state: "{}".into(),
         now: chrono::Utc::now(),
         utc_offset_minutes: 480,
+        place: None,
+        places: Default::default(),
     };
     let answer = plugin
         .start(&case, r#"{"note":"from the cache"}"#)

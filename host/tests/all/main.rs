@@ -25,6 +25,7 @@ mod overdue;
 mod places;
 mod queue;
 mod registry;
+mod routing;
 mod startup;
 mod transfer;
 mod world_0_1;

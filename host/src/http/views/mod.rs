@@ -28,6 +28,23 @@ pub struct Health {
 
 // ---- citizens and devices ----------------------------------------------
 
+/// The office that owns an item: a department at a place.
+#[derive(Serialize)]
+pub struct OfficeView<'a> {
+    department: &'a str,
+    place: &'a str,
+}
+
+impl<'a> OfficeView<'a> {
+    /// The office of `item`, if it was routed to one.
+    pub fn of(item: &'a WorkItem) -> Option<Self> {
+        item.office.as_deref().map(|place| OfficeView {
+            department: &item.department,
+            place,
+        })
+    }
+}
+
 /// An item as the applicant sees it.
 #[derive(Serialize)]
 pub struct ItemSummary<'a> {
@@ -36,6 +53,8 @@ pub struct ItemSummary<'a> {
     due: &'a Due,
     due_at: DateTime<Utc>,
     item_id: &'a str,
+    office: Option<OfficeView<'a>>,
+    place: Option<&'a str>,
     status: ItemStatus,
     task: &'a str,
 }
@@ -49,6 +68,8 @@ impl<'a> ItemSummary<'a> {
             due: &item.due,
             due_at: item.due_at,
             item_id: &item.id,
+            office: OfficeView::of(item),
+            place: item.place.as_deref(),
             status: item.status,
             task: &item.task,
         }
@@ -112,6 +133,7 @@ pub struct CaseView<'a> {
     evidence: Vec<Evidence<'a>>,
     items: Vec<CaseItem<'a>>,
     message: &'a str,
+    place: Option<&'a str>,
     plugin_version: &'a str,
     scenario: &'a str,
     status: CaseStatus,
@@ -160,6 +182,7 @@ impl<'a> CaseView<'a> {
             evidence,
             items,
             message: &c.message,
+            place: c.place.as_deref(),
             plugin_version: &c.plugin_version,
             scenario: &c.scenario,
             status: c.status,
@@ -287,8 +310,10 @@ pub struct ItemView<'a> {
     due_at: DateTime<Utc>,
     finished_at: Option<DateTime<Utc>>,
     item_id: &'a str,
+    office: Option<OfficeView<'a>>,
     overdue_reported_at: Option<DateTime<Utc>>,
     payload: &'a Value,
+    place: Option<&'a str>,
     priority: Priority,
     reason: &'a Option<String>,
     result: &'a Option<Value>,
@@ -309,8 +334,10 @@ impl<'a> ItemView<'a> {
             due_at: item.due_at,
             finished_at: item.finished_at,
             item_id: &item.id,
+            office: OfficeView::of(item),
             overdue_reported_at: item.overdue_at,
             payload: &item.payload,
+            place: item.place.as_deref(),
             priority: item.priority,
             reason: &item.reason,
             result: &item.result,

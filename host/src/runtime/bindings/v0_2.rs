@@ -24,10 +24,10 @@ pub(in crate::runtime) fn to_wit_case(case: &CaseContext) -> wit::CaseInfo {
         id: case.id.clone(),
         scenario: case.scenario.clone(),
         applicant: case.applicant.clone(),
-        // Until the authors issue (14): no subject; until the places host
-        // (13): no place; until the closed loop (15): normal mode.
+        // Until the authors issue (14): no subject; until the closed loop
+        // (15): normal mode.
         subject: None,
-        place: None,
+        place: case.place.clone(),
         mode: wit::CaseMode::Normal,
         clock: wit::CaseClock {
             unix_ms: case.now.timestamp_millis(),
@@ -44,11 +44,12 @@ pub(in crate::runtime) fn to_wit_event(event: &CaseEvent) -> wit::CaseEvent {
             department,
             task,
             result,
+            office,
         } => wit::CaseEvent::ItemCompleted(wit::ItemCompletion {
             item_id,
-            // Until officers and offices (13): the department for both.
+            // Until officers (13, next step): the department.
             handled_by: department.clone(),
-            office: department.clone(),
+            office,
             department,
             task,
             result,
@@ -58,10 +59,11 @@ pub(in crate::runtime) fn to_wit_event(event: &CaseEvent) -> wit::CaseEvent {
             department,
             task,
             reason,
+            office,
         } => wit::CaseEvent::ItemRejected(wit::ItemRejection {
             item_id,
             handled_by: department.clone(),
-            office: department.clone(),
+            office,
             department,
             task,
             reason,
@@ -122,12 +124,7 @@ pub(in crate::runtime) fn from_wit_info(info: wit::Info) -> Result<ScenarioInfo,
                 wit::FieldKind::Boolean => FieldKind::Boolean,
                 wit::FieldKind::Date => FieldKind::Date,
                 wit::FieldKind::Choice(choices) => FieldKind::Choice { choices },
-                wit::FieldKind::Place => {
-                    return Err(format!(
-                        "field `{}`: field kind place needs the place tree (issue 13)",
-                        f.name
-                    ));
-                }
+                wit::FieldKind::Place => FieldKind::Place,
                 wit::FieldKind::Subject => {
                     return Err(format!(
                         "field `{}`: field kind subject needs a host with mandates",

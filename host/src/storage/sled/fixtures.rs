@@ -20,6 +20,7 @@ pub(super) fn case(id: &str, revision: u64) -> Case {
         created_at: Utc::now(),
         updated_at: Utc::now(),
         revision,
+        place: None,
     }
 }
 
@@ -60,5 +61,7 @@ pub(super) fn item(n: usize, case_id: &str, status: ItemStatus) -> WorkItem {
         reason: None,
         overdue_at: None,
         priority: Default::default(),
+        place: None,
+        office: None,
     }
 }
