@@ -11,7 +11,9 @@
 //! Without any place (a case with no place and an item with no place
 //! target) the item goes to the department's top office when it has exactly
 //! one, and otherwise stays unrouted, in the department's queue as before
-//! the place tree existed: a host without a tree behaves as it always did.
+//! the place tree existed; so does an item of a department with no office
+//! anywhere, even with a level target: a host without a tree behaves as it
+//! always did.
 //! Everything else that cannot be routed is refused ([`RouteError`]), and
 //! the call that asked fails as `not-found`: nothing is dispatched.
 
@@ -127,6 +129,11 @@ impl PlaceTree {
         department: &str,
         target: Option<&Target>,
     ) -> Result<Routed, RouteError> {
+        // A department with no office anywhere is not placed: its work goes
+        // to the department as a whole, as before the tree.
+        if self.offices_of(department).next().is_none() {
+            return Ok(Routed::default());
+        }
         if let Some(Target::Level(level)) = target {
             let at_level: Vec<&Place> = self
                 .offices_of(department)
@@ -338,6 +345,18 @@ mod tests {
             tree.route("tax", Some(&district), None),
             Err(RouteError::NoBase { count: 2, .. })
         ));
+        assert_eq!(
+            tree.route("nobody", Some(&district), None).unwrap(),
+            Routed::default(),
+            "a department with no office anywhere is not placed"
+        );
+        assert!(
+            matches!(
+                tree.route("nobody", Some(&district), Some("cq/yubei")),
+                Err(RouteError::NoOffice { .. })
+            ),
+            "but with a place known, no office on the way up is refused"
+        );
     }
 
     #[test]
