@@ -158,6 +158,10 @@ pub struct WorkItem {
     /// the place tree, or without any place and no single top office.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub office: Option<String>,
+    /// Who completed or rejected it: the officer's id, or the department's
+    /// for a token that names no officer (谁办理).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handled_by: Option<String>,
 }
 
 /// Where a pending item stands against its time limit.
@@ -243,6 +247,13 @@ pub enum TimelineEvent {
         item_id: String,
         /// Its department.
         department: String,
+        /// The place of the office that owned it, if routed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        office: Option<String>,
+        /// The officer who completed it (or the department, for a token
+        /// that names no officer).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        handled_by: Option<String>,
     },
     /// A department rejected an item.
     ItemRejected {
@@ -252,6 +263,12 @@ pub enum TimelineEvent {
         department: String,
         /// The department's reason.
         reason: String,
+        /// The place of the office that owned it, if routed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        office: Option<String>,
+        /// The officer who rejected it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        handled_by: Option<String>,
     },
     /// The applicant supplied material.
     Supplement,

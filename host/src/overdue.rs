@@ -377,6 +377,7 @@ mod tests {
             priority: Default::default(),
             place: None,
             office: None,
+            handled_by: None,
         };
         let case = Case {
             id: "case-1".into(),

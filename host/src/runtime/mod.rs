@@ -133,6 +133,8 @@ pub enum CaseEvent {
         /// The office that owned it: `DEPARTMENT@PLACE`, or the department
         /// for an unrouted item (see [`office_name`]).
         office: String,
+        /// The officer who completed it, or the department.
+        handled_by: String,
     },
     /// A department rejected an item.
     ItemRejected {
@@ -146,6 +148,8 @@ pub enum CaseEvent {
         reason: String,
         /// The office that owned it (see [`office_name`]).
         office: String,
+        /// The officer who rejected it, or the department.
+        handled_by: String,
     },
     /// An item is past its time limit.
     ItemOverdue {

@@ -87,6 +87,8 @@ impl Service {
                 case_id: case.id.clone(),
                 item_id: item.id.clone(),
                 status: item.status,
+                office: item.office.clone(),
+                handled_by: item.handled_by.clone(),
             });
         }
         let (mut items, more_audit) =
@@ -180,6 +182,7 @@ impl Service {
                 priority: d.priority,
                 place: d.routed.place,
                 office: d.routed.office,
+                handled_by: None,
             });
         }
         for mut item in cancelled {

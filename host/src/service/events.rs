@@ -13,7 +13,7 @@ use crate::runtime::{CaseContext, CaseEvent, office_name};
 use crate::storage::{AuditRecord, Commit};
 
 use super::commit::{Stamp, call_failed, failure_commit};
-use super::{CaseWithItems, ItemActed, OverdueReport, Service, ServiceError};
+use super::{CaseWithItems, ItemActed, Officer, OverdueReport, Service, ServiceError};
 
 impl Service {
     /// The applicant supplies material to a case that waits for them.
@@ -211,42 +211,47 @@ impl Service {
     /// A department completes one of its items with a result.
     pub async fn complete_item(
         &self,
-        department: &str,
+        officer: &Officer,
         item_id: &str,
         result: Value,
     ) -> Result<ItemActed, ServiceError> {
-        self.act_on_item(department, item_id, ItemAction::Complete(result))
+        self.act_on_item(officer, item_id, ItemAction::Complete(result))
             .await
     }
 
     /// A department rejects one of its items with a reason.
     pub async fn reject_item(
         &self,
-        department: &str,
+        officer: &Officer,
         item_id: &str,
         reason: String,
     ) -> Result<ItemActed, ServiceError> {
-        self.act_on_item(department, item_id, ItemAction::Reject(reason))
+        self.act_on_item(officer, item_id, ItemAction::Reject(reason))
             .await
     }
 
+    /// Completes or rejects an item for `officer`: 404 for an item outside
+    /// their area, 403 `not_owner` for another office's (see
+    /// [`Officer`]); the officer is recorded as `handled_by`.
     async fn act_on_item(
         &self,
-        department: &str,
+        officer: &Officer,
         item_id: &str,
         action: ItemAction,
     ) -> Result<ItemActed, ServiceError> {
         let not_found = || ServiceError::NotFound {
             what: "work item",
-            id: format!("{department}/{item_id}"),
+            id: format!("{}/{item_id}", officer.department),
         };
         let item = self.storage.item(item_id).await?.ok_or_else(not_found)?;
-        if item.department != department {
+        if item.department != officer.department {
             return Err(not_found());
         }
         let _guard = self.locks.lock(&item.case_id).await;
-        // Read again under the case's lock: another action may have won.
+        // Read again under the case's lock: another action (or an
+        // escalation that moved it) may have won.
         let mut item = self.storage.item(item_id).await?.ok_or_else(not_found)?;
+        officer.may_act(&item, &self.places.tree())?;
         if item.status != ItemStatus::Pending {
             return Err(ServiceError::Conflict {
                 code: "item_not_pending",
@@ -259,6 +264,7 @@ impl Service {
         let case = self.load_case(&item.case_id).await?;
         let now = self.clock.now();
         item.finished_at = Some(now);
+        item.handled_by = Some(officer.id.clone());
         let (event, entry) = match action {
             ItemAction::Complete(result) => {
                 let event = CaseEvent::ItemCompleted {
@@ -267,12 +273,15 @@ impl Service {
                     task: item.task.clone(),
                     result: result.to_string(),
                     office: office_name(&item.department, item.office.as_deref()),
+                    handled_by: officer.id.clone(),
                 };
                 item.status = ItemStatus::Completed;
                 item.result = Some(result);
                 let entry = TimelineEvent::ItemCompleted {
                     item_id: item.id.clone(),
                     department: item.department.clone(),
+                    office: item.office.clone(),
+                    handled_by: Some(officer.id.clone()),
                 };
                 (event, entry)
             }
@@ -283,6 +292,7 @@ impl Service {
                     task: item.task.clone(),
                     reason: reason.clone(),
                     office: office_name(&item.department, item.office.as_deref()),
+                    handled_by: officer.id.clone(),
                 };
                 item.status = ItemStatus::Rejected;
                 item.reason = Some(reason.clone());
@@ -290,6 +300,8 @@ impl Service {
                     item_id: item.id.clone(),
                     department: item.department.clone(),
                     reason,
+                    office: item.office.clone(),
+                    handled_by: Some(officer.id.clone()),
                 };
                 (event, entry)
             }

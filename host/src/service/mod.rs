@@ -41,8 +41,10 @@ use crate::storage::{Storage, StorageError};
 mod apply;
 mod commit;
 mod events;
+mod officers;
 
 pub use apply::validate_application;
+pub use officers::{Officer, at_or_below};
 
 /// The application field that names the applicant, until citizens are
 /// identified by their tokens.
@@ -104,6 +106,13 @@ pub enum ServiceError {
     /// The request is not well formed.
     #[error("{0}")]
     BadRequest(String),
+    /// The caller may not do this at all (e.g. an officer's token at a
+    /// place where their department has no office).
+    #[error("{0}")]
+    Forbidden(String),
+    /// The item is in the officer's area but another office owns it.
+    #[error("{0}")]
+    NotOwner(String),
     /// An application field is missing or of the wrong type.
     #[error("field `{field}`: {message}")]
     InvalidField {
@@ -338,18 +347,30 @@ impl Service {
         Ok(self.storage.access_log(subject, from_seq, limit).await?)
     }
 
-    /// A page of a department's items, optionally only those with one
-    /// status, oldest first: at most `limit`, after the item `after`.
+    /// A page of the items `officer` sees (their department's, owned by
+    /// offices at their place and below; all of it without a place),
+    /// optionally only those with one status, oldest first: at most
+    /// `limit`, after the item `after`.
     pub async fn department_items(
         &self,
-        department: &str,
+        officer: &Officer,
         status: Option<ItemStatus>,
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<WorkItem>, ServiceError> {
-        Ok(self
-            .storage
-            .department_items(department, status, after, limit)
-            .await?)
+        officer.check(&self.places.tree())?;
+        let items = match &officer.place {
+            None => {
+                self.storage
+                    .department_items(&officer.department, status, after, limit)
+                    .await?
+            }
+            Some(place) => {
+                self.storage
+                    .office_items(&officer.department, place, status, after, limit)
+                    .await?
+            }
+        };
+        Ok(items)
     }
 }

@@ -109,6 +109,13 @@ pub enum AuditRecord {
         item_id: String,
         /// The item's new status.
         status: ItemStatus,
+        /// The place of the office that owned the item, if routed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        office: Option<String>,
+        /// The officer who acted (or the department, for a token that names
+        /// no officer): 谁办理、谁负责.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        handled_by: Option<String>,
     },
     /// A plugin cancelled a pending work item.
     Cancelled {

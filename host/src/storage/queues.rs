@@ -8,6 +8,9 @@
 //! - Order: item ids are UUIDv7 (time-ordered), and a queue lists items by
 //!   id, so oldest first; paging is by the last id of the previous page,
 //!   which stays correct while items are added or change status.
+//! - An office queue (a department's items under one place) lists the
+//!   items whose owner office is at that place or below it, and follows an
+//!   item that moves office in the same write.
 //! - The due view holds exactly the items that are `pending` with no
 //!   `overdue_at`, ordered by `due_at` (then id).
 //! - A read may interleave with commits: an item that changes status while
@@ -30,6 +33,19 @@ pub trait QueueStore: Send + Sync + 'static {
     async fn department_items(
         &self,
         department: &str,
+        status: Option<ItemStatus>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<WorkItem>, StorageError>;
+
+    /// The items of `department` owned by its offices at `place` and
+    /// below (an officer's queue over their subtree), like
+    /// [`department_items`](Self::department_items): by status, oldest
+    /// first, paged by id, reading only the items it returns.
+    async fn office_items(
+        &self,
+        department: &str,
+        place: &str,
         status: Option<ItemStatus>,
         after: Option<&str>,
         limit: usize,

@@ -21,6 +21,7 @@ mod idempotency;
 mod identity;
 mod metrics;
 mod newborn;
+mod officers;
 mod overdue;
 mod places;
 mod queue;

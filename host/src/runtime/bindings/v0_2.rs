@@ -45,10 +45,10 @@ pub(in crate::runtime) fn to_wit_event(event: &CaseEvent) -> wit::CaseEvent {
             task,
             result,
             office,
+            handled_by,
         } => wit::CaseEvent::ItemCompleted(wit::ItemCompletion {
             item_id,
-            // Until officers (13, next step): the department.
-            handled_by: department.clone(),
+            handled_by,
             office,
             department,
             task,
@@ -60,9 +60,10 @@ pub(in crate::runtime) fn to_wit_event(event: &CaseEvent) -> wit::CaseEvent {
             task,
             reason,
             office,
+            handled_by,
         } => wit::CaseEvent::ItemRejected(wit::ItemRejection {
             item_id,
-            handled_by: department.clone(),
+            handled_by,
             office,
             department,
             task,

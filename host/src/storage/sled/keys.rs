@@ -26,6 +26,11 @@ pub(super) const ACCESS_INDEXED: &[u8] = b"m/access_index_v1";
 /// A department's items by status: `q/<department>\0<status>\0<item_id>`,
 /// so that a queue of pending items is read without the finished ones.
 pub(super) const QUEUE: &[u8] = b"q/";
+/// A department's items by the offices that see them:
+/// `w/<department>\0<place>\0<status>\0<item_id>`, one key for the owner
+/// office's place and one for each place above it, so that an officer's
+/// queue over their subtree is one range scan of their own place's keys.
+pub(super) const OFFICE_QUEUE: &[u8] = b"w/";
 /// Open cases by the plugin version they are pinned to:
 /// `o/<scenario>\0<version>\0<case_id>`, so that counting them reads no
 /// case and no finished case.
@@ -52,6 +57,33 @@ pub(super) fn queue_key(item: &WorkItem, status: ItemStatus) -> Vec<u8> {
             item.id.as_bytes(),
         ],
     )
+}
+
+/// The place ids at and above `office` (`cq`, `cq/yubei`, …, `office`):
+/// its prefixes at each `/`, since a place's id is its path.
+pub(super) fn places_up(office: &str) -> impl Iterator<Item = &str> {
+    office
+        .match_indices('/')
+        .map(|(at, _)| &office[..at])
+        .chain(std::iter::once(office))
+}
+
+/// The office-queue keys of an item owned by the office at `office` with
+/// `status`: one per place at and above the office.
+pub(super) fn office_keys(item: &WorkItem, office: &str, status: ItemStatus) -> Vec<Vec<u8>> {
+    places_up(office)
+        .map(|place| {
+            key(
+                OFFICE_QUEUE,
+                &[
+                    item.department.as_bytes(),
+                    place.as_bytes(),
+                    status.as_str().as_bytes(),
+                    item.id.as_bytes(),
+                ],
+            )
+        })
+        .collect()
 }
 
 /// The open-case-index key of a case.
@@ -86,13 +118,41 @@ pub(super) fn access_keys(entry: &AuditEntry) -> Vec<Vec<u8>> {
     keys
 }
 
-/// Stages the queue key of an item whose stored status was `stored`
-/// (`None`: a new item): moved from the old status to the new.
-pub(super) fn index_item(item: &WorkItem, stored: Option<ItemStatus>, out: &mut Pending) {
-    if let Some(old) = stored.filter(|old| *old != item.status) {
-        out.remove(queue_key(item, old));
+/// What the index keys of a stored item were made of.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub(super) struct Indexed {
+    /// Its status.
+    pub(super) status: ItemStatus,
+    /// Its owner office's place.
+    #[serde(default)]
+    pub(super) office: Option<String>,
+}
+
+/// Stages the queue keys of an item whose stored version was `stored`
+/// (`None`: a new item): the department queue key moved from the old
+/// status to the new, and the office-queue keys from the old office and
+/// status to the new.
+pub(super) fn index_item(item: &WorkItem, stored: Option<&Indexed>, out: &mut Pending) {
+    let now = Indexed {
+        status: item.status,
+        office: item.office.clone(),
+    };
+    if let Some(old) = stored
+        && *old != now
+    {
+        out.remove(queue_key(item, old.status));
+        if let Some(office) = &old.office {
+            for k in office_keys(item, office, old.status) {
+                out.remove(k);
+            }
+        }
     }
     out.insert(queue_key(item, item.status), Vec::new());
+    if let Some(office) = &item.office {
+        for k in office_keys(item, office, item.status) {
+            out.insert(k, Vec::new());
+        }
+    }
 }
 
 /// Stages the open-case key of a case: present while it is open.
