@@ -46,6 +46,8 @@ fn item(n: usize, case_id: &str, status: ItemStatus) -> WorkItem {
         place: None,
         office: None,
         handled_by: None,
+        escalation: None,
+        escalated_from: Vec::new(),
     }
 }
 

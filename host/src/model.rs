@@ -162,6 +162,15 @@ pub struct WorkItem {
     /// for a token that names no officer (谁办理).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub handled_by: Option<String>,
+    /// The time limit at each level up when its time runs out, if the
+    /// plugin asked for escalation: the item then moves to the same
+    /// department's office one level up (see `Service::report_item_overdue`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalation: Option<Due>,
+    /// The places of the offices it moved up from, oldest first: they see
+    /// it as `escalated`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub escalated_from: Vec<String>,
 }
 
 /// Where a pending item stands against its time limit.
@@ -285,6 +294,20 @@ pub enum TimelineEvent {
         reason: String,
         /// The items that were cancelled.
         cancelled_items: Vec<String>,
+    },
+    /// An item's time ran out and it moved to its department's office one
+    /// level up, with a new time limit; the plugin was told.
+    ItemEscalated {
+        /// The item's id.
+        item_id: String,
+        /// Its department.
+        department: String,
+        /// The place of the office that held it.
+        from_office: String,
+        /// The place of the office that holds it now.
+        to_office: String,
+        /// Its new deadline.
+        due_at: DateTime<Utc>,
     },
     /// An item's time ran out; the plugin was told.
     ItemOverdue {

@@ -378,6 +378,8 @@ mod tests {
             place: None,
             office: None,
             handled_by: None,
+            escalation: None,
+            escalated_from: Vec::new(),
         };
         let case = Case {
             id: "case-1".into(),

@@ -43,7 +43,10 @@ impl Api {
         let now = self.service.now();
         ok(&DepartmentItems {
             department,
-            items: items.iter().map(|i| ItemView::new(i, now)).collect(),
+            items: items
+                .iter()
+                .map(|i| ItemView::for_officer(i, now, &officer))
+                .collect(),
             next_after,
         })
     }

@@ -50,7 +50,7 @@ pub(crate) use log::truncate;
 pub use plugin::{LoadedPlugin, Quarantine};
 pub use state::{DataRead, Denied, DeniedKind, Dispatched, Effects};
 
-use crate::model::CaseStatus;
+use crate::model::{CaseStatus, Due};
 
 /// A failed call: the error, and what the call had done before failing
 /// (only its data reads are kept, for the audit log).
@@ -151,6 +151,21 @@ pub enum CaseEvent {
         /// The officer who rejected it, or the department.
         handled_by: String,
     },
+    /// An item's time ran out and it moved up a level.
+    ItemEscalated {
+        /// The item.
+        item_id: String,
+        /// The department.
+        department: String,
+        /// The item's task.
+        task: String,
+        /// The office that held it (see [`office_name`]).
+        from_office: String,
+        /// The office that holds it now.
+        to_office: String,
+        /// Its new time limit.
+        due: Due,
+    },
     /// An item is past its time limit.
     ItemOverdue {
         /// The item.
@@ -171,6 +186,7 @@ impl CaseEvent {
             CaseEvent::ItemCompleted { .. } => "item-completed",
             CaseEvent::ItemRejected { .. } => "item-rejected",
             CaseEvent::ItemOverdue { .. } => "item-overdue",
+            CaseEvent::ItemEscalated { .. } => "item-escalated",
             CaseEvent::Supplement(_) => "supplement",
         }
     }

@@ -81,6 +81,9 @@ impl Service {
             return Ok(OverdueReport::Skipped);
         }
         let case = self.load_case(case_id).await?;
+        if let Some(report) = self.escalate(case.clone(), &mut item, now).await? {
+            return Ok(report);
+        }
         item.overdue_at = Some(now);
         let event = CaseEvent::ItemOverdue {
             item_id: item.id.clone(),
@@ -98,6 +101,78 @@ impl Service {
             Ok(_) => Ok(OverdueReport::Reported),
             Err(ServiceError::Refused(_) | ServiceError::Plugin(_)) => {
                 Ok(OverdueReport::CallFailed)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Moves `item`, whose time ran out, to its department's office one
+    /// level up, if it escalates and such an office exists (else `None`:
+    /// it is reported overdue). The move, the new deadline, the timeline
+    /// entry and the audit record are committed whether or not the plugin
+    /// handles `item-escalated` (a 0.1.0 plugin is not told): the item is
+    /// due again at the new deadline and so escalates once per level, also
+    /// across a restart, and always has one owner office.
+    async fn escalate(
+        &self,
+        case: Case,
+        item: &mut WorkItem,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<OverdueReport>, ServiceError> {
+        let (Some(next_due), Some(from)) = (item.escalation, item.office.clone()) else {
+            return Ok(None);
+        };
+        let tree = self.places.tree();
+        let Some(from_place) = tree.get(&from) else {
+            return Ok(None);
+        };
+        let Some(to) = tree.office_above(&item.department, from_place) else {
+            return Ok(None);
+        };
+        let to = to.id.clone();
+        let due_at = self.calendar.due_at(now, next_due);
+        item.escalated_from.push(from.clone());
+        item.office = Some(to.clone());
+        item.due = next_due;
+        item.due_at = due_at;
+        let event = CaseEvent::ItemEscalated {
+            item_id: item.id.clone(),
+            department: item.department.clone(),
+            task: item.task.clone(),
+            from_office: office_name(&item.department, Some(&from)),
+            to_office: office_name(&item.department, Some(&to)),
+            due: next_due,
+        };
+        let entry = TimelineEvent::ItemEscalated {
+            item_id: item.id.clone(),
+            department: item.department.clone(),
+            from_office: from.clone(),
+            to_office: to.clone(),
+            due_at,
+        };
+        let audit = AuditRecord::Escalated {
+            case_id: case.id.clone(),
+            item_id: item.id.clone(),
+            department: item.department.clone(),
+            from_office: from,
+            to_office: to,
+            due_at,
+        };
+        tracing::info!(item_id = %item.id, case_id = %case.id, "item escalated");
+        let delivered = self
+            .deliver_with(
+                case,
+                event,
+                entry,
+                Some(item.clone()),
+                KeepItem::AndHappened,
+                vec![audit],
+            )
+            .await;
+        match delivered {
+            Ok(_) => Ok(Some(OverdueReport::Reported)),
+            Err(ServiceError::Refused(_) | ServiceError::Plugin(_)) => {
+                Ok(Some(OverdueReport::CallFailed))
             }
             Err(e) => Err(e),
         }
@@ -321,11 +396,29 @@ impl Service {
     /// `call-failed` entry and the audit records of the reads.
     async fn deliver(
         &self,
+        case: Case,
+        event: CaseEvent,
+        happened: TimelineEvent,
+        changed_item: Option<WorkItem>,
+        on_failure: KeepItem,
+    ) -> Result<(Case, Option<WorkItem>), ServiceError> {
+        self.deliver_with(case, event, happened, changed_item, on_failure, Vec::new())
+            .await
+    }
+
+    /// [`Service::deliver`], with `host_audit`: audit records of what the
+    /// host did itself (an escalation), committed however the call ends.
+    /// A plugin whose world lacks the event (a 0.1.0 plugin and
+    /// `item-escalated`) is not called: the entry, the item and the records
+    /// are committed alone.
+    async fn deliver_with(
+        &self,
         mut case: Case,
         event: CaseEvent,
         happened: TimelineEvent,
         changed_item: Option<WorkItem>,
         on_failure: KeepItem,
+        host_audit: Vec<AuditRecord>,
     ) -> Result<(Case, Option<WorkItem>), ServiceError> {
         let plugin = self
             .plugins
@@ -345,6 +438,18 @@ impl Service {
             place: case.place.clone(),
             places: self.places.tree(),
         };
+        if !plugin.receives(&event) {
+            let stamp = Stamp::change(&mut case, self.clock.now());
+            case.timeline.push(TimelineEntry {
+                at: stamp.now,
+                event: happened,
+            });
+            let items = changed_item.iter().cloned().collect();
+            let commit = stamp.commit(case, items, host_audit);
+            let case = commit.case.clone();
+            self.storage.commit(commit).await?;
+            return Ok((case, changed_item));
+        }
         let answer = plugin.on_event(&context, &event).await;
         let was_open = !case.status.is_final();
         let stamp = Stamp::change(&mut case, self.clock.now());
@@ -365,7 +470,7 @@ impl Service {
                         cancelled.push(item);
                     }
                 }
-                let commit = self.success_commit(
+                let mut commit = self.success_commit(
                     &plugin,
                     case,
                     success,
@@ -373,6 +478,7 @@ impl Service {
                     cancelled,
                     stamp,
                 );
+                commit.audit.extend(host_audit);
                 let case = commit.case.clone();
                 self.storage.commit(commit).await?;
                 match (was_open, case.status.is_final()) {
@@ -384,10 +490,18 @@ impl Service {
             }
             Err(failure) => {
                 let items = match (on_failure, changed_item) {
-                    (KeepItem::Yes, Some(item)) => vec![item],
+                    (KeepItem::Yes | KeepItem::AndHappened, Some(item)) => vec![item],
                     _ => Vec::new(),
                 };
-                let commit = failure_commit(&plugin, case, event.name(), &failure, items, stamp);
+                if let KeepItem::AndHappened = on_failure {
+                    case.timeline.push(TimelineEntry {
+                        at: stamp.now,
+                        event: happened,
+                    });
+                }
+                let mut commit =
+                    failure_commit(&plugin, case, event.name(), &failure, items, stamp);
+                commit.audit.extend(host_audit);
                 self.storage.commit(commit).await?;
                 Err(ServiceError::from_call(failure.error))
             }
@@ -400,6 +514,9 @@ impl Service {
 #[derive(Clone, Copy)]
 enum KeepItem {
     Yes,
+    /// The item and the timeline entry of what happened: the host did it
+    /// whatever the plugin makes of it.
+    AndHappened,
     No,
 }
 

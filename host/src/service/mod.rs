@@ -32,11 +32,11 @@ use crate::calendar::Calendar;
 use crate::limits::LimitsConfig;
 use crate::locks::KeyedLocks;
 use crate::metrics::Metrics;
-use crate::model::{Case, ItemStatus, WorkItem};
+use crate::model::{Case, WorkItem};
 use crate::places::Places;
 use crate::plugins::PluginSet;
 use crate::runtime::{PluginError, ScenarioError};
-use crate::storage::{Storage, StorageError};
+use crate::storage::{OfficeStatus, Storage, StorageError};
 
 mod apply;
 mod commit;
@@ -213,6 +213,60 @@ impl Clock for SystemClock {
     }
 }
 
+/// A clock an operator moves forward (`[testing] manual_clock`, `POST
+/// /v1/admin/clock`): another clock plus an offset that only grows, so
+/// that time still passes between moves and never runs backwards. For
+/// tests and acceptance checks from outside the process; a production host
+/// runs on the system clock.
+pub struct ManualClock {
+    base: Arc<dyn Clock>,
+    offset: std::sync::Mutex<chrono::Duration>,
+}
+
+/// Why the manual clock was not moved.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClockError {
+    /// A time earlier than the clock's.
+    #[error("the clock only moves forward: it reads {now}, and {asked} is earlier")]
+    Backwards {
+        /// What it reads.
+        now: DateTime<Utc>,
+        /// What was asked.
+        asked: DateTime<Utc>,
+    },
+}
+
+impl ManualClock {
+    /// `base`, not moved yet.
+    pub fn over(base: Arc<dyn Clock>) -> Self {
+        ManualClock {
+            base,
+            offset: std::sync::Mutex::new(chrono::Duration::zero()),
+        }
+    }
+
+    /// Moves the clock to `to`; returns the time it read before.
+    pub fn move_to(&self, to: DateTime<Utc>) -> Result<DateTime<Utc>, ClockError> {
+        let mut offset = self.offset.lock().unwrap_or_else(|e| e.into_inner());
+        let before = self.base.now() + *offset;
+        if to < before {
+            return Err(ClockError::Backwards {
+                now: before,
+                asked: to,
+            });
+        }
+        *offset += to - before;
+        Ok(before)
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        let offset = *self.offset.lock().unwrap_or_else(|e| e.into_inner());
+        self.base.now() + offset
+    }
+}
+
 /// A case with its items, as the APIs show it.
 #[derive(Debug, Clone)]
 pub struct CaseWithItems {
@@ -347,6 +401,26 @@ impl Service {
         Ok(self.storage.access_log(subject, from_seq, limit).await?)
     }
 
+    /// Puts an operator's action that changes no record of its own (the
+    /// test clock) on the audit log.
+    pub async fn record_admin(
+        &self,
+        actor: &str,
+        action: &str,
+        subject: &str,
+        detail: &str,
+    ) -> Result<(), ServiceError> {
+        self.storage
+            .audit(vec![crate::storage::AuditRecord::Admin {
+                actor: actor.to_owned(),
+                action: action.to_owned(),
+                subject: subject.to_owned(),
+                detail: detail.to_owned(),
+            }])
+            .await?;
+        Ok(())
+    }
+
     /// A page of the items `officer` sees (their department's, owned by
     /// offices at their place and below; all of it without a place),
     /// optionally only those with one status, oldest first: at most
@@ -354,13 +428,22 @@ impl Service {
     pub async fn department_items(
         &self,
         officer: &Officer,
-        status: Option<ItemStatus>,
+        status: Option<OfficeStatus>,
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<WorkItem>, ServiceError> {
         officer.check(&self.places.tree())?;
         let items = match &officer.place {
             None => {
+                let status = match status {
+                    None => None,
+                    Some(OfficeStatus::Is(status)) => Some(status),
+                    Some(OfficeStatus::Escalated) => {
+                        return Err(ServiceError::BadRequest(
+                            "status `escalated` lists what moved up from an office: it takes an officer's token with a place".into(),
+                        ));
+                    }
+                };
                 self.storage
                     .department_items(&officer.department, status, after, limit)
                     .await?

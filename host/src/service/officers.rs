@@ -75,18 +75,39 @@ impl Officer {
         Ok(())
     }
 
-    /// Whether `item` is in the officer's area.
+    /// Whether `item` is in the officer's area: owned by an office at
+    /// their place or below, or moved up from one (see
+    /// [`Officer::sees_as_escalated`]).
     pub fn sees(&self, item: &WorkItem) -> bool {
         if item.department != self.department {
             return false;
         }
         match &self.place {
             None => true,
-            Some(place) => item
+            Some(place) => {
+                item.office
+                    .as_deref()
+                    .is_some_and(|office| at_or_below(office, place))
+                    || self.sees_as_escalated(item)
+            }
+        }
+    }
+
+    /// Whether the officer sees `item` only because it moved up from an
+    /// office in their area to one above it: they see it as `escalated`.
+    pub fn sees_as_escalated(&self, item: &WorkItem) -> bool {
+        let Some(place) = &self.place else {
+            return false;
+        };
+        item.department == self.department
+            && !item
                 .office
                 .as_deref()
-                .is_some_and(|office| at_or_below(office, place)),
-        }
+                .is_some_and(|office| at_or_below(office, place))
+            && item
+                .escalated_from
+                .iter()
+                .any(|from| at_or_below(from, place))
     }
 
     /// Whether the officer's office owns `item` (which they see).

@@ -16,7 +16,7 @@ use crate::model::{
     TimelineEvent, WorkItem,
 };
 use crate::runtime::LoadedPlugin;
-use crate::service::{Applied, CaseWithItems};
+use crate::service::{Applied, CaseWithItems, Officer};
 use crate::storage::{AuditEntry, AuditRecord};
 
 /// `GET /healthz`.
@@ -321,11 +321,22 @@ pub struct ItemView<'a> {
     reason: &'a Option<String>,
     result: &'a Option<Value>,
     scenario: &'a str,
-    status: ItemStatus,
+    status: &'static str,
     task: &'a str,
+    escalated_from: &'a [String],
 }
 
 impl<'a> ItemView<'a> {
+    /// The view of `item` at `now` for `officer`: an item that moved up
+    /// from their office to one above their area is `escalated`.
+    pub fn for_officer(item: &'a WorkItem, now: DateTime<Utc>, officer: &Officer) -> Self {
+        let mut view = Self::new(item, now);
+        if officer.sees_as_escalated(item) {
+            view.status = "escalated";
+        }
+        view
+    }
+
     /// The view of `item` at `now`.
     pub fn new(item: &'a WorkItem, now: DateTime<Utc>) -> Self {
         ItemView {
@@ -346,8 +357,9 @@ impl<'a> ItemView<'a> {
             reason: &item.reason,
             result: &item.result,
             scenario: &item.scenario,
-            status: item.status,
+            status: item.status.as_str(),
             task: &item.task,
+            escalated_from: &item.escalated_from,
         }
     }
 }

@@ -15,7 +15,7 @@ wasmtime::component::bindgen!({
 
 pub use onething::scenario::types as wit;
 
-use crate::model::{CaseStatus, FieldKind, FieldSpec, ScenarioInfo};
+use crate::model::{CaseStatus, Due, FieldKind, FieldSpec, ScenarioInfo};
 use crate::runtime::state::HostState;
 use crate::runtime::{CaseContext, CaseEvent, ScenarioError};
 
@@ -68,6 +68,25 @@ pub(in crate::runtime) fn to_wit_event(event: &CaseEvent) -> wit::CaseEvent {
             department,
             task,
             reason,
+        }),
+        CaseEvent::ItemEscalated {
+            item_id,
+            department,
+            task,
+            from_office,
+            to_office,
+            due,
+        } => wit::CaseEvent::ItemEscalated(wit::ItemEscalation {
+            item_id,
+            department,
+            task,
+            from_office,
+            to_office,
+            due: match due {
+                Due::WorkingDays(n) => wit::Due::WorkingDays(n),
+                Due::Hours(n) => wit::Due::Hours(n),
+                Due::Minutes(n) => wit::Due::Minutes(n),
+            },
         }),
         CaseEvent::ItemOverdue {
             item_id,

@@ -64,5 +64,7 @@ pub(super) fn item(n: usize, case_id: &str, status: ItemStatus) -> WorkItem {
         place: None,
         office: None,
         handled_by: None,
+        escalation: None,
+        escalated_from: Vec::new(),
     }
 }

@@ -96,10 +96,38 @@ pub(super) fn open_key(scenario: &str, version: &str, case_id: &str) -> Vec<u8> 
 
 /// The due-index key of an item.
 pub(super) fn due_key(item: &WorkItem) -> Vec<u8> {
+    due_key_at(item, item.due_at)
+}
+
+/// The due-index key of an item due at `due_at`.
+pub(super) fn due_key_at(item: &WorkItem, due_at: chrono::DateTime<chrono::Utc>) -> Vec<u8> {
     // Times before 1970 do not occur; clamp rather than wrap.
-    let millis = u64::try_from(item.due_at.timestamp_millis()).unwrap_or(0);
+    let millis = u64::try_from(due_at.timestamp_millis()).unwrap_or(0);
     key(DUE, &[&millis.to_be_bytes(), item.id.as_bytes()])
 }
+
+/// The office-queue keys that show `item` as `escalated` at each office
+/// it moved up from.
+pub(super) fn escalated_keys<'a>(
+    item: &'a WorkItem,
+    from: &'a [String],
+) -> impl Iterator<Item = Vec<u8>> + 'a {
+    from.iter().map(move |place| {
+        key(
+            OFFICE_QUEUE,
+            &[
+                item.department.as_bytes(),
+                place.as_bytes(),
+                ESCALATED.as_bytes(),
+                item.id.as_bytes(),
+            ],
+        )
+    })
+}
+
+/// The status an office's queue lists an item under at an office it moved
+/// up from.
+pub(super) const ESCALATED: &str = "escalated";
 
 /// The access-index keys of an audit entry: one for the applicant and one
 /// for the person whose record was read, if another.
@@ -126,6 +154,8 @@ pub(super) struct Indexed {
     /// Its owner office's place.
     #[serde(default)]
     pub(super) office: Option<String>,
+    /// Its deadline: the due index's key (an escalation moves it).
+    pub(super) due_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// Stages the queue keys of an item whose stored version was `stored`
@@ -133,18 +163,19 @@ pub(super) struct Indexed {
 /// status to the new, and the office-queue keys from the old office and
 /// status to the new.
 pub(super) fn index_item(item: &WorkItem, stored: Option<&Indexed>, out: &mut Pending) {
-    let now = Indexed {
-        status: item.status,
-        office: item.office.clone(),
-    };
-    if let Some(old) = stored
-        && *old != now
-    {
-        out.remove(queue_key(item, old.status));
-        if let Some(office) = &old.office {
+    if let Some(old) = stored {
+        if old.status != item.status {
+            out.remove(queue_key(item, old.status));
+        }
+        if (old.status, &old.office) != (item.status, &item.office)
+            && let Some(office) = &old.office
+        {
             for k in office_keys(item, office, old.status) {
                 out.remove(k);
             }
+        }
+        if old.due_at != item.due_at {
+            out.remove(due_key_at(item, old.due_at));
         }
     }
     out.insert(queue_key(item, item.status), Vec::new());
@@ -152,6 +183,9 @@ pub(super) fn index_item(item: &WorkItem, stored: Option<&Indexed>, out: &mut Pe
         for k in office_keys(item, office, item.status) {
             out.insert(k, Vec::new());
         }
+    }
+    for k in escalated_keys(item, &item.escalated_from) {
+        out.insert(k, Vec::new());
     }
 }
 

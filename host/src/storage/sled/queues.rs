@@ -9,10 +9,10 @@
 use async_trait::async_trait;
 use chrono::Utc;
 
-use super::keys::{DUE, ITEMS, OFFICE_QUEUE, QUEUE, key};
+use super::keys::{DUE, ESCALATED, ITEMS, OFFICE_QUEUE, QUEUE, key};
 use super::{SledStorage, backend};
 use crate::model::{ItemStatus, WorkItem};
-use crate::storage::{QueueStore, StorageError};
+use crate::storage::{OfficeStatus, QueueStore, StorageError};
 
 #[async_trait]
 impl QueueStore for SledStorage {
@@ -23,24 +23,42 @@ impl QueueStore for SledStorage {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<WorkItem>, StorageError> {
-        self.queue_page(QUEUE, &[department.as_bytes()], status, after, limit)
+        let statuses = match status {
+            Some(status) => vec![status.as_str()],
+            None => ItemStatus::ALL.iter().map(|s| s.as_str()).collect(),
+        };
+        self.queue_page(QUEUE, &[department.as_bytes()], &statuses, after, limit)
+            .map(|items| keep_status(items, status))
     }
 
     async fn office_items(
         &self,
         department: &str,
         place: &str,
-        status: Option<ItemStatus>,
+        status: Option<OfficeStatus>,
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<WorkItem>, StorageError> {
-        self.queue_page(
+        let statuses = match status {
+            Some(OfficeStatus::Is(status)) => vec![status.as_str()],
+            Some(OfficeStatus::Escalated) => vec![ESCALATED],
+            None => ItemStatus::ALL
+                .iter()
+                .map(|s| s.as_str())
+                .chain([ESCALATED])
+                .collect(),
+        };
+        let items = self.queue_page(
             OFFICE_QUEUE,
             &[department.as_bytes(), place.as_bytes()],
-            status,
+            &statuses,
             after,
             limit,
-        )
+        )?;
+        Ok(match status {
+            Some(OfficeStatus::Is(status)) => keep_status(items, Some(status)),
+            _ => items,
+        })
     }
 
     async fn items_due(
@@ -77,18 +95,14 @@ impl SledStorage {
         &self,
         index: &[u8],
         parts: &[&[u8]],
-        status: Option<ItemStatus>,
+        statuses: &[&str],
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<WorkItem>, StorageError> {
-        let statuses = match status {
-            Some(status) => vec![status],
-            None => ItemStatus::ALL.to_vec(),
-        };
         let mut ids = Vec::new();
         for status in statuses {
             let mut key_parts = parts.to_vec();
-            key_parts.push(status.as_str().as_bytes());
+            key_parts.push(status.as_bytes());
             key_parts.push(b"");
             let prefix = key(index, &key_parts);
             // The smallest key after `after`'s is `after`'s with a NUL added.
@@ -110,15 +124,21 @@ impl SledStorage {
         ids.truncate(limit);
         let mut found = Vec::with_capacity(ids.len());
         for item_id in ids {
-            // An item whose status changed since its key was read is left
-            // for the next read to list under its new status.
-            match self.get::<WorkItem>(&key(ITEMS, &[&item_id]))? {
-                Some(item) if status.is_none_or(|s| s == item.status) => found.push(item),
-                _ => {}
+            if let Some(item) = self.get::<WorkItem>(&key(ITEMS, &[&item_id]))? {
+                found.push(item);
             }
         }
         Ok(found)
     }
+}
+
+/// The items still of `status`: one whose status changed since its key
+/// was read is left for the next read to list under its new status.
+fn keep_status(mut items: Vec<WorkItem>, status: Option<ItemStatus>) -> Vec<WorkItem> {
+    if let Some(status) = status {
+        items.retain(|item| item.status == status);
+    }
+    items
 }
 
 #[cfg(test)]
@@ -255,7 +275,7 @@ mod tests {
             let storage = storage.clone();
             async move {
                 let items = storage
-                    .office_items("even", place, status, None, 100)
+                    .office_items("even", place, status.map(OfficeStatus::Is), None, 100)
                     .await
                     .unwrap();
                 items.into_iter().map(|i| i.id).collect::<Vec<_>>()
@@ -275,17 +295,32 @@ mod tests {
         // Item 0 moves up to the town and is completed there: the grid's
         // keys go, the town's come, and no key of its old status stays.
         let mut a1 = commit("a", Some(0), 1, None);
-        a1.items = vec![at(0, "cq/yubei/longxi", Completed)];
+        let mut moved = at(0, "cq/yubei/longxi", Completed);
+        moved.escalated_from = vec!["cq/yubei/longxi/g07".into()];
+        a1.items = vec![moved];
         storage.commit(a1).await.unwrap();
-        assert!(page("cq/yubei/longxi/g07", None).await.is_empty());
+        assert!(page("cq/yubei/longxi/g07", Some(Pending)).await.is_empty());
+        let escalated = storage
+            .office_items(
+                "even",
+                "cq/yubei/longxi/g07",
+                Some(OfficeStatus::Escalated),
+                None,
+                10,
+            )
+            .await
+            .unwrap();
+        assert_eq!(escalated.len(), 1, "the grid sees what moved up from it");
         assert_eq!(page("cq/yubei/longxi", Some(Completed)).await, ["item-00"]);
         assert_eq!(page("cq/yubei", Some(Pending)).await, ["item-02"]);
         assert_eq!(page("cq", Some(Completed)).await, ["item-00"]);
         let keys = storage.db.scan_prefix(OFFICE_QUEUE).keys().count();
         assert_eq!(
             keys,
-            3 + 2 + 2,
-            "one key per place at and above each owner office"
+            3 + 2 + 2 + 1,
+            "one key per place at and above each owner office, one per office it left"
         );
+        // Its old deadline left the due index with it.
+        assert_eq!(storage.db.scan_prefix(DUE).count(), 2);
     }
 }
