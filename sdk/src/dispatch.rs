@@ -1,25 +1,15 @@
 //! Hand work to departments and tell the applicant.
 
 use crate::bindings::onething::scenario::dispatch as wit;
-use crate::bindings::onething::scenario::types;
-use crate::{Due, Error, WorkItem};
+use crate::{Error, WorkItem};
 
 /// Dispatches a work item and returns its id. The item reaches the
-/// department only if the call that submitted it succeeds.
+/// department only if the call that submitted it succeeds; the host routes
+/// it to an office (see [`WorkItem::at_level`]) when the call returns, from
+/// the case's place as the outcome leaves it, and an item it cannot route
+/// fails the call as `not-found`.
 pub fn submit(item: WorkItem) -> Result<String, Error> {
-    let payload = serde_json::to_string(&item.payload)
-        .map_err(|e| Error::Invalid(format!("the payload cannot be serialised: {e}")))?;
-    let item = types::WorkItem {
-        department: item.department,
-        task: item.task,
-        payload,
-        due: match item.due {
-            Due::WorkingDays(n) => types::Due::WorkingDays(n),
-            Due::Hours(n) => types::Due::Hours(n),
-            Due::Minutes(n) => types::Due::Minutes(n),
-        },
-    };
-    Ok(wit::submit(&item)?)
+    Ok(wit::submit(&item.into_wit()?)?)
 }
 
 /// Cancels a pending work item of this case (e.g. to compensate when a later

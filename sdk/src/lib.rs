@@ -48,7 +48,10 @@ pub mod evidence;
 pub mod log;
 mod types;
 
-pub use types::{Case, Due, Error, Event, Field, FieldKind, Info, Outcome, Status, WorkItem};
+pub use types::{
+    Case, Clock, Due, Error, Event, Field, FieldKind, Info, Mode, Outcome, Priority, Status,
+    Target, WorkItem,
+};
 
 /// What a scenario does. Implement it and call [`export_scenario!`].
 pub trait Scenario {
@@ -67,7 +70,8 @@ pub trait Scenario {
     fn start(case: &Case, application: Self::Application) -> Result<Outcome<Self::State>, Error>;
 
     /// Something happened to a case: a department finished or refused an
-    /// item, an item is overdue, or the applicant supplied material.
+    /// item, an item is overdue, escalated or reported, the applicant
+    /// supplied material or rated the case.
     fn on_event(
         case: &Case,
         state: Self::State,
@@ -158,12 +162,12 @@ pub mod __private {
 
 #[doc(hidden)]
 pub mod bindings {
-    //! The raw bindings of the `onething:scenario/plugin` world; plugin
+    //! The raw bindings of the `onething:scenario/plugin@0.2.0` world; plugin
     //! authors use the typed API instead.
     #![allow(missing_docs)]
 
     wit_bindgen::generate!({
-        path: "../wit/v0.1.0",
+        path: "../wit/scenario.wit",
         world: "plugin",
         pub_export_macro: true,
         export_macro_name: "__export_plugin",

@@ -1,7 +1,8 @@
 //! A department's 0.1.0 component keeps running on the 0.2.0 host: the
 //! newborn package signed before the contract moved (checked in as bytes,
 //! `host/tests/fixtures/newborn-0.1.0.pkg`) is uploaded, activated and
-//! serves its whole journey.
+//! serves its whole journey, while the examples built from this tree by
+//! the SDK are 0.2.0 components.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -27,6 +28,19 @@ async fn admin(host: &TestHost, method: Method, path: &str, body: Vec<u8>) -> (S
         .await
         .unwrap();
     crate::support::into_json(answer).await
+}
+
+#[tokio::test]
+async fn an_example_built_by_the_sdk_is_a_0_2_0_component() {
+    let host = TestHost::start_with(&["newborn"], |config| {
+        config.admin_token = Some(TOKEN.into())
+    })
+    .await;
+    let (status, plugin) = admin(&host, Method::GET, "/v1/admin/plugins/newborn", vec![]).await;
+    assert_eq!(status, StatusCode::OK, "{plugin}");
+    assert_eq!(plugin["versions"][0]["world"], "0.2.0", "{plugin}");
+    assert_eq!(plugin["versions"][0]["loaded"], true, "{plugin}");
+    host.stop().await;
 }
 
 #[tokio::test]

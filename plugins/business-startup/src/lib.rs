@@ -198,6 +198,7 @@ impl Scenario for Startup {
                 department,
                 task,
                 reason,
+                ..
             } => {
                 if let Some(item) = state.items.get_mut(&item_id) {
                     item.step = Step::Rejected;
@@ -229,7 +230,25 @@ impl Scenario for Startup {
             Event::Supplement(_) => {
                 Err(Error::Invalid("this scenario asks for no material".into()))
             }
+            // Escalations, reports, a rating: the case stands as it is.
+            _ => Ok(current(state)),
         }
+    }
+}
+
+/// The outcome that leaves the case where it stands.
+fn current(state: State) -> Outcome<State> {
+    let done = state
+        .items
+        .values()
+        .filter(|i| i.step == Step::Completed)
+        .count();
+    if state.compensating {
+        Outcome::rejected(state, "The registration was refused; compensation goes on.")
+    } else if done == ITEMS.len() {
+        Outcome::completed(state, "Your company is open: every item is done.")
+    } else {
+        Outcome::in_progress(state, format!("{done} of {} items done.", ITEMS.len()))
     }
 }
 

@@ -179,6 +179,12 @@ impl Scenario for Ebike {
                 format!("{department} could not act: {reason}"),
             )),
             Event::Supplement(_) => Err(Error::Invalid("a grid event takes no material".into())),
+            // Escalations and reports (once the host has them), a rating:
+            // the loop stands where it is.
+            _ => Ok(match state.stage {
+                Stage::Closed => Outcome::completed(state, "The loop is closed."),
+                _ => Outcome::in_progress(state, "The event is being handled."),
+            }),
         }
     }
 }

@@ -226,7 +226,20 @@ impl Scenario for Transfer {
             Event::Supplement(_) => {
                 Err(Error::Invalid("this transfer asks for no material".into()))
             }
+            // Escalations, reports, a rating: the transfer stands as it is.
+            _ => Ok(current(state)),
         }
+    }
+}
+
+/// The outcome that leaves the transfer where it stands.
+fn current(state: State) -> Outcome<State> {
+    match state.phase {
+        Phase::Sending | Phase::Receiving => {
+            Outcome::in_progress(state, "The transfer is with the offices.")
+        }
+        Phase::Done => Outcome::completed(state, "Your insurance has moved."),
+        Phase::Refused | Phase::Stopped => Outcome::rejected(state, "The transfer was refused."),
     }
 }
 

@@ -352,6 +352,7 @@ impl Scenario for Newborn {
                 department,
                 task,
                 reason,
+                ..
             } => {
                 let item = known_item(&mut state, &item_id)?;
                 item.status = ItemStatus::Rejected;
@@ -421,6 +422,12 @@ impl Scenario for Newborn {
                 ))?;
                 Ok(current(state, "An item is overdue; it has been escalated."))
             }
+            Event::CaseRated { .. } if state.all_completed() => Ok(Outcome::completed(
+                state,
+                "Thank you for rating the service.",
+            )),
+            // Escalations, reports and anything newer change nothing here.
+            _ => Ok(current(state, "The departments are at work.")),
         }
     }
 }
