@@ -123,7 +123,7 @@ impl Server {
     ) -> Result<Server, StartError> {
         let manual_clock = config.testing.manual_clock.then(|| {
             tracing::warn!("[testing] manual_clock is on: operators can move this host's clock");
-            Arc::new(ManualClock::over(clock.clone()))
+            Arc::new(ManualClock::at(clock.now()))
         });
         let clock: Arc<dyn Clock> = match &manual_clock {
             Some(manual) => manual.clone(),

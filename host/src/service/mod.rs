@@ -214,13 +214,12 @@ impl Clock for SystemClock {
 }
 
 /// A clock an operator moves forward (`[testing] manual_clock`, `POST
-/// /v1/admin/clock`): another clock plus an offset that only grows, so
-/// that time still passes between moves and never runs backwards. For
-/// tests and acceptance checks from outside the process; a production host
-/// runs on the system clock.
+/// /v1/admin/clock`): it starts at the time the host starts and stands
+/// still between moves, so that a check from outside the process decides
+/// exactly when each deadline passes; it never runs backwards. For tests
+/// and acceptance checks; a production host runs on the system clock.
 pub struct ManualClock {
-    base: Arc<dyn Clock>,
-    offset: std::sync::Mutex<chrono::Duration>,
+    now: std::sync::Mutex<DateTime<Utc>>,
 }
 
 /// Why the manual clock was not moved.
@@ -237,33 +236,31 @@ pub enum ClockError {
 }
 
 impl ManualClock {
-    /// `base`, not moved yet.
-    pub fn over(base: Arc<dyn Clock>) -> Self {
+    /// A clock standing at `start`.
+    pub fn at(start: DateTime<Utc>) -> Self {
         ManualClock {
-            base,
-            offset: std::sync::Mutex::new(chrono::Duration::zero()),
+            now: std::sync::Mutex::new(start),
         }
     }
 
     /// Moves the clock to `to`; returns the time it read before.
     pub fn move_to(&self, to: DateTime<Utc>) -> Result<DateTime<Utc>, ClockError> {
-        let mut offset = self.offset.lock().unwrap_or_else(|e| e.into_inner());
-        let before = self.base.now() + *offset;
+        let mut now = self.now.lock().unwrap_or_else(|e| e.into_inner());
+        let before = *now;
         if to < before {
             return Err(ClockError::Backwards {
                 now: before,
                 asked: to,
             });
         }
-        *offset += to - before;
+        *now = to;
         Ok(before)
     }
 }
 
 impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
-        let offset = *self.offset.lock().unwrap_or_else(|e| e.into_inner());
-        self.base.now() + offset
+        *self.now.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 

@@ -14,6 +14,7 @@ mod connections;
 mod deadlines;
 mod describe;
 mod ebike;
+mod escalation;
 mod fuzz_http;
 mod hostile;
 mod http_errors;

@@ -36,10 +36,25 @@ async fn host_with_tree() -> TestHost {
 /// A host serving ebike-charging, with `tree` imported through the admin
 /// API (admin token [`ADMIN`]).
 pub async fn ebike_host(tree: &'static str) -> TestHost {
+    ebike_host_with(tree, |_| {}).await
+}
+
+/// [`ebike_host`] with the config adjusted first.
+pub async fn ebike_host_with(
+    tree: &'static str,
+    adjust: impl FnOnce(&mut onething_host::config::Config),
+) -> TestHost {
     let host = TestHost::start_with(&["ebike-charging"], |config| {
         config.admin_token = Some(ADMIN.into());
+        adjust(config);
     })
     .await;
+    import_tree(&host, tree).await;
+    host
+}
+
+/// Imports `tree` through the admin API.
+pub async fn import_tree(host: &TestHost, tree: &'static str) {
     let response = reqwest::Client::new()
         .post(format!("{}/v1/admin/places", host.api.base))
         .bearer_auth(ADMIN)
@@ -49,7 +64,6 @@ pub async fn ebike_host(tree: &'static str) -> TestHost {
         .unwrap();
     let (status, body) = into_json(response).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    host
 }
 
 /// An e-bike event from sensor `sensor`, its token at `place`: the answer,
