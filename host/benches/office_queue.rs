@@ -29,10 +29,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use chrono::Utc;
 use criterion::{Criterion, criterion_group, criterion_main};
 
-use onething_host::model::{Case, CaseStatus, Due, ItemStatus, WorkItem};
+use onething_host::model::{Due, ItemStatus, WorkItem};
+use onething_host::storage::OfficeStatus;
 use onething_host::storage::prelude::*;
 use onething_host::storage::sled::SledStorage;
-use onething_host::storage::{AuditRecord, Commit, OfficeStatus};
+
+#[path = "common/mod.rs"]
+mod common;
 
 const DEPARTMENT: &str = "community-grid";
 const PAGE: usize = 500;
@@ -73,36 +76,6 @@ fn item(n: usize, case_id: &str, office: Option<String>) -> WorkItem {
     }
 }
 
-fn commit(id: String, items: Vec<WorkItem>) -> Commit {
-    Commit {
-        case: Case {
-            id: id.clone(),
-            scenario: "bench".into(),
-            plugin_version: "1.0.0".into(),
-            applicant: "bench".into(),
-            status: CaseStatus::InProgress,
-            message: String::new(),
-            state: "{}".into(),
-            application: serde_json::Value::Null,
-            item_ids: items.iter().map(|i| i.id.clone()).collect(),
-            timeline: Vec::new(),
-            created_at: Utc::now(),
-            updated_at: Utc::now(),
-            revision: 0,
-            place: None,
-        },
-        expected_revision: None,
-        items,
-        audit: vec![AuditRecord::Decision {
-            plugin: "bench".into(),
-            version: "1.0.0".into(),
-            case_id: id,
-            status: CaseStatus::InProgress,
-        }],
-        idempotency: None,
-    }
-}
-
 fn benches(c: &mut Criterion) {
     let total: usize = std::env::var("ITEMS")
         .ok()
@@ -118,7 +91,7 @@ fn benches(c: &mut Criterion) {
                 .map(|n| item(n, &format!("case-{start:08}"), Some(grid(n % 65_000))))
                 .collect();
             storage
-                .commit(commit(format!("case-{start:08}"), items))
+                .commit(common::commit(format!("case-{start:08}"), items))
                 .await
                 .unwrap();
         }
@@ -187,7 +160,7 @@ fn benches(c: &mut Criterion) {
                         )
                     })
                     .collect();
-                rt.block_on(storage.commit(commit(format!("case-{start:08}"), items)))
+                rt.block_on(storage.commit(common::commit(format!("case-{start:08}"), items)))
                     .unwrap();
             })
         });

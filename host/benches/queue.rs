@@ -16,10 +16,13 @@
 use chrono::Utc;
 use criterion::{Criterion, criterion_group, criterion_main};
 
-use onething_host::model::{Case, CaseStatus, Due, ItemStatus, WorkItem};
+use onething_host::model::{Due, ItemStatus, WorkItem};
+use onething_host::storage::Commit;
 use onething_host::storage::prelude::*;
 use onething_host::storage::sled::SledStorage;
-use onething_host::storage::{AuditRecord, Commit};
+
+#[path = "common/mod.rs"]
+mod common;
 
 const FINISHED: usize = 20_000;
 const PENDING: usize = 10;
@@ -53,34 +56,7 @@ fn item(n: usize, case_id: &str, status: ItemStatus) -> WorkItem {
 }
 
 fn commit(n: usize, items: Vec<WorkItem>) -> Commit {
-    let id = format!("case-{n:08}");
-    Commit {
-        case: Case {
-            id: id.clone(),
-            scenario: "bench".into(),
-            plugin_version: "1.0.0".into(),
-            applicant: "bench".into(),
-            status: CaseStatus::InProgress,
-            message: String::new(),
-            state: "{}".into(),
-            application: serde_json::Value::Null,
-            item_ids: items.iter().map(|i| i.id.clone()).collect(),
-            timeline: Vec::new(),
-            created_at: Utc::now(),
-            updated_at: Utc::now(),
-            revision: 0,
-            place: None,
-        },
-        expected_revision: None,
-        items,
-        audit: vec![AuditRecord::Decision {
-            plugin: "bench".into(),
-            version: "1.0.0".into(),
-            case_id: id,
-            status: CaseStatus::InProgress,
-        }],
-        idempotency: None,
-    }
+    common::commit(format!("case-{n:08}"), items)
 }
 
 fn benches(c: &mut Criterion) {

@@ -372,17 +372,31 @@ pub fn issue_dev_at(
     now: i64,
     ttl_s: i64,
 ) -> String {
-    let claims = Claims {
+    issue(
+        &dev_key().to_bytes(),
+        &dev_claims(role, subject, None, place, now, ttl_s),
+    )
+}
+
+/// The claims of a development token.
+fn dev_claims(
+    role: Role,
+    subject: &str,
+    department: Option<&str>,
+    place: Option<&str>,
+    now: i64,
+    ttl_s: i64,
+) -> Claims {
+    Claims {
         iss: DEV_ISSUER.to_owned(),
         sub: subject.to_owned(),
         role,
         exp: now.saturating_add(ttl_s),
         iat: Some(now),
         nbf: None,
-        department: None,
+        department: department.map(str::to_owned),
         place: place.map(str::to_owned),
-    };
-    issue(&dev_key().to_bytes(), &claims)
+    }
 }
 
 /// Mints a development token for officer `officer` of `department`, at
@@ -394,16 +408,14 @@ pub fn issue_dev_officer(
     now: i64,
     ttl_s: i64,
 ) -> String {
-    let claims = Claims {
-        iss: DEV_ISSUER.to_owned(),
-        sub: officer.to_owned(),
-        role: Role::Department,
-        exp: now.saturating_add(ttl_s),
-        iat: Some(now),
-        nbf: None,
-        department: Some(department.to_owned()),
-        place: place.map(str::to_owned),
-    };
+    let claims = dev_claims(
+        Role::Department,
+        officer,
+        Some(department),
+        place,
+        now,
+        ttl_s,
+    );
     issue(&dev_key().to_bytes(), &claims)
 }
 

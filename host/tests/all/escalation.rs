@@ -13,7 +13,7 @@ use onething_host::storage::AuditRecord;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::routing::{ADMIN, ebike_host_with, report};
+use crate::routing::{ADMIN, admin, ebike_host_with, report};
 use crate::support::{TestClock, TestHost, assert_error, into_json};
 
 const G07: &str = "cq/yubei/longxi/jinlong/g07";
@@ -32,22 +32,6 @@ const TREE: &str = r#"{"id":"cq","name":"重庆市","level":"city"}
 {"office":{"department":"community-grid","place":"cq/yubei/longxi"}}
 {"office":{"department":"town-command-centre","place":"cq/yubei/longxi"}}
 "#;
-
-async fn admin(
-    host: &TestHost,
-    method: reqwest::Method,
-    path: &str,
-    body: Value,
-) -> (StatusCode, Value) {
-    let response = reqwest::Client::new()
-        .request(method, format!("{}{path}", host.api.base))
-        .bearer_auth(ADMIN)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    into_json(response).await
-}
 
 /// Moves the host's test clock on by `minutes`; returns how many overdue
 /// items the deadline round handled.

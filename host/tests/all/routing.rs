@@ -53,6 +53,23 @@ pub async fn ebike_host_with(
     host
 }
 
+/// An admin API call with the admin token [`ADMIN`].
+pub async fn admin(
+    host: &TestHost,
+    method: reqwest::Method,
+    path: &str,
+    body: Value,
+) -> (StatusCode, Value) {
+    let response = reqwest::Client::new()
+        .request(method, format!("{}{path}", host.api.base))
+        .bearer_auth(ADMIN)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    into_json(response).await
+}
+
 /// Imports `tree` through the admin API.
 pub async fn import_tree(host: &TestHost, tree: &'static str) {
     let response = reqwest::Client::new()

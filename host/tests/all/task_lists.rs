@@ -9,7 +9,7 @@ use onething_host::storage::AuditRecord;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::routing::{ADMIN, ebike_host, report};
+use crate::routing::{admin, ebike_host, report};
 use crate::support::{TestHost, assert_error, into_json};
 
 const G07: &str = "cq/yubei/longxi/jinlong/g07";
@@ -29,22 +29,6 @@ const TREE: &str = r#"{"id":"cq","name":"重庆市","level":"city"}
 {"task_list":{"level":"grid","tasks":["community-grid/report-hazard"]}}
 {"task_list":{"place":"cq/yubei/longxi/jinlong/g08","tasks":["community-grid/*"]}}
 "#;
-
-async fn admin(
-    host: &TestHost,
-    method: reqwest::Method,
-    path: &str,
-    body: Value,
-) -> (StatusCode, Value) {
-    let response = reqwest::Client::new()
-        .request(method, format!("{}{path}", host.api.base))
-        .bearer_auth(ADMIN)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    into_json(response).await
-}
 
 async fn held(host: &TestHost) -> Vec<String> {
     let (status, body) = admin(host, reqwest::Method::GET, "/v1/admin/held", json!({})).await;
