@@ -45,6 +45,9 @@ fn item(n: usize, case_id: &str, status: ItemStatus) -> WorkItem {
         priority: Default::default(),
         place: None,
         office: None,
+        handled_by: None,
+        escalation: None,
+        escalated_from: Vec::new(),
     }
 }
 

@@ -18,6 +18,9 @@
 //!
 //! [limits]                      # every key and default: docs/limits.md (limits.rs)
 //! max_body_bytes = 1048576
+//!
+//! [testing]                     # tests and acceptance checks only
+//! manual_clock = false          # POST /v1/admin/clock moves the host's clock
 //! ```
 //!
 //! Command-line flags override the file.
@@ -73,6 +76,19 @@ pub struct Config {
     pub identity: Option<IdentityConfig>,
     /// The host's limits.
     pub limits: LimitsConfig,
+    /// Switches for tests and acceptance checks only.
+    pub testing: TestingConfig,
+}
+
+/// The `[testing]` table: never set in production.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TestingConfig {
+    /// A clock that operators move forward with `POST /v1/admin/clock`
+    /// (audited), so that deadlines and escalations can be checked from
+    /// outside the process without waiting. Default false: the route is
+    /// refused and the host runs on the system clock.
+    pub manual_clock: bool,
 }
 
 /// The `[identity]` table.
@@ -106,6 +122,7 @@ impl Default for Config {
             admin_token: None,
             identity: None,
             limits: LimitsConfig::default(),
+            testing: TestingConfig::default(),
         }
     }
 }

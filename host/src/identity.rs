@@ -6,17 +6,25 @@
 //! | claim | meaning |
 //! |---|---|
 //! | `iss` | the identity provider; must equal `[identity] issuer` |
-//! | `sub` | the citizen's id number, the department id, or the device id |
+//! | `sub` | the citizen's id number, the officer's id (or, without `department`, the department id), or the device id |
 //! | `role` | `citizen`, `department` or `device` |
 //! | `exp` | expiry (seconds since the epoch); required |
 //! | `iat`, `nbf` | optional; a token not yet valid is refused |
-//! | `place` | optional: where a device is installed (its events' place), a path of slugs (`cq/yubei/longxi/jinlong/g07`) |
+//! | `department` | a department token's department, when `sub` names an officer |
+//! | `place` | optional: where a device is installed (its events' place), or the place of an officer's office; a path of slugs (`cq/yubei/longxi/jinlong/g07`) |
 //!
 //! Any other `alg` (including `none`) is refused before the signature is
 //! looked at; the key is the configured one, never one named by the token.
 //! A citizen token makes its holder the applicant of the cases they open and
 //! the only one who sees them; a department token opens that department's
 //! queue and items only; a device token reports events.
+//!
+//! A department token names an **officer** (`sub`) of a department
+//! (`department`) at an office (`place`): the officer sees the department's
+//! items owned by offices at their place and below, and acts on those their
+//! own office owns (see `service::Officer`). A token with no `department`
+//! claim is the department itself (`sub`), acting at its top office, as
+//! tokens did before officers existed.
 //!
 //! For the quick start the host trusts a **development identity provider**
 //! whose signing key is derived from a public seed (SHA-256 of
@@ -83,7 +91,11 @@ pub struct Claims {
     /// Not before.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nbf: Option<i64>,
-    /// The place the caller is at: a device's place of installation.
+    /// The department of an officer (`sub`); none: `sub` is the department.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub department: Option<String>,
+    /// The place the caller is at: a device's place of installation, or
+    /// the place of an officer's office.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub place: Option<String>,
 }
@@ -98,6 +110,9 @@ pub struct Caller {
     /// The token's `place` claim (a well-formed place id; whether the tree
     /// has it is checked where it is used).
     pub place: Option<String>,
+    /// A department token's department: its `department` claim, or else
+    /// its subject; none for other roles.
+    pub department: Option<String>,
 }
 
 /// Why a token was refused. Every variant answers 401.
@@ -124,6 +139,12 @@ pub enum IdentityError {
     /// A subject that is empty or too long.
     #[error("the token's subject is not valid")]
     Subject,
+    /// A `department` claim on a token that is not a department token, or
+    /// one that is not a department id.
+    #[error(
+        "the token's department claim is not valid: only department tokens carry one, and it is a department id (lowercase letters, digits and `-`)"
+    )]
+    Department,
     /// A `place` claim that is not a place id.
     #[error("the token's place claim is not a place id (slugs joined by `/`, e.g. cq/yubei)")]
     Place,
@@ -277,10 +298,23 @@ impl Verifier {
         if subject.is_empty()
             || subject.len() > MAX_SUBJECT
             || subject.chars().any(char::is_control)
-            || (claims.role == Role::Department && !onething_registry::is_name(subject))
+            || (claims.role == Role::Department
+                && claims.department.is_none()
+                && !onething_registry::is_name(subject))
         {
             return Err(IdentityError::Subject);
         }
+        let department = match (claims.role, claims.department) {
+            (Role::Department, Some(department)) => {
+                if !onething_registry::is_name(&department) {
+                    return Err(IdentityError::Department);
+                }
+                Some(department)
+            }
+            (Role::Department, None) => Some(subject.to_owned()),
+            (_, Some(_)) => return Err(IdentityError::Department),
+            (_, None) => None,
+        };
         if let Some(place) = &claims.place
             && (place.len() > MAX_SUBJECT || !place.split('/').all(crate::places::is_slug))
         {
@@ -291,6 +325,7 @@ impl Verifier {
                 role: claims.role,
                 subject: subject.to_owned(),
                 place: claims.place,
+                department,
             },
             exp: claims.exp,
             nbf: claims.nbf,
@@ -344,6 +379,29 @@ pub fn issue_dev_at(
         exp: now.saturating_add(ttl_s),
         iat: Some(now),
         nbf: None,
+        department: None,
+        place: place.map(str::to_owned),
+    };
+    issue(&dev_key().to_bytes(), &claims)
+}
+
+/// Mints a development token for officer `officer` of `department`, at
+/// the office at `place` (none: the department's top office).
+pub fn issue_dev_officer(
+    officer: &str,
+    department: &str,
+    place: Option<&str>,
+    now: i64,
+    ttl_s: i64,
+) -> String {
+    let claims = Claims {
+        iss: DEV_ISSUER.to_owned(),
+        sub: officer.to_owned(),
+        role: Role::Department,
+        exp: now.saturating_add(ttl_s),
+        iat: Some(now),
+        nbf: None,
+        department: Some(department.to_owned()),
         place: place.map(str::to_owned),
     };
     issue(&dev_key().to_bytes(), &claims)
@@ -363,6 +421,48 @@ mod tests {
         let caller = Verifier::dev().verify(&token, NOW).unwrap();
         assert_eq!(caller.role, Role::Citizen);
         assert_eq!(caller.subject, "500103199001010018");
+    }
+
+    #[test]
+    fn an_officer_token_names_officer_department_and_place() {
+        let verifier = Verifier::dev();
+        let token = issue_dev_officer("officer-li", "public-security", Some("cq/yubei"), NOW, 60);
+        let caller = verifier.verify(&token, NOW).unwrap();
+        assert_eq!(caller.role, Role::Department);
+        assert_eq!(caller.subject, "officer-li");
+        assert_eq!(caller.department.as_deref(), Some("public-security"));
+        assert_eq!(caller.place.as_deref(), Some("cq/yubei"));
+        // Without the claim, the subject is the department.
+        let legacy = verifier
+            .verify(&issue_dev(Role::Department, "hrss", NOW, 60), NOW)
+            .unwrap();
+        assert_eq!(legacy.department.as_deref(), Some("hrss"));
+        assert_eq!(legacy.place, None);
+        // An officer's id need not be a department id; the department must.
+        let bad = issue_dev_officer("李 警官", "Public Security", None, NOW, 60);
+        assert_eq!(verifier.verify(&bad, NOW), Err(IdentityError::Department));
+        let mut claims = Claims {
+            iss: DEV_ISSUER.into(),
+            sub: "A".into(),
+            role: Role::Citizen,
+            exp: NOW + 60,
+            iat: None,
+            nbf: None,
+            department: Some("hrss".into()),
+            place: None,
+        };
+        let citizen = issue(&dev_key().to_bytes(), &claims);
+        assert_eq!(
+            verifier.verify(&citizen, NOW),
+            Err(IdentityError::Department),
+            "only department tokens name a department"
+        );
+        claims.role = Role::Department;
+        claims.sub = "李 警官".into();
+        let officer = verifier
+            .verify(&issue(&dev_key().to_bytes(), &claims), NOW)
+            .unwrap();
+        assert_eq!(officer.subject, "李 警官");
     }
 
     #[test]
@@ -394,6 +494,7 @@ mod tests {
                 exp: NOW + 60,
                 iat: None,
                 nbf: None,
+                department: None,
                 place: None,
             },
         );

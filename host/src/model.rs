@@ -158,6 +158,19 @@ pub struct WorkItem {
     /// the place tree, or without any place and no single top office.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub office: Option<String>,
+    /// Who completed or rejected it: the officer's id, or the department's
+    /// for a token that names no officer (谁办理).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handled_by: Option<String>,
+    /// The time limit at each level up when its time runs out, if the
+    /// plugin asked for escalation: the item then moves to the same
+    /// department's office one level up (see `Service::report_item_overdue`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalation: Option<Due>,
+    /// The places of the offices it moved up from, oldest first: they see
+    /// it as `escalated`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub escalated_from: Vec<String>,
 }
 
 /// Where a pending item stands against its time limit.
@@ -243,6 +256,13 @@ pub enum TimelineEvent {
         item_id: String,
         /// Its department.
         department: String,
+        /// The place of the office that owned it, if routed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        office: Option<String>,
+        /// The officer who completed it (or the department, for a token
+        /// that names no officer).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        handled_by: Option<String>,
     },
     /// A department rejected an item.
     ItemRejected {
@@ -252,6 +272,12 @@ pub enum TimelineEvent {
         department: String,
         /// The department's reason.
         reason: String,
+        /// The place of the office that owned it, if routed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        office: Option<String>,
+        /// The officer who rejected it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        handled_by: Option<String>,
     },
     /// The applicant supplied material.
     Supplement,
@@ -268,6 +294,20 @@ pub enum TimelineEvent {
         reason: String,
         /// The items that were cancelled.
         cancelled_items: Vec<String>,
+    },
+    /// An item's time ran out and it moved to its department's office one
+    /// level up, with a new time limit; the plugin was told.
+    ItemEscalated {
+        /// The item's id.
+        item_id: String,
+        /// Its department.
+        department: String,
+        /// The place of the office that held it.
+        from_office: String,
+        /// The place of the office that holds it now.
+        to_office: String,
+        /// Its new deadline.
+        due_at: DateTime<Utc>,
     },
     /// An item's time ran out; the plugin was told.
     ItemOverdue {

@@ -377,6 +377,9 @@ mod tests {
             priority: Default::default(),
             place: None,
             office: None,
+            handled_by: None,
+            escalation: None,
+            escalated_from: Vec::new(),
         };
         let case = Case {
             id: "case-1".into(),

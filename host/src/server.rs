@@ -23,7 +23,7 @@ use crate::overdue::DeadlineLoop;
 use crate::places::{Places, PlacesError};
 use crate::plugins::PluginSet;
 use crate::runtime::{LoadError, Runtime};
-use crate::service::{Clock, Service, SystemClock};
+use crate::service::{Clock, ManualClock, Service, SystemClock};
 use crate::storage::sled::SledStorage;
 use crate::storage::{Storage, StorageError};
 
@@ -121,6 +121,14 @@ impl Server {
         storage: Arc<dyn Storage>,
         clock: Arc<dyn Clock>,
     ) -> Result<Server, StartError> {
+        let manual_clock = config.testing.manual_clock.then(|| {
+            tracing::warn!("[testing] manual_clock is on: operators can move this host's clock");
+            Arc::new(ManualClock::at(clock.now()))
+        });
+        let clock: Arc<dyn Clock> = match &manual_clock {
+            Some(manual) => manual.clone(),
+            None => clock,
+        };
         if config.demo_data && datasets::seed_demo(storage.as_ref()).await? {
             tracing::info!("demo datasets loaded into an empty data dir");
         }
@@ -182,6 +190,7 @@ impl Server {
             )
             .with_limits(&config.limits)
             .with_admin_token(config.admin_token.clone())
+            .with_manual_clock(manual_clock)
             .with_identity(identity_verifier(&config)?),
         );
         let listener =

@@ -495,8 +495,10 @@ impl WorkItem {
 
     /// When the item's time runs out, it moves to the same department's
     /// office one level up, due `next_due` from then (and again at each
-    /// level up to the top office). **Not honoured yet**: today's host
-    /// refuses an item with an escalation (the call fails as `invalid`).
+    /// level up to the top office), and the plugin gets
+    /// [`Event::ItemEscalated`]; once it is at the department's top office,
+    /// a time that runs out is [`Event::ItemOverdue`], as without
+    /// escalation.
     ///
     /// ```
     /// use onething_sdk::{Due, WorkItem};

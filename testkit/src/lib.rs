@@ -40,7 +40,7 @@ use onething_host::model::{CaseStatus, ItemStatus, TimelineEntry, WorkItem};
 use onething_host::places::{ImportSummary, Places, PlacesError};
 use onething_host::plugins::{self, PluginDirError, PluginSet};
 use onething_host::runtime::{LoadError, Runtime};
-use onething_host::service::{Clock, Service, ServiceError};
+use onething_host::service::{Clock, Officer, Service, ServiceError};
 use onething_host::storage::sled::SledStorage;
 use onething_host::storage::{Storage, StorageError};
 
@@ -228,7 +228,7 @@ impl TestKit {
         let department = self.department_of(item_id).await?;
         let acted = self
             .service
-            .complete_item(&department, item_id, result)
+            .complete_item(&Officer::department(&department), item_id, result)
             .await?;
         self.case(&acted.case.id).await
     }
@@ -238,7 +238,11 @@ impl TestKit {
         let department = self.department_of(item_id).await?;
         let acted = self
             .service
-            .reject_item(&department, item_id, reason.to_owned())
+            .reject_item(
+                &Officer::department(&department),
+                item_id,
+                reason.to_owned(),
+            )
             .await?;
         self.case(&acted.case.id).await
     }

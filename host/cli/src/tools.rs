@@ -60,9 +60,16 @@ pub enum TokenCommand {
         /// A citizen's id number: the token's holder applies as them.
         #[arg(long, group = "who")]
         citizen: Option<String>,
-        /// A department id: the token opens that department's queue.
-        #[arg(long, group = "who")]
+        /// A department id: alone, the token is the department itself (its
+        /// top office); with --officer, the officer's department.
+        #[arg(long)]
         department: Option<String>,
+        /// An officer's id (e.g. a badge number): with --department D and
+        /// --place P, the token is that officer's at D's office at P; they
+        /// see the items of offices at P and below and act on their own
+        /// office's.
+        #[arg(long, group = "who")]
+        officer: Option<String>,
         /// A device id: the token reports events.
         #[arg(long, group = "who")]
         device: Option<String>,
@@ -73,7 +80,8 @@ pub enum TokenCommand {
         operator: Option<String>,
         /// The place the caller is at (a place id, e.g.
         /// cq/yubei/longxi/jinlong/g07): a device's place of installation,
-        /// which its events' cases take.
+        /// which its events' cases take, or the place of an officer's
+        /// office.
         #[arg(long)]
         place: Option<String>,
         /// How long the token is valid.
@@ -84,43 +92,57 @@ pub enum TokenCommand {
 
 /// Runs a `token` command.
 pub fn token(command: TokenCommand) -> anyhow::Result<()> {
-    use onething_host::identity::{Role, issue_dev_at};
+    use onething_host::identity::{Role, issue_dev_at, issue_dev_officer};
     match command {
         TokenCommand::Issue {
             citizen,
             department,
+            officer,
             device,
             operator,
             place,
             ttl_hours,
         } => {
-            let (role, subject) = match (citizen, department, device, operator) {
-                (Some(id), None, None, None) => (Role::Citizen, id),
-                (None, Some(id), None, None) => {
-                    if !onething_registry::is_name(&id) {
-                        bail!("`{id}` is not a valid department id");
-                    }
-                    (Role::Department, id)
+            if let Some(department) = &department
+                && !onething_registry::is_name(department)
+            {
+                bail!("`{department}` is not a valid department id");
+            }
+            let (role, subject) = match (citizen, &department, officer.clone(), device, operator) {
+                (Some(id), None, None, None, None) => (Role::Citizen, id),
+                (None, Some(id), officer, None, None) => {
+                    (Role::Department, officer.unwrap_or_else(|| id.clone()))
                 }
-                (None, None, Some(id), None) => (Role::Device, id),
-                (None, None, None, Some(name)) => (Role::Operator, name),
+                (None, None, Some(_), None, None) => {
+                    bail!("an officer belongs to a department: add --department D")
+                }
+                (None, None, None, Some(id), None) => (Role::Device, id),
+                (None, None, None, None, Some(name)) => (Role::Operator, name),
                 _ => bail!(
-                    "say who the token is for: --citizen ID, --department D, --device ID or --operator NAME"
+                    "say who the token is for: --citizen ID, --department D, --officer ID --department D --place P, --device ID or --operator NAME"
                 ),
             };
             if subject.trim().is_empty() || ttl_hours < 1 {
                 bail!("the subject must not be empty and --ttl-hours must be at least 1");
             }
             if let Some(place) = &place {
-                if role != Role::Device {
-                    bail!("--place is for a device's token (--device ID)");
+                if role != Role::Device && officer.is_none() {
+                    bail!(
+                        "--place is for a device's token (--device ID) or an officer's (--officer ID --department D)"
+                    );
                 }
                 if !place.split('/').all(onething_host::places::is_slug) {
                     bail!("`{place}` is not a place id (slugs joined by `/`, e.g. cq/yubei)");
                 }
             }
             let now = chrono::Utc::now().timestamp();
-            let token = issue_dev_at(role, &subject, place.as_deref(), now, ttl_hours * 3600);
+            let ttl = ttl_hours * 3600;
+            let token = match (&officer, &department) {
+                (Some(officer), Some(department)) => {
+                    issue_dev_officer(officer, department, place.as_deref(), now, ttl)
+                }
+                _ => issue_dev_at(role, &subject, place.as_deref(), now, ttl),
+            };
             println!("{token}");
             Ok(())
         }

@@ -116,7 +116,74 @@ impl Api {
                 ok(&GrantsView { grants: &ceilings })
             }
             AdminRoute::SetGrants { department } => self.admin_grants(department, req, actor).await,
+            AdminRoute::Clock => ok(&serde_json::json!({
+                "now": self.service.now(),
+                "manual": self.manual_clock.is_some(),
+            })),
+            AdminRoute::MoveClock => self.admin_move_clock(req, actor).await,
         }
+    }
+
+    /// `POST /v1/admin/clock` with `{"now": RFC 3339}` or
+    /// `{"advance_seconds": N}`: moves the test clock forward, audited,
+    /// then takes one round of the deadline loop so that what fell due is
+    /// handled before the answer.
+    async fn admin_move_clock(&self, req: Request<Incoming>, actor: &str) -> ApiResult {
+        let Some(clock) = self.manual_clock.clone() else {
+            return Err(ApiError::new(
+                ErrorKind::Forbidden,
+                "this host runs on the system clock: the test clock is on only with `[testing] manual_clock = true` in the config file (never in production)",
+            ));
+        };
+        let body = self.read_json(req).await?;
+        let field = |message: String| ApiError::new(ErrorKind::InvalidField, message);
+        let now = self.service.now();
+        let to = match (body.get("now"), body.get("advance_seconds")) {
+            (Some(Value::String(text)), None) => chrono::DateTime::parse_from_rfc3339(text)
+                .map_err(|e| field(format!("field `now`: not an RFC 3339 time ({e})")))?
+                .with_timezone(&chrono::Utc),
+            (None, Some(seconds)) => {
+                let seconds = seconds
+                    .as_u64()
+                    .filter(|s| *s <= 10 * 366 * 86_400)
+                    .ok_or_else(|| {
+                        field(
+                            "field `advance_seconds`: a whole number of seconds, 0 to ten years"
+                                .into(),
+                        )
+                    })?;
+                now + chrono::Duration::seconds(i64::try_from(seconds).unwrap_or(0))
+            }
+            _ => {
+                return Err(field(
+                    "send exactly one of {\"now\": \"2026-12-01T09:00:00+08:00\"} or {\"advance_seconds\": 3600}".into(),
+                ));
+            }
+        };
+        let backwards =
+            |e: crate::service::ClockError| ApiError::new(ErrorKind::InvalidField, e.to_string());
+        if to < now {
+            return Err(backwards(crate::service::ClockError::Backwards {
+                now,
+                asked: to,
+            }));
+        }
+        // On the record first: a move that could not be audited is not made.
+        self.service
+            .record_admin(
+                actor,
+                "clock.move",
+                &to.to_rfc3339(),
+                &format!("from {}", now.to_rfc3339()),
+            )
+            .await?;
+        let before = clock.move_to(to).map_err(backwards)?;
+        let told = self.service.report_overdue().await?;
+        ok(&serde_json::json!({
+            "now": to,
+            "previous": before,
+            "overdue_handled": told,
+        }))
     }
 
     async fn admin_plugin(&self, id: &str) -> ApiResult {

@@ -11,7 +11,7 @@ use hyper::header::{self, HeaderMap};
 use super::error::{ApiError, ErrorKind};
 use super::{ADMIN_TOKEN_ACTOR, Api};
 use crate::identity::{Caller, IdentityError, Role};
-use crate::service::{Applicant, CaseWithItems, ServiceError};
+use crate::service::{Applicant, CaseWithItems, Officer, ServiceError};
 
 /// Who may see and act on a case: its applicant, a citizen or a device (a
 /// device's case, from `POST /v1/scenarios/{s}/events`, belongs to that
@@ -89,20 +89,21 @@ impl Api {
         Ok(case)
     }
 
-    /// The department a token opens; another department's queue is 404.
+    /// The officer a department token names, if they belong to
+    /// `department`; another department's queue is 404.
     pub(super) fn own_department(
         &self,
         req: &Request<Incoming>,
         department: &str,
-    ) -> Result<(), ApiError> {
+    ) -> Result<Officer, ApiError> {
         let caller = self.caller(req, &[Role::Department])?;
-        if caller.subject != department {
-            return Err(ApiError::new(
+        match Officer::from_caller(&caller) {
+            Some(officer) if officer.department == department => Ok(officer),
+            _ => Err(ApiError::new(
                 ErrorKind::QueueNotFound,
                 format!("no work queue `{department}` for your token"),
-            ));
+            )),
         }
-        Ok(())
     }
 
     /// Who is acting on the admin API: `admin` for the config file's

@@ -2,7 +2,10 @@
 //! a page of its queue (`GET /v1/departments/{dept}/items`), complete an
 //! item (`POST …/items/{item_id}/complete`, body `{"result": {...}}`) or
 //! reject it (`POST …/items/{item_id}/reject`, body `{"reason": "..."}`).
-//! Another department's queue is 404.
+//! Another department's queue is 404. An officer's token (claims
+//! `department` and `place`) lists the items of offices at its place and
+//! below and acts on its own office's: an item outside the area is 404,
+//! another office's item in it 403 `not_owner` (see `service::Officer`).
 
 use hyper::Request;
 use hyper::body::Incoming;
@@ -26,18 +29,13 @@ impl Api {
         department: &str,
         req: Request<Incoming>,
     ) -> ApiResult {
-        self.own_department(&req, department)?;
+        let officer = self.own_department(&req, department)?;
         let page = self.paging.department(req.uri().query())?;
         // One more than asked for tells whether another page follows, so
         // that `next_after` is null on the last page itself.
         let mut items = self
             .service
-            .department_items(
-                department,
-                page.status,
-                page.after.as_deref(),
-                page.limit + 1,
-            )
+            .department_items(&officer, page.status, page.after.as_deref(), page.limit + 1)
             .await?;
         let more = items.len() > page.limit;
         items.truncate(page.limit);
@@ -45,7 +43,10 @@ impl Api {
         let now = self.service.now();
         ok(&DepartmentItems {
             department,
-            items: items.iter().map(|i| ItemView::new(i, now)).collect(),
+            items: items
+                .iter()
+                .map(|i| ItemView::for_officer(i, now, &officer))
+                .collect(),
             next_after,
         })
     }
@@ -66,7 +67,7 @@ impl Api {
         item_id: &str,
         req: Request<Incoming>,
     ) -> ApiResult {
-        self.own_department(&req, department)?;
+        let officer = self.own_department(&req, department)?;
         let body = self.read_json(req).await?;
         let result = match body.get("result") {
             Some(result @ Value::Object(_)) => result.clone(),
@@ -79,7 +80,7 @@ impl Api {
         };
         let acted = self
             .service
-            .complete_item(department, item_id, result)
+            .complete_item(&officer, item_id, result)
             .await?;
         self.acted(&acted)
     }
@@ -91,7 +92,7 @@ impl Api {
         item_id: &str,
         req: Request<Incoming>,
     ) -> ApiResult {
-        self.own_department(&req, department)?;
+        let officer = self.own_department(&req, department)?;
         let body = self.read_json(req).await?;
         let reason = match body.get("reason") {
             Some(Value::String(reason)) if !reason.trim().is_empty() => reason.clone(),
@@ -103,10 +104,7 @@ impl Api {
             Some(_) => return Err(invalid_field("field `reason`: must be a string")),
             None => return Err(invalid_field("field `reason`: is required")),
         };
-        let acted = self
-            .service
-            .reject_item(department, item_id, reason)
-            .await?;
+        let acted = self.service.reject_item(&officer, item_id, reason).await?;
         self.acted(&acted)
     }
 }

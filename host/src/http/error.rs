@@ -62,6 +62,8 @@ pub enum ErrorKind {
     IdentityNotConfigured,
     /// Credentials that open nothing here.
     Forbidden,
+    /// 403: an item in the officer's area that another office owns.
+    NotOwner,
     // ---- what is not there ---------------------------------------------
     /// No such scenario.
     ScenarioNotFound,
@@ -148,6 +150,7 @@ impl ErrorKind {
             K::InvalidToken => (StatusCode::UNAUTHORIZED, "invalid_token"),
             K::IdentityNotConfigured => (StatusCode::UNAUTHORIZED, "identity_not_configured"),
             K::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
+            K::NotOwner => (StatusCode::FORBIDDEN, "not_owner"),
             K::ScenarioNotFound => (StatusCode::NOT_FOUND, "scenario_not_found"),
             K::CaseNotFound => (StatusCode::NOT_FOUND, "case_not_found"),
             K::ItemNotFound => (StatusCode::NOT_FOUND, "item_not_found"),
@@ -277,6 +280,8 @@ impl From<&ServiceError> for ErrorKind {
                 _ => K::ItemNotFound,
             },
             ServiceError::BadRequest(_) => K::InvalidRequest,
+            ServiceError::Forbidden(_) => K::Forbidden,
+            ServiceError::NotOwner(_) => K::NotOwner,
             ServiceError::InvalidField { .. } => K::InvalidField,
             ServiceError::DeviceEventsNotAccepted { .. } => K::DeviceEventsNotAccepted,
             ServiceError::Conflict { code, .. } => K::CaseConflict(code),

@@ -52,7 +52,7 @@ use crate::limits::LimitsConfig;
 use crate::metrics::Metrics;
 use crate::places::Places;
 use crate::plugins::PluginSet;
-use crate::service::Service;
+use crate::service::{ManualClock, Service};
 use crate::storage::WriterStats;
 use query::Paging;
 
@@ -84,6 +84,7 @@ pub struct Api {
     body_timeout: Duration,
     admin_token: Option<String>,
     identity: Option<Verifier>,
+    manual_clock: Option<Arc<ManualClock>>,
 }
 
 type ApiResult = Result<HttpResponse, ApiError>;
@@ -139,6 +140,7 @@ impl Api {
             body_timeout: Duration::ZERO,
             admin_token: None,
             identity: None,
+            manual_clock: None,
         }
         .with_limits(&LimitsConfig::DEFAULT)
     }
@@ -162,6 +164,13 @@ impl Api {
     /// departments and devices (none: those routes answer 401).
     pub fn with_identity(mut self, identity: Option<Verifier>) -> Self {
         self.identity = identity;
+        self
+    }
+
+    /// Sets the clock that `POST /v1/admin/clock` moves (`[testing]
+    /// manual_clock`; none: the route is refused).
+    pub fn with_manual_clock(mut self, clock: Option<Arc<ManualClock>>) -> Self {
+        self.manual_clock = clock;
         self
     }
 

@@ -7,6 +7,7 @@
 use super::error::{ApiError, ErrorKind};
 use crate::limits::LimitsConfig;
 use crate::model::ItemStatus;
+use crate::storage::OfficeStatus;
 
 /// The paging bounds of the listings.
 #[derive(Debug, Clone, Copy)]
@@ -64,8 +65,9 @@ fn invalid(message: String) -> ApiError {
 /// A page of a department's queue: `?status=&limit=&after=ITEM_ID`.
 #[derive(Debug, PartialEq)]
 pub(super) struct DepartmentPage {
-    /// Only items of this status.
-    pub status: Option<ItemStatus>,
+    /// Only items of this status (or, for an officer, those that moved up
+    /// from their office: `escalated`).
+    pub status: Option<OfficeStatus>,
     /// Items after this id (the previous page's `next_after`).
     pub after: Option<String>,
     /// At most this many.
@@ -104,11 +106,14 @@ impl Paging {
             let value = value.unwrap_or_default();
             match name {
                 "status" => {
-                    page.status = Some(ItemStatus::parse(value).ok_or_else(|| {
-                        invalid(format!(
-                            "status `{value}` is not one of: pending, completed, rejected, cancelled"
-                        ))
-                    })?);
+                    page.status = Some(match value {
+                        "escalated" => OfficeStatus::Escalated,
+                        _ => OfficeStatus::Is(ItemStatus::parse(value).ok_or_else(|| {
+                            invalid(format!(
+                                "status `{value}` is not one of: pending, completed, rejected, cancelled, escalated"
+                            ))
+                        })?),
+                    });
                 }
                 "limit" => {
                     page.limit = self.limit(value).ok_or_else(|| {
@@ -212,7 +217,7 @@ mod tests {
         assert_eq!(
             page,
             DepartmentPage {
-                status: Some(ItemStatus::Pending),
+                status: Some(OfficeStatus::Is(ItemStatus::Pending)),
                 after: Some("i9".into()),
                 limit: 2
             }

@@ -114,6 +114,10 @@ pub enum AdminRoute<'a> {
         /// The version, as written in the path.
         version: &'a str,
     },
+    /// `GET /v1/admin/clock`: the host's time.
+    Clock,
+    /// `POST /v1/admin/clock`: move the test clock forward.
+    MoveClock,
     /// `GET /v1/admin/keys`.
     Keys,
     /// `POST /v1/admin/keys`: trust a key.
@@ -265,6 +269,7 @@ impl<'a> Route<'a> {
             ["grants"] => pick_admin(m, [(Method::GET, A::Grants)]),
             ["grants", department] => pick_admin(m, [(Method::PUT, A::SetGrants { department })]),
             ["places"] => pick_admin(m, [(Method::POST, A::ImportPlaces)]),
+            ["clock"] => pick_admin(m, [(Method::GET, A::Clock), (Method::POST, A::MoveClock)]),
             _ => Err(NoRoute {
                 known_path: false,
                 admin: true,

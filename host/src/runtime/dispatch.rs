@@ -115,11 +115,6 @@ impl Host for HostState {
         };
         // Parts of 0.2.0 whose host side has not landed are refused, so
         // that nothing looks honoured that is not (docs/design/wit-0.2.md).
-        if item.escalation.is_some() {
-            return Err(WitError::Invalid(
-                "a work item's escalation needs the place tree (issue 13)".into(),
-            ));
-        }
         if item.report_due.is_some() {
             return Err(WitError::Invalid(
                 "report deadlines need a host with the report step".into(),
@@ -143,6 +138,10 @@ impl Host for HostState {
             "max_plugin_json_bytes",
         )?;
         let due = self.due(item.due)?;
+        let escalation = match item.escalation {
+            Some(escalation) => Some(self.due(escalation.next_due)?),
+            None => None,
+        };
         let payload: serde_json::Value = serde_json::from_str(&item.payload)
             .map_err(|e| WitError::Invalid(format!("the payload is not JSON: {e}")))?;
         // Department and task are kept three times (item, timeline, audit),
@@ -164,6 +163,7 @@ impl Host for HostState {
                 WitPriority::Normal => Priority::Normal,
                 WitPriority::Urgent => Priority::Urgent,
             },
+            escalation,
             target,
             routed: Routed::default(),
         });

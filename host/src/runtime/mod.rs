@@ -50,7 +50,7 @@ pub(crate) use log::truncate;
 pub use plugin::{LoadedPlugin, Quarantine};
 pub use state::{DataRead, Denied, DeniedKind, Dispatched, Effects};
 
-use crate::model::CaseStatus;
+use crate::model::{CaseStatus, Due};
 
 /// A failed call: the error, and what the call had done before failing
 /// (only its data reads are kept, for the audit log).
@@ -133,6 +133,8 @@ pub enum CaseEvent {
         /// The office that owned it: `DEPARTMENT@PLACE`, or the department
         /// for an unrouted item (see [`office_name`]).
         office: String,
+        /// The officer who completed it, or the department.
+        handled_by: String,
     },
     /// A department rejected an item.
     ItemRejected {
@@ -146,6 +148,23 @@ pub enum CaseEvent {
         reason: String,
         /// The office that owned it (see [`office_name`]).
         office: String,
+        /// The officer who rejected it, or the department.
+        handled_by: String,
+    },
+    /// An item's time ran out and it moved up a level.
+    ItemEscalated {
+        /// The item.
+        item_id: String,
+        /// The department.
+        department: String,
+        /// The item's task.
+        task: String,
+        /// The office that held it (see [`office_name`]).
+        from_office: String,
+        /// The office that holds it now.
+        to_office: String,
+        /// Its new time limit.
+        due: Due,
     },
     /// An item is past its time limit.
     ItemOverdue {
@@ -167,6 +186,7 @@ impl CaseEvent {
             CaseEvent::ItemCompleted { .. } => "item-completed",
             CaseEvent::ItemRejected { .. } => "item-rejected",
             CaseEvent::ItemOverdue { .. } => "item-overdue",
+            CaseEvent::ItemEscalated { .. } => "item-escalated",
             CaseEvent::Supplement(_) => "supplement",
         }
     }

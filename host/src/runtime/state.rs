@@ -101,6 +101,8 @@ pub struct Dispatched {
     pub due: Due,
     /// How urgent it is.
     pub priority: Priority,
+    /// The time limit at each level up, if it escalates.
+    pub escalation: Option<Due>,
     /// Where the plugin sent it (none: the case's place).
     pub target: Option<Target>,
     /// Where the host routed it when the call returned (see

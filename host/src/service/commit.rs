@@ -38,7 +38,12 @@ impl Stamp {
 
     /// The commit of `case` with `items` and `audit`, from this stamp's
     /// revision (no idempotency record: a new application adds its own).
-    fn commit(&self, case: Case, items: Vec<WorkItem>, audit: Vec<AuditRecord>) -> Commit {
+    pub(super) fn commit(
+        &self,
+        case: Case,
+        items: Vec<WorkItem>,
+        audit: Vec<AuditRecord>,
+    ) -> Commit {
         Commit {
             case,
             expected_revision: self.expected_revision,
@@ -87,6 +92,8 @@ impl Service {
                 case_id: case.id.clone(),
                 item_id: item.id.clone(),
                 status: item.status,
+                office: item.office.clone(),
+                handled_by: item.handled_by.clone(),
             });
         }
         let (mut items, more_audit) =
@@ -180,6 +187,9 @@ impl Service {
                 priority: d.priority,
                 place: d.routed.place,
                 office: d.routed.office,
+                handled_by: None,
+                escalation: d.escalation,
+                escalated_from: Vec::new(),
             });
         }
         for mut item in cancelled {

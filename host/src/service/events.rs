@@ -13,7 +13,7 @@ use crate::runtime::{CaseContext, CaseEvent, office_name};
 use crate::storage::{AuditRecord, Commit};
 
 use super::commit::{Stamp, call_failed, failure_commit};
-use super::{CaseWithItems, ItemActed, OverdueReport, Service, ServiceError};
+use super::{CaseWithItems, ItemActed, Officer, OverdueReport, Service, ServiceError};
 
 impl Service {
     /// The applicant supplies material to a case that waits for them.
@@ -81,6 +81,9 @@ impl Service {
             return Ok(OverdueReport::Skipped);
         }
         let case = self.load_case(case_id).await?;
+        if let Some(report) = self.escalate(case.clone(), &mut item, now).await? {
+            return Ok(report);
+        }
         item.overdue_at = Some(now);
         let event = CaseEvent::ItemOverdue {
             item_id: item.id.clone(),
@@ -98,6 +101,78 @@ impl Service {
             Ok(_) => Ok(OverdueReport::Reported),
             Err(ServiceError::Refused(_) | ServiceError::Plugin(_)) => {
                 Ok(OverdueReport::CallFailed)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Moves `item`, whose time ran out, to its department's office one
+    /// level up, if it escalates and such an office exists (else `None`:
+    /// it is reported overdue). The move, the new deadline, the timeline
+    /// entry and the audit record are committed whether or not the plugin
+    /// handles `item-escalated` (a 0.1.0 plugin is not told): the item is
+    /// due again at the new deadline and so escalates once per level, also
+    /// across a restart, and always has one owner office.
+    async fn escalate(
+        &self,
+        case: Case,
+        item: &mut WorkItem,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<OverdueReport>, ServiceError> {
+        let (Some(next_due), Some(from)) = (item.escalation, item.office.clone()) else {
+            return Ok(None);
+        };
+        let tree = self.places.tree();
+        let Some(from_place) = tree.get(&from) else {
+            return Ok(None);
+        };
+        let Some(to) = tree.office_above(&item.department, from_place) else {
+            return Ok(None);
+        };
+        let to = to.id.clone();
+        let due_at = self.calendar.due_at(now, next_due);
+        item.escalated_from.push(from.clone());
+        item.office = Some(to.clone());
+        item.due = next_due;
+        item.due_at = due_at;
+        let event = CaseEvent::ItemEscalated {
+            item_id: item.id.clone(),
+            department: item.department.clone(),
+            task: item.task.clone(),
+            from_office: office_name(&item.department, Some(&from)),
+            to_office: office_name(&item.department, Some(&to)),
+            due: next_due,
+        };
+        let entry = TimelineEvent::ItemEscalated {
+            item_id: item.id.clone(),
+            department: item.department.clone(),
+            from_office: from.clone(),
+            to_office: to.clone(),
+            due_at,
+        };
+        let audit = AuditRecord::Escalated {
+            case_id: case.id.clone(),
+            item_id: item.id.clone(),
+            department: item.department.clone(),
+            from_office: from,
+            to_office: to,
+            due_at,
+        };
+        tracing::info!(item_id = %item.id, case_id = %case.id, "item escalated");
+        let delivered = self
+            .deliver_with(
+                case,
+                event,
+                entry,
+                Some(item.clone()),
+                KeepItem::AndHappened,
+                vec![audit],
+            )
+            .await;
+        match delivered {
+            Ok(_) => Ok(Some(OverdueReport::Reported)),
+            Err(ServiceError::Refused(_) | ServiceError::Plugin(_)) => {
+                Ok(Some(OverdueReport::CallFailed))
             }
             Err(e) => Err(e),
         }
@@ -211,42 +286,47 @@ impl Service {
     /// A department completes one of its items with a result.
     pub async fn complete_item(
         &self,
-        department: &str,
+        officer: &Officer,
         item_id: &str,
         result: Value,
     ) -> Result<ItemActed, ServiceError> {
-        self.act_on_item(department, item_id, ItemAction::Complete(result))
+        self.act_on_item(officer, item_id, ItemAction::Complete(result))
             .await
     }
 
     /// A department rejects one of its items with a reason.
     pub async fn reject_item(
         &self,
-        department: &str,
+        officer: &Officer,
         item_id: &str,
         reason: String,
     ) -> Result<ItemActed, ServiceError> {
-        self.act_on_item(department, item_id, ItemAction::Reject(reason))
+        self.act_on_item(officer, item_id, ItemAction::Reject(reason))
             .await
     }
 
+    /// Completes or rejects an item for `officer`: 404 for an item outside
+    /// their area, 403 `not_owner` for another office's (see
+    /// [`Officer`]); the officer is recorded as `handled_by`.
     async fn act_on_item(
         &self,
-        department: &str,
+        officer: &Officer,
         item_id: &str,
         action: ItemAction,
     ) -> Result<ItemActed, ServiceError> {
         let not_found = || ServiceError::NotFound {
             what: "work item",
-            id: format!("{department}/{item_id}"),
+            id: format!("{}/{item_id}", officer.department),
         };
         let item = self.storage.item(item_id).await?.ok_or_else(not_found)?;
-        if item.department != department {
+        if item.department != officer.department {
             return Err(not_found());
         }
         let _guard = self.locks.lock(&item.case_id).await;
-        // Read again under the case's lock: another action may have won.
+        // Read again under the case's lock: another action (or an
+        // escalation that moved it) may have won.
         let mut item = self.storage.item(item_id).await?.ok_or_else(not_found)?;
+        officer.may_act(&item, &self.places.tree())?;
         if item.status != ItemStatus::Pending {
             return Err(ServiceError::Conflict {
                 code: "item_not_pending",
@@ -259,6 +339,7 @@ impl Service {
         let case = self.load_case(&item.case_id).await?;
         let now = self.clock.now();
         item.finished_at = Some(now);
+        item.handled_by = Some(officer.id.clone());
         let (event, entry) = match action {
             ItemAction::Complete(result) => {
                 let event = CaseEvent::ItemCompleted {
@@ -267,12 +348,15 @@ impl Service {
                     task: item.task.clone(),
                     result: result.to_string(),
                     office: office_name(&item.department, item.office.as_deref()),
+                    handled_by: officer.id.clone(),
                 };
                 item.status = ItemStatus::Completed;
                 item.result = Some(result);
                 let entry = TimelineEvent::ItemCompleted {
                     item_id: item.id.clone(),
                     department: item.department.clone(),
+                    office: item.office.clone(),
+                    handled_by: Some(officer.id.clone()),
                 };
                 (event, entry)
             }
@@ -283,6 +367,7 @@ impl Service {
                     task: item.task.clone(),
                     reason: reason.clone(),
                     office: office_name(&item.department, item.office.as_deref()),
+                    handled_by: officer.id.clone(),
                 };
                 item.status = ItemStatus::Rejected;
                 item.reason = Some(reason.clone());
@@ -290,6 +375,8 @@ impl Service {
                     item_id: item.id.clone(),
                     department: item.department.clone(),
                     reason,
+                    office: item.office.clone(),
+                    handled_by: Some(officer.id.clone()),
                 };
                 (event, entry)
             }
@@ -309,11 +396,29 @@ impl Service {
     /// `call-failed` entry and the audit records of the reads.
     async fn deliver(
         &self,
+        case: Case,
+        event: CaseEvent,
+        happened: TimelineEvent,
+        changed_item: Option<WorkItem>,
+        on_failure: KeepItem,
+    ) -> Result<(Case, Option<WorkItem>), ServiceError> {
+        self.deliver_with(case, event, happened, changed_item, on_failure, Vec::new())
+            .await
+    }
+
+    /// [`Service::deliver`], with `host_audit`: audit records of what the
+    /// host did itself (an escalation), committed however the call ends.
+    /// A plugin whose world lacks the event (a 0.1.0 plugin and
+    /// `item-escalated`) is not called: the entry, the item and the records
+    /// are committed alone.
+    async fn deliver_with(
+        &self,
         mut case: Case,
         event: CaseEvent,
         happened: TimelineEvent,
         changed_item: Option<WorkItem>,
         on_failure: KeepItem,
+        host_audit: Vec<AuditRecord>,
     ) -> Result<(Case, Option<WorkItem>), ServiceError> {
         let plugin = self
             .plugins
@@ -333,6 +438,18 @@ impl Service {
             place: case.place.clone(),
             places: self.places.tree(),
         };
+        if !plugin.receives(&event) {
+            let stamp = Stamp::change(&mut case, self.clock.now());
+            case.timeline.push(TimelineEntry {
+                at: stamp.now,
+                event: happened,
+            });
+            let items = changed_item.iter().cloned().collect();
+            let commit = stamp.commit(case, items, host_audit);
+            let case = commit.case.clone();
+            self.storage.commit(commit).await?;
+            return Ok((case, changed_item));
+        }
         let answer = plugin.on_event(&context, &event).await;
         let was_open = !case.status.is_final();
         let stamp = Stamp::change(&mut case, self.clock.now());
@@ -353,7 +470,7 @@ impl Service {
                         cancelled.push(item);
                     }
                 }
-                let commit = self.success_commit(
+                let mut commit = self.success_commit(
                     &plugin,
                     case,
                     success,
@@ -361,6 +478,7 @@ impl Service {
                     cancelled,
                     stamp,
                 );
+                commit.audit.extend(host_audit);
                 let case = commit.case.clone();
                 self.storage.commit(commit).await?;
                 match (was_open, case.status.is_final()) {
@@ -372,10 +490,18 @@ impl Service {
             }
             Err(failure) => {
                 let items = match (on_failure, changed_item) {
-                    (KeepItem::Yes, Some(item)) => vec![item],
+                    (KeepItem::Yes | KeepItem::AndHappened, Some(item)) => vec![item],
                     _ => Vec::new(),
                 };
-                let commit = failure_commit(&plugin, case, event.name(), &failure, items, stamp);
+                if let KeepItem::AndHappened = on_failure {
+                    case.timeline.push(TimelineEntry {
+                        at: stamp.now,
+                        event: happened,
+                    });
+                }
+                let mut commit =
+                    failure_commit(&plugin, case, event.name(), &failure, items, stamp);
+                commit.audit.extend(host_audit);
                 self.storage.commit(commit).await?;
                 Err(ServiceError::from_call(failure.error))
             }
@@ -388,6 +514,9 @@ impl Service {
 #[derive(Clone, Copy)]
 enum KeepItem {
     Yes,
+    /// The item and the timeline entry of what happened: the host did it
+    /// whatever the plugin makes of it.
+    AndHappened,
     No,
 }
 

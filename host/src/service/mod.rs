@@ -32,17 +32,19 @@ use crate::calendar::Calendar;
 use crate::limits::LimitsConfig;
 use crate::locks::KeyedLocks;
 use crate::metrics::Metrics;
-use crate::model::{Case, ItemStatus, WorkItem};
+use crate::model::{Case, WorkItem};
 use crate::places::Places;
 use crate::plugins::PluginSet;
 use crate::runtime::{PluginError, ScenarioError};
-use crate::storage::{Storage, StorageError};
+use crate::storage::{OfficeStatus, Storage, StorageError};
 
 mod apply;
 mod commit;
 mod events;
+mod officers;
 
 pub use apply::validate_application;
+pub use officers::{Officer, at_or_below};
 
 /// The application field that names the applicant, until citizens are
 /// identified by their tokens.
@@ -104,6 +106,13 @@ pub enum ServiceError {
     /// The request is not well formed.
     #[error("{0}")]
     BadRequest(String),
+    /// The caller may not do this at all (e.g. an officer's token at a
+    /// place where their department has no office).
+    #[error("{0}")]
+    Forbidden(String),
+    /// The item is in the officer's area but another office owns it.
+    #[error("{0}")]
+    NotOwner(String),
     /// An application field is missing or of the wrong type.
     #[error("field `{field}`: {message}")]
     InvalidField {
@@ -201,6 +210,57 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
         Utc::now()
+    }
+}
+
+/// A clock an operator moves forward (`[testing] manual_clock`, `POST
+/// /v1/admin/clock`): it starts at the time the host starts and stands
+/// still between moves, so that a check from outside the process decides
+/// exactly when each deadline passes; it never runs backwards. For tests
+/// and acceptance checks; a production host runs on the system clock.
+pub struct ManualClock {
+    now: std::sync::Mutex<DateTime<Utc>>,
+}
+
+/// Why the manual clock was not moved.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClockError {
+    /// A time earlier than the clock's.
+    #[error("the clock only moves forward: it reads {now}, and {asked} is earlier")]
+    Backwards {
+        /// What it reads.
+        now: DateTime<Utc>,
+        /// What was asked.
+        asked: DateTime<Utc>,
+    },
+}
+
+impl ManualClock {
+    /// A clock standing at `start`.
+    pub fn at(start: DateTime<Utc>) -> Self {
+        ManualClock {
+            now: std::sync::Mutex::new(start),
+        }
+    }
+
+    /// Moves the clock to `to`; returns the time it read before.
+    pub fn move_to(&self, to: DateTime<Utc>) -> Result<DateTime<Utc>, ClockError> {
+        let mut now = self.now.lock().unwrap_or_else(|e| e.into_inner());
+        let before = *now;
+        if to < before {
+            return Err(ClockError::Backwards {
+                now: before,
+                asked: to,
+            });
+        }
+        *now = to;
+        Ok(before)
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.now.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -338,18 +398,59 @@ impl Service {
         Ok(self.storage.access_log(subject, from_seq, limit).await?)
     }
 
-    /// A page of a department's items, optionally only those with one
-    /// status, oldest first: at most `limit`, after the item `after`.
+    /// Puts an operator's action that changes no record of its own (the
+    /// test clock) on the audit log.
+    pub async fn record_admin(
+        &self,
+        actor: &str,
+        action: &str,
+        subject: &str,
+        detail: &str,
+    ) -> Result<(), ServiceError> {
+        self.storage
+            .audit(vec![crate::storage::AuditRecord::Admin {
+                actor: actor.to_owned(),
+                action: action.to_owned(),
+                subject: subject.to_owned(),
+                detail: detail.to_owned(),
+            }])
+            .await?;
+        Ok(())
+    }
+
+    /// A page of the items `officer` sees (their department's, owned by
+    /// offices at their place and below; all of it without a place),
+    /// optionally only those with one status, oldest first: at most
+    /// `limit`, after the item `after`.
     pub async fn department_items(
         &self,
-        department: &str,
-        status: Option<ItemStatus>,
+        officer: &Officer,
+        status: Option<OfficeStatus>,
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<WorkItem>, ServiceError> {
-        Ok(self
-            .storage
-            .department_items(department, status, after, limit)
-            .await?)
+        officer.check(&self.places.tree())?;
+        let items = match &officer.place {
+            None => {
+                let status = match status {
+                    None => None,
+                    Some(OfficeStatus::Is(status)) => Some(status),
+                    Some(OfficeStatus::Escalated) => {
+                        return Err(ServiceError::BadRequest(
+                            "status `escalated` lists what moved up from an office: it takes an officer's token with a place".into(),
+                        ));
+                    }
+                };
+                self.storage
+                    .department_items(&officer.department, status, after, limit)
+                    .await?
+            }
+            Some(place) => {
+                self.storage
+                    .office_items(&officer.department, place, status, after, limit)
+                    .await?
+            }
+        };
+        Ok(items)
     }
 }

@@ -109,6 +109,29 @@ pub enum AuditRecord {
         item_id: String,
         /// The item's new status.
         status: ItemStatus,
+        /// The place of the office that owned the item, if routed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        office: Option<String>,
+        /// The officer who acted (or the department, for a token that names
+        /// no officer): 谁办理、谁负责.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        handled_by: Option<String>,
+    },
+    /// The host moved an item whose time ran out to its department's office
+    /// one level up (the plugin asked for escalation when it dispatched it).
+    Escalated {
+        /// The case.
+        case_id: String,
+        /// The item.
+        item_id: String,
+        /// Its department.
+        department: String,
+        /// The place of the office that held it.
+        from_office: String,
+        /// The place of the office that holds it now.
+        to_office: String,
+        /// Its new deadline.
+        due_at: chrono::DateTime<chrono::Utc>,
     },
     /// A plugin cancelled a pending work item.
     Cancelled {

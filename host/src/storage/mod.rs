@@ -49,7 +49,7 @@ pub use cases::{CaseStore, Commit, IdempotencyRecord, ItemReader};
 pub use datasets::{DatasetReader, DatasetRecord, DatasetStore};
 pub use failures::{FailureLog, FailureRecord};
 pub use places::{PlaceFilter, PlaceStore};
-pub use queues::QueueStore;
+pub use queues::{OfficeStatus, QueueStore};
 pub use registry::RegistryRecords;
 
 /// Why storage could not do what was asked.

@@ -8,6 +8,9 @@
 //! - Order: item ids are UUIDv7 (time-ordered), and a queue lists items by
 //!   id, so oldest first; paging is by the last id of the previous page,
 //!   which stays correct while items are added or change status.
+//! - An office queue (a department's items under one place) lists the
+//!   items whose owner office is at that place or below it, and follows an
+//!   item that moves office in the same write.
 //! - The due view holds exactly the items that are `pending` with no
 //!   `overdue_at`, ordered by `due_at` (then id).
 //! - A read may interleave with commits: an item that changes status while
@@ -20,6 +23,16 @@ use chrono::{DateTime, Utc};
 use super::StorageError;
 use crate::model::{ItemStatus, WorkItem};
 
+/// What an office's queue lists: the items of one status its offices own,
+/// or those that moved up from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OfficeStatus {
+    /// Owned by an office at the place or below, with this status.
+    Is(ItemStatus),
+    /// Moved up from the office at the place (its time ran out there).
+    Escalated,
+}
+
 /// Department queues and items due (see the module docs).
 #[async_trait]
 pub trait QueueStore: Send + Sync + 'static {
@@ -31,6 +44,21 @@ pub trait QueueStore: Send + Sync + 'static {
         &self,
         department: &str,
         status: Option<ItemStatus>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<WorkItem>, StorageError>;
+
+    /// The items of `department` owned by its offices at `place` and
+    /// below (an officer's queue over their subtree), like
+    /// [`department_items`](Self::department_items): by status, oldest
+    /// first, paged by id, reading only the items it returns. An item that
+    /// moved up from an office at exactly `place` is listed there as
+    /// [`OfficeStatus::Escalated`] (and with no status asked for).
+    async fn office_items(
+        &self,
+        department: &str,
+        place: &str,
+        status: Option<OfficeStatus>,
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<WorkItem>, StorageError>;

@@ -63,6 +63,7 @@ async fn wrong_or_missing_credentials_are_401() {
         exp,
         iat: None,
         nbf: None,
+        department: None,
         place: None,
     };
     let dev_secret: [u8; 32] = {

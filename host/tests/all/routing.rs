@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::support::{TestHost, assert_error, into_json};
 
-const ADMIN: &str = "routing-admin-token";
+pub const ADMIN: &str = "routing-admin-token";
 
 /// A city with two districts; `community-grid` at grid g07 and at the town
 /// above it, nowhere in jiangbei; the town's command centre.
@@ -30,24 +30,45 @@ const TREE: &str = r#"{"id":"cq","name":"重庆市","level":"city"}
 "#;
 
 async fn host_with_tree() -> TestHost {
+    ebike_host(TREE).await
+}
+
+/// A host serving ebike-charging, with `tree` imported through the admin
+/// API (admin token [`ADMIN`]).
+pub async fn ebike_host(tree: &'static str) -> TestHost {
+    ebike_host_with(tree, |_| {}).await
+}
+
+/// [`ebike_host`] with the config adjusted first.
+pub async fn ebike_host_with(
+    tree: &'static str,
+    adjust: impl FnOnce(&mut onething_host::config::Config),
+) -> TestHost {
     let host = TestHost::start_with(&["ebike-charging"], |config| {
         config.admin_token = Some(ADMIN.into());
+        adjust(config);
     })
     .await;
+    import_tree(&host, tree).await;
+    host
+}
+
+/// Imports `tree` through the admin API.
+pub async fn import_tree(host: &TestHost, tree: &'static str) {
     let response = reqwest::Client::new()
         .post(format!("{}/v1/admin/places", host.api.base))
         .bearer_auth(ADMIN)
-        .body(TREE)
+        .body(tree)
         .send()
         .await
         .unwrap();
     let (status, body) = into_json(response).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    host
 }
 
-/// An e-bike event from sensor `sensor`, its token at `place`.
-async fn report(host: &TestHost, sensor: &str, place: Option<&str>) -> (StatusCode, Value) {
+/// An e-bike event from sensor `sensor`, its token at `place`: the answer,
+/// or on success the case as the device reads it back.
+pub async fn report(host: &TestHost, sensor: &str, place: Option<&str>) -> (StatusCode, Value) {
     let token = issue_dev_at(
         Role::Device,
         sensor,

@@ -2,9 +2,12 @@
 //!
 //! No citizen files it: a sensor posts a reading to the scenario's events
 //! endpoint. The loop is perceive → warn → handle → review (感知—预警—处置—复盘):
-//! the grid worker gets an item due in 30 minutes; if it runs out, the case
-//! escalates to the town command centre (a second item); once handled, a
-//! review item closes the loop. See README.md.
+//! the grid worker at the sensor's grid (the case's place is the device's)
+//! gets an item due in 30 minutes; each time it runs out the host moves it
+//! up to the community's office, then the next one up, 30 minutes each;
+//! when it runs out at the top, the town command centre of the sensor's
+//! town gets a second item; once handled, a review item closes the loop.
+//! See README.md.
 
 use onething_sdk::{
     Case, Due, Error, Event, Field, Info, Outcome, Scenario, WorkItem, dispatch, export_scenario,
@@ -88,12 +91,10 @@ impl Scenario for Ebike {
 
     fn start(_case: &Case, reading: Reading) -> Result<Outcome<State>, Error> {
         let payload = json!(reading);
-        let id = dispatch::submit(WorkItem::new(
-            GRID,
-            "stop-indoor-charging",
-            Due::Minutes(30),
-            payload.clone(),
-        ))?;
+        let id = dispatch::submit(
+            WorkItem::new(GRID, "stop-indoor-charging", Due::Minutes(30), payload.clone())
+                .escalates(Due::Minutes(30)),
+        )?;
         info!("grid {} alerted for {}", reading.grid, reading.building);
         Ok(Outcome::in_progress(
             State {
@@ -114,17 +115,28 @@ impl Scenario for Ebike {
             Event::ItemOverdue { item_id, .. }
                 if item_id == state.grid_item && state.stage == Stage::Handling =>
             {
-                let id = dispatch::submit(WorkItem::new(
-                    CENTRE,
-                    "escalated-indoor-charging",
-                    Due::Hours(2),
-                    json!({"reading": state.reading, "escalated_from": item_id}),
-                ))?;
+                let id = dispatch::submit(
+                    WorkItem::new(
+                        CENTRE,
+                        "escalated-indoor-charging",
+                        Due::Hours(2),
+                        json!({"reading": state.reading, "escalated_from": item_id}),
+                    )
+                    .at_level("town"),
+                )?;
                 state.centre_item = Some(id);
                 state.stage = Stage::Escalated;
                 Ok(Outcome::in_progress(
                     state,
-                    "The grid worker did not handle it within 30 minutes: escalated to the town command centre.",
+                    "Nobody handled it in time, up to the top grid office: escalated to the town command centre.",
+                ))
+            }
+            Event::ItemEscalated {
+                item_id, to_office, ..
+            } if item_id == state.grid_item && state.stage == Stage::Handling => {
+                Ok(Outcome::in_progress(
+                    state,
+                    format!("Not handled within 30 minutes: moved up to {to_office}, due within 30 minutes."),
                 ))
             }
             Event::ItemOverdue { .. } => Ok(Outcome::in_progress(state, "A step is overdue.")),
@@ -132,6 +144,8 @@ impl Scenario for Ebike {
                 item_id,
                 department,
                 result,
+                handled_by,
+                office,
                 ..
             } => {
                 let handles = item_id == state.grid_item
@@ -147,18 +161,22 @@ impl Scenario for Ebike {
                             let _ = dispatch::cancel(&other);
                         }
                     }
-                    let id = dispatch::submit(WorkItem::new(
-                        CENTRE,
-                        "review",
-                        Due::Hours(24),
-                        json!({"reading": state.reading, "handled_by": department, "handling": result}),
-                    ))?;
+                    let id = dispatch::submit(
+                        WorkItem::new(
+                            CENTRE,
+                            "review",
+                            Due::Hours(24),
+                            json!({"reading": state.reading, "handled_by": handled_by,
+                                   "office": office, "handling": result}),
+                        )
+                        .at_level("town"),
+                    )?;
                     state.review_item = Some(id);
-                    state.handled_by = Some(department.clone());
+                    state.handled_by = Some(handled_by);
                     state.stage = Stage::Review;
                     return Ok(Outcome::in_progress(
                         state,
-                        format!("Handled by {department}; under review."),
+                        format!("Handled by {department} ({office}); under review."),
                     ));
                 }
                 if state.review_item.as_deref() == Some(item_id.as_str()) {
@@ -179,8 +197,8 @@ impl Scenario for Ebike {
                 format!("{department} could not act: {reason}"),
             )),
             Event::Supplement(_) => Err(Error::Invalid("a grid event takes no material".into())),
-            // Escalations and reports (once the host has them), a rating:
-            // the loop stands where it is.
+            // Reports (once the host has them), a rating: the loop stands
+            // where it is.
             _ => Ok(match state.stage {
                 Stage::Closed => Outcome::completed(state, "The loop is closed."),
                 _ => Outcome::in_progress(state, "The event is being handled."),

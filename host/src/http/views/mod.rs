@@ -16,7 +16,7 @@ use crate::model::{
     TimelineEvent, WorkItem,
 };
 use crate::runtime::LoadedPlugin;
-use crate::service::{Applied, CaseWithItems};
+use crate::service::{Applied, CaseWithItems, Officer};
 use crate::storage::{AuditEntry, AuditRecord};
 
 /// `GET /healthz`.
@@ -52,6 +52,7 @@ pub struct ItemSummary<'a> {
     department: &'a str,
     due: &'a Due,
     due_at: DateTime<Utc>,
+    handled_by: Option<&'a str>,
     item_id: &'a str,
     office: Option<OfficeView<'a>>,
     place: Option<&'a str>,
@@ -67,6 +68,7 @@ impl<'a> ItemSummary<'a> {
             department: &item.department,
             due: &item.due,
             due_at: item.due_at,
+            handled_by: item.handled_by.as_deref(),
             item_id: &item.id,
             office: OfficeView::of(item),
             place: item.place.as_deref(),
@@ -309,6 +311,7 @@ pub struct ItemView<'a> {
     due: &'a Due,
     due_at: DateTime<Utc>,
     finished_at: Option<DateTime<Utc>>,
+    handled_by: Option<&'a str>,
     item_id: &'a str,
     office: Option<OfficeView<'a>>,
     overdue_reported_at: Option<DateTime<Utc>>,
@@ -318,11 +321,22 @@ pub struct ItemView<'a> {
     reason: &'a Option<String>,
     result: &'a Option<Value>,
     scenario: &'a str,
-    status: ItemStatus,
+    status: &'static str,
     task: &'a str,
+    escalated_from: &'a [String],
 }
 
 impl<'a> ItemView<'a> {
+    /// The view of `item` at `now` for `officer`: an item that moved up
+    /// from their office to one above their area is `escalated`.
+    pub fn for_officer(item: &'a WorkItem, now: DateTime<Utc>, officer: &Officer) -> Self {
+        let mut view = Self::new(item, now);
+        if officer.sees_as_escalated(item) {
+            view.status = "escalated";
+        }
+        view
+    }
+
     /// The view of `item` at `now`.
     pub fn new(item: &'a WorkItem, now: DateTime<Utc>) -> Self {
         ItemView {
@@ -333,6 +347,7 @@ impl<'a> ItemView<'a> {
             due: &item.due,
             due_at: item.due_at,
             finished_at: item.finished_at,
+            handled_by: item.handled_by.as_deref(),
             item_id: &item.id,
             office: OfficeView::of(item),
             overdue_reported_at: item.overdue_at,
@@ -342,8 +357,9 @@ impl<'a> ItemView<'a> {
             reason: &item.reason,
             result: &item.result,
             scenario: &item.scenario,
-            status: item.status,
+            status: item.status.as_str(),
             task: &item.task,
+            escalated_from: &item.escalated_from,
         }
     }
 }

@@ -15,7 +15,7 @@ wasmtime::component::bindgen!({
 
 pub use onething::scenario::types as wit;
 
-use crate::model::{CaseStatus, FieldKind, FieldSpec, ScenarioInfo};
+use crate::model::{CaseStatus, Due, FieldKind, FieldSpec, ScenarioInfo};
 use crate::runtime::state::HostState;
 use crate::runtime::{CaseContext, CaseEvent, ScenarioError};
 
@@ -45,10 +45,10 @@ pub(in crate::runtime) fn to_wit_event(event: &CaseEvent) -> wit::CaseEvent {
             task,
             result,
             office,
+            handled_by,
         } => wit::CaseEvent::ItemCompleted(wit::ItemCompletion {
             item_id,
-            // Until officers (13, next step): the department.
-            handled_by: department.clone(),
+            handled_by,
             office,
             department,
             task,
@@ -60,13 +60,33 @@ pub(in crate::runtime) fn to_wit_event(event: &CaseEvent) -> wit::CaseEvent {
             task,
             reason,
             office,
+            handled_by,
         } => wit::CaseEvent::ItemRejected(wit::ItemRejection {
             item_id,
-            handled_by: department.clone(),
+            handled_by,
             office,
             department,
             task,
             reason,
+        }),
+        CaseEvent::ItemEscalated {
+            item_id,
+            department,
+            task,
+            from_office,
+            to_office,
+            due,
+        } => wit::CaseEvent::ItemEscalated(wit::ItemEscalation {
+            item_id,
+            department,
+            task,
+            from_office,
+            to_office,
+            due: match due {
+                Due::WorkingDays(n) => wit::Due::WorkingDays(n),
+                Due::Hours(n) => wit::Due::Hours(n),
+                Due::Minutes(n) => wit::Due::Minutes(n),
+            },
         }),
         CaseEvent::ItemOverdue {
             item_id,

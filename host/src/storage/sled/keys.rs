@@ -26,6 +26,11 @@ pub(super) const ACCESS_INDEXED: &[u8] = b"m/access_index_v1";
 /// A department's items by status: `q/<department>\0<status>\0<item_id>`,
 /// so that a queue of pending items is read without the finished ones.
 pub(super) const QUEUE: &[u8] = b"q/";
+/// A department's items by the offices that see them:
+/// `w/<department>\0<place>\0<status>\0<item_id>`, one key for the owner
+/// office's place and one for each place above it, so that an officer's
+/// queue over their subtree is one range scan of their own place's keys.
+pub(super) const OFFICE_QUEUE: &[u8] = b"w/";
 /// Open cases by the plugin version they are pinned to:
 /// `o/<scenario>\0<version>\0<case_id>`, so that counting them reads no
 /// case and no finished case.
@@ -54,6 +59,33 @@ pub(super) fn queue_key(item: &WorkItem, status: ItemStatus) -> Vec<u8> {
     )
 }
 
+/// The place ids at and above `office` (`cq`, `cq/yubei`, …, `office`):
+/// its prefixes at each `/`, since a place's id is its path.
+pub(super) fn places_up(office: &str) -> impl Iterator<Item = &str> {
+    office
+        .match_indices('/')
+        .map(|(at, _)| &office[..at])
+        .chain(std::iter::once(office))
+}
+
+/// The office-queue keys of an item owned by the office at `office` with
+/// `status`: one per place at and above the office.
+pub(super) fn office_keys(item: &WorkItem, office: &str, status: ItemStatus) -> Vec<Vec<u8>> {
+    places_up(office)
+        .map(|place| {
+            key(
+                OFFICE_QUEUE,
+                &[
+                    item.department.as_bytes(),
+                    place.as_bytes(),
+                    status.as_str().as_bytes(),
+                    item.id.as_bytes(),
+                ],
+            )
+        })
+        .collect()
+}
+
 /// The open-case-index key of a case.
 pub(super) fn open_key(scenario: &str, version: &str, case_id: &str) -> Vec<u8> {
     key(
@@ -64,10 +96,38 @@ pub(super) fn open_key(scenario: &str, version: &str, case_id: &str) -> Vec<u8> 
 
 /// The due-index key of an item.
 pub(super) fn due_key(item: &WorkItem) -> Vec<u8> {
+    due_key_at(item, item.due_at)
+}
+
+/// The due-index key of an item due at `due_at`.
+pub(super) fn due_key_at(item: &WorkItem, due_at: chrono::DateTime<chrono::Utc>) -> Vec<u8> {
     // Times before 1970 do not occur; clamp rather than wrap.
-    let millis = u64::try_from(item.due_at.timestamp_millis()).unwrap_or(0);
+    let millis = u64::try_from(due_at.timestamp_millis()).unwrap_or(0);
     key(DUE, &[&millis.to_be_bytes(), item.id.as_bytes()])
 }
+
+/// The office-queue keys that show `item` as `escalated` at each office
+/// it moved up from.
+pub(super) fn escalated_keys<'a>(
+    item: &'a WorkItem,
+    from: &'a [String],
+) -> impl Iterator<Item = Vec<u8>> + 'a {
+    from.iter().map(move |place| {
+        key(
+            OFFICE_QUEUE,
+            &[
+                item.department.as_bytes(),
+                place.as_bytes(),
+                ESCALATED.as_bytes(),
+                item.id.as_bytes(),
+            ],
+        )
+    })
+}
+
+/// The status an office's queue lists an item under at an office it moved
+/// up from.
+pub(super) const ESCALATED: &str = "escalated";
 
 /// The access-index keys of an audit entry: one for the applicant and one
 /// for the person whose record was read, if another.
@@ -86,13 +146,47 @@ pub(super) fn access_keys(entry: &AuditEntry) -> Vec<Vec<u8>> {
     keys
 }
 
-/// Stages the queue key of an item whose stored status was `stored`
-/// (`None`: a new item): moved from the old status to the new.
-pub(super) fn index_item(item: &WorkItem, stored: Option<ItemStatus>, out: &mut Pending) {
-    if let Some(old) = stored.filter(|old| *old != item.status) {
-        out.remove(queue_key(item, old));
+/// What the index keys of a stored item were made of.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub(super) struct Indexed {
+    /// Its status.
+    pub(super) status: ItemStatus,
+    /// Its owner office's place.
+    #[serde(default)]
+    pub(super) office: Option<String>,
+    /// Its deadline: the due index's key (an escalation moves it).
+    pub(super) due_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Stages the queue keys of an item whose stored version was `stored`
+/// (`None`: a new item): the department queue key moved from the old
+/// status to the new, and the office-queue keys from the old office and
+/// status to the new.
+pub(super) fn index_item(item: &WorkItem, stored: Option<&Indexed>, out: &mut Pending) {
+    if let Some(old) = stored {
+        if old.status != item.status {
+            out.remove(queue_key(item, old.status));
+        }
+        if (old.status, &old.office) != (item.status, &item.office)
+            && let Some(office) = &old.office
+        {
+            for k in office_keys(item, office, old.status) {
+                out.remove(k);
+            }
+        }
+        if old.due_at != item.due_at {
+            out.remove(due_key_at(item, old.due_at));
+        }
     }
     out.insert(queue_key(item, item.status), Vec::new());
+    if let Some(office) = &item.office {
+        for k in office_keys(item, office, item.status) {
+            out.insert(k, Vec::new());
+        }
+    }
+    for k in escalated_keys(item, &item.escalated_from) {
+        out.insert(k, Vec::new());
+    }
 }
 
 /// Stages the open-case key of a case: present while it is open.

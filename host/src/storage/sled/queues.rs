@@ -1,15 +1,18 @@
 //! [`QueueStore`] on sled: a department's queue is a range scan of its
-//! queue index (`q/department NUL status NUL item id`), the items due a
+//! queue index (`q/department NUL status NUL item id`), an office's queue
+//! over its subtree one of the office index (`w/department NUL place NUL
+//! status NUL item id`, a key per place at and above the owner office),
+//! the items due a
 //! scan of the due index (`u/` due time in ms, big endian), and only the
 //! items returned are read.
 
 use async_trait::async_trait;
 use chrono::Utc;
 
-use super::keys::{DUE, ITEMS, QUEUE, key};
+use super::keys::{DUE, ESCALATED, ITEMS, OFFICE_QUEUE, QUEUE, key};
 use super::{SledStorage, backend};
 use crate::model::{ItemStatus, WorkItem};
-use crate::storage::{QueueStore, StorageError};
+use crate::storage::{OfficeStatus, QueueStore, StorageError};
 
 #[async_trait]
 impl QueueStore for SledStorage {
@@ -20,45 +23,42 @@ impl QueueStore for SledStorage {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<WorkItem>, StorageError> {
-        // The ids of the page in each status asked for; with no status, the
-        // pages of every status merged by id.
         let statuses = match status {
-            Some(status) => vec![status],
-            None => ItemStatus::ALL.to_vec(),
+            Some(status) => vec![status.as_str()],
+            None => ItemStatus::ALL.iter().map(|s| s.as_str()).collect(),
         };
-        let mut ids = Vec::new();
-        for status in statuses {
-            let prefix = key(
-                QUEUE,
-                &[department.as_bytes(), status.as_str().as_bytes(), b""],
-            );
-            // The smallest key after `after`'s is `after`'s with a NUL added.
-            let start = match after {
-                Some(after) => key(&prefix, &[after.as_bytes(), b""]),
-                None => prefix.clone(),
-            };
-            for entry in self.db.range(start..).keys().take(limit) {
-                let k = entry.map_err(backend)?;
-                match k.strip_prefix(prefix.as_slice()) {
-                    Some(item_id) => ids.push(item_id.to_vec()),
-                    None => break,
-                }
-            }
-        }
-        // An item that changed status between two range reads is in both.
-        ids.sort_unstable();
-        ids.dedup();
-        ids.truncate(limit);
-        let mut found = Vec::with_capacity(ids.len());
-        for item_id in ids {
-            // An item whose status changed since its key was read is left
-            // for the next read to list under its new status.
-            match self.get::<WorkItem>(&key(ITEMS, &[&item_id]))? {
-                Some(item) if status.is_none_or(|s| s == item.status) => found.push(item),
-                _ => {}
-            }
-        }
-        Ok(found)
+        self.queue_page(QUEUE, &[department.as_bytes()], &statuses, after, limit)
+            .map(|items| keep_status(items, status))
+    }
+
+    async fn office_items(
+        &self,
+        department: &str,
+        place: &str,
+        status: Option<OfficeStatus>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<WorkItem>, StorageError> {
+        let statuses = match status {
+            Some(OfficeStatus::Is(status)) => vec![status.as_str()],
+            Some(OfficeStatus::Escalated) => vec![ESCALATED],
+            None => ItemStatus::ALL
+                .iter()
+                .map(|s| s.as_str())
+                .chain([ESCALATED])
+                .collect(),
+        };
+        let items = self.queue_page(
+            OFFICE_QUEUE,
+            &[department.as_bytes(), place.as_bytes()],
+            &statuses,
+            after,
+            limit,
+        )?;
+        Ok(match status {
+            Some(OfficeStatus::Is(status)) => keep_status(items, Some(status)),
+            _ => items,
+        })
     }
 
     async fn items_due(
@@ -87,11 +87,65 @@ impl QueueStore for SledStorage {
     }
 }
 
+impl SledStorage {
+    /// A page of a queue index (`index` then `parts`, then status and item
+    /// id): the ids of the page in each status asked for, merged by id
+    /// when no status is, then only those items read.
+    fn queue_page(
+        &self,
+        index: &[u8],
+        parts: &[&[u8]],
+        statuses: &[&str],
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<WorkItem>, StorageError> {
+        let mut ids = Vec::new();
+        for status in statuses {
+            let mut key_parts = parts.to_vec();
+            key_parts.push(status.as_bytes());
+            key_parts.push(b"");
+            let prefix = key(index, &key_parts);
+            // The smallest key after `after`'s is `after`'s with a NUL added.
+            let start = match after {
+                Some(after) => key(&prefix, &[after.as_bytes(), b""]),
+                None => prefix.clone(),
+            };
+            for entry in self.db.range(start..).keys().take(limit) {
+                let k = entry.map_err(backend)?;
+                match k.strip_prefix(prefix.as_slice()) {
+                    Some(item_id) => ids.push(item_id.to_vec()),
+                    None => break,
+                }
+            }
+        }
+        // An item that changed status between two range reads is in both.
+        ids.sort_unstable();
+        ids.dedup();
+        ids.truncate(limit);
+        let mut found = Vec::with_capacity(ids.len());
+        for item_id in ids {
+            if let Some(item) = self.get::<WorkItem>(&key(ITEMS, &[&item_id]))? {
+                found.push(item);
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// The items still of `status`: one whose status changed since its key
+/// was read is left for the next read to list under its new status.
+fn keep_status(mut items: Vec<WorkItem>, status: Option<ItemStatus>) -> Vec<WorkItem> {
+    if let Some(status) = status {
+        items.retain(|item| item.status == status);
+    }
+    items
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::super::fixtures::{commit, item};
-    use super::super::keys::{CASES_INDEXED, OPEN, QUEUE};
+    use super::super::keys::{CASES_INDEXED, OFFICE_QUEUE, OPEN, QUEUE};
     use super::*;
     use crate::model::CaseStatus;
     use crate::storage::CaseStore;
@@ -198,5 +252,75 @@ mod tests {
             db.flush().unwrap();
         }
         drop(check(SledStorage::open(dir.path()).unwrap()).await);
+    }
+
+    #[tokio::test]
+    async fn an_office_queue_lists_the_subtree_and_follows_a_moved_item() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = SledStorage::open(dir.path()).unwrap();
+        let at = |n: usize, office: &str, status: ItemStatus| {
+            let mut item = item(n, "a", status);
+            item.office = Some(office.into());
+            item
+        };
+        let mut a = commit("a", None, 0, None);
+        a.items = vec![
+            at(0, "cq/yubei/longxi/g07", ItemStatus::Pending),
+            at(2, "cq/yubei", ItemStatus::Pending),
+            at(4, "cq/jiangbei", ItemStatus::Pending),
+        ];
+        storage.commit(a).await.unwrap();
+        let storage = std::sync::Arc::new(storage);
+        let page = |place: &'static str, status: Option<ItemStatus>| {
+            let storage = storage.clone();
+            async move {
+                let items = storage
+                    .office_items("even", place, status.map(OfficeStatus::Is), None, 100)
+                    .await
+                    .unwrap();
+                items.into_iter().map(|i| i.id).collect::<Vec<_>>()
+            }
+        };
+        use ItemStatus::*;
+        assert_eq!(page("cq", None).await, ["item-00", "item-02", "item-04"]);
+        assert_eq!(
+            page("cq/yubei", Some(Pending)).await,
+            ["item-00", "item-02"]
+        );
+        assert_eq!(page("cq/yubei/longxi/g07", None).await, ["item-00"]);
+        assert!(
+            page("cq/yubei/longxi/g0", None).await.is_empty(),
+            "whole slugs only"
+        );
+        // Item 0 moves up to the town and is completed there: the grid's
+        // keys go, the town's come, and no key of its old status stays.
+        let mut a1 = commit("a", Some(0), 1, None);
+        let mut moved = at(0, "cq/yubei/longxi", Completed);
+        moved.escalated_from = vec!["cq/yubei/longxi/g07".into()];
+        a1.items = vec![moved];
+        storage.commit(a1).await.unwrap();
+        assert!(page("cq/yubei/longxi/g07", Some(Pending)).await.is_empty());
+        let escalated = storage
+            .office_items(
+                "even",
+                "cq/yubei/longxi/g07",
+                Some(OfficeStatus::Escalated),
+                None,
+                10,
+            )
+            .await
+            .unwrap();
+        assert_eq!(escalated.len(), 1, "the grid sees what moved up from it");
+        assert_eq!(page("cq/yubei/longxi", Some(Completed)).await, ["item-00"]);
+        assert_eq!(page("cq/yubei", Some(Pending)).await, ["item-02"]);
+        assert_eq!(page("cq", Some(Completed)).await, ["item-00"]);
+        let keys = storage.db.scan_prefix(OFFICE_QUEUE).keys().count();
+        assert_eq!(
+            keys,
+            3 + 2 + 2 + 1,
+            "one key per place at and above each owner office, one per office it left"
+        );
+        // Its old deadline left the due index with it.
+        assert_eq!(storage.db.scan_prefix(DUE).count(), 2);
     }
 }

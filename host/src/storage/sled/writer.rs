@@ -18,8 +18,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
 use super::keys::{
-    AUDIT, AUDIT_HEAD, CASES, DATASETS, FAILURES, IDEMPOTENCY, ITEMS, REGISTRY, access_keys,
-    due_key, index_case, index_item, key,
+    AUDIT, AUDIT_HEAD, CASES, DATASETS, FAILURES, IDEMPOTENCY, ITEMS, Indexed, REGISTRY,
+    access_keys, due_key, index_case, index_item, key,
 };
 use super::{backend, decode, encode};
 use crate::model::{Case, ItemStatus};
@@ -86,12 +86,6 @@ impl EncodedCommit {
             commit,
         })
     }
-}
-
-/// The one field of a stored item the writer needs to move its queue key.
-#[derive(Deserialize)]
-struct StoredStatus {
-    status: ItemStatus,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -303,11 +297,11 @@ impl WriterState {
         for (item, bytes) in items.iter().zip(item_bytes) {
             let item_key = key(ITEMS, &[item.id.as_bytes()]);
             let stored = match self.current(&item_key, pending, own)? {
-                Some(old) => Some(decode::<StoredStatus>(&item_key, &old)?.status),
+                Some(old) => Some(decode::<Indexed>(&item_key, &old)?),
                 None => None,
             };
             own.insert(item_key, bytes);
-            index_item(item, stored, own);
+            index_item(item, stored.as_ref(), own);
             if item.status == ItemStatus::Pending && item.overdue_at.is_none() {
                 own.insert(due_key(item), Vec::new());
             } else {
