@@ -36,8 +36,8 @@
 //! a [`Case`] knows its place, subject, mode and clock ([`Case::now`]); a
 //! [`WorkItem`] names the office that takes it ([`WorkItem::at_level`],
 //! [`WorkItem::at_place`]); an [`Outcome`] may place the case
-//! ([`Outcome::at_place`]). What the host does not honour yet
-//! ([`WorkItem::escalates`], [`WorkItem::reports_within`],
+//! ([`Outcome::at_place`]) and escalate ([`WorkItem::escalates`]). What
+//! the host does not honour yet ([`WorkItem::reports_within`],
 //! [`Field::subject`]) it refuses with an error that says so.
 //!
 //! Every call runs in a fresh instance: keep what you must remember in the

@@ -1,11 +1,11 @@
 //! What a plugin built with the SDK sees of contract 0.2.0 and what the host
 //! does with what it says, through the `follows-a-script` fixture: the
-//! case's clock, an outcome that places the case, targets and priority,
-//! and the parts the host refuses until they are built (escalation, report
+//! case's clock, an outcome that places the case, targets, priority and
+//! escalation, and the part the host refuses until it is built (report
 //! deadlines), as plugin-authoring.md says.
 
 use onething_testkit::TestKit;
-use onething_testkit::model::{CaseStatus, Priority};
+use onething_testkit::model::{CaseStatus, Due, Priority};
 use serde_json::{Value, json};
 
 use crate::common;
@@ -114,18 +114,24 @@ async fn a_place_that_is_not_in_the_tree_fails_the_call() {
 }
 
 #[tokio::test]
-async fn escalation_and_report_deadlines_are_refused_until_the_host_has_them() {
+async fn report_deadlines_are_refused_until_the_host_has_them() {
     let kit = kit().await;
-    for (extra, says) in [
-        (json!({"escalation": {"hours": 2}}), "escalation"),
-        (json!({"report_due": {"minutes": 10}}), "report deadlines"),
-    ] {
-        let error = kit
-            .apply(form(
-                json!({"stop_on_error": true, "start": [submit(extra)]}),
-            ))
-            .await
-            .unwrap_err();
-        assert!(error.to_string().contains(says), "{error}");
-    }
+    let error = kit
+        .apply(form(json!({"stop_on_error": true,
+                           "start": [submit(json!({"report_due": {"minutes": 10}}))]})))
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("report deadlines"), "{error}");
+}
+
+#[tokio::test]
+async fn an_item_that_escalates_is_accepted_and_keeps_its_escalation() {
+    let kit = kit().await;
+    let case = kit
+        .apply(form(json!({"stop_on_error": true,
+                           "start": [submit(json!({"escalation": {"hours": 2}}))]})))
+        .await
+        .unwrap();
+    assert_eq!(case.status, CaseStatus::InProgress, "{}", case.message);
+    assert_eq!(case.items[0].escalation, Some(Due::Hours(2)));
 }
