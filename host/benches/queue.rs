@@ -48,6 +48,7 @@ fn item(n: usize, case_id: &str, status: ItemStatus) -> WorkItem {
         handled_by: None,
         escalation: None,
         escalated_from: Vec::new(),
+        note: None,
     }
 }
 

@@ -53,6 +53,13 @@ pub enum ItemStatus {
     Rejected,
     /// The applicant withdrew the case before the department finished.
     Cancelled,
+    /// Not sent: the task is not on the task list of the office it would
+    /// go to (事项清单); an operator approves (then it is pending) or
+    /// refuses it (then it is refused). No department queue lists it.
+    Held,
+    /// Held, then refused by an operator: never sent, and the scenario was
+    /// told as if the office had rejected it. No department queue lists it.
+    Refused,
 }
 
 impl ItemStatus {
@@ -71,7 +78,14 @@ impl ItemStatus {
             ItemStatus::Completed => "completed",
             ItemStatus::Rejected => "rejected",
             ItemStatus::Cancelled => "cancelled",
+            ItemStatus::Held => "held",
+            ItemStatus::Refused => "refused",
         }
+    }
+
+    /// Whether the item is not finished: pending, or held for an operator.
+    pub fn is_open(self) -> bool {
+        matches!(self, ItemStatus::Pending | ItemStatus::Held)
     }
 
     /// Parses the `?status=` filter of the department API.
@@ -171,6 +185,10 @@ pub struct WorkItem {
     /// it as `escalated`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub escalated_from: Vec<String>,
+    /// The operator's note for the officer, when it was held off-list and
+    /// then approved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// Where a pending item stands against its time limit.
@@ -294,6 +312,29 @@ pub enum TimelineEvent {
         reason: String,
         /// The items that were cancelled.
         cancelled_items: Vec<String>,
+    },
+    /// An item was not sent: its task is not on the task list of the office
+    /// it would go to; it waits for an operator.
+    ItemHeld {
+        /// The item's id.
+        item_id: String,
+        /// Its department.
+        department: String,
+        /// Its task.
+        task: String,
+        /// The place of the office it would go to.
+        office: String,
+    },
+    /// An operator approved a held item: it is sent, with a note.
+    ItemApproved {
+        /// The item's id.
+        item_id: String,
+        /// Its department.
+        department: String,
+        /// The operator.
+        by: String,
+        /// The note for the officer.
+        note: String,
     },
     /// An item's time ran out and it moved to its department's office one
     /// level up, with a new time limit; the plugin was told.

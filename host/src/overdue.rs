@@ -380,6 +380,7 @@ mod tests {
             handled_by: None,
             escalation: None,
             escalated_from: Vec::new(),
+            note: None,
         };
         let case = Case {
             id: "case-1".into(),

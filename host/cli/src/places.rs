@@ -47,7 +47,7 @@ pub async fn places(command: PlacesCommand) -> anyhow::Result<()> {
     } = command;
     let text = std::fs::read_to_string(&file)
         .with_context(|| format!("cannot read {}", file.display()))?;
-    let (places, offices, unchanged) = match server {
+    let (places, offices, lists, unchanged) = match server {
         Some(server) => {
             let remote = Remote {
                 server,
@@ -62,7 +62,12 @@ pub async fn places(command: PlacesCommand) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("import of {} failed", file.display()))?;
             let count = |field: &str| answer[field].as_u64().unwrap_or(0);
-            (count("places"), count("offices"), count("unchanged"))
+            (
+                count("places"),
+                count("offices"),
+                count("task_lists"),
+                count("unchanged"),
+            )
         }
         None => {
             let data_dir = data_dir.unwrap_or_else(|| PathBuf::from("./data"));
@@ -82,10 +87,13 @@ pub async fn places(command: PlacesCommand) -> anyhow::Result<()> {
             (
                 summary.places as u64,
                 summary.offices as u64,
+                summary.task_lists as u64,
                 summary.unchanged as u64,
             )
         }
     };
-    println!("imported {places} places and {offices} offices ({unchanged} lines unchanged)");
+    println!(
+        "imported {places} places, {offices} offices and {lists} task lists ({unchanged} lines unchanged)"
+    );
     Ok(())
 }

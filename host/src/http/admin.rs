@@ -14,8 +14,8 @@ use super::error::{ApiError, ErrorKind};
 use super::query;
 use super::route::AdminRoute;
 use super::views::{
-    GrantView, GrantsView, KeysView, PlacesImportedView, PluginView, PluginsView, ReactivatedView,
-    RemovedView, RevokedView, SwitchedView, UploadedView,
+    ActedView, GrantView, GrantsView, HeldItems, ItemView, KeysView, PlacesImportedView,
+    PluginView, PluginsView, ReactivatedView, RemovedView, RevokedView, SwitchedView, UploadedView,
 };
 use super::{Api, ApiResult, json_response, ok};
 use crate::deploy::DeployError;
@@ -44,6 +44,17 @@ fn string_list(body: &Value, field: &str) -> Result<Vec<String>, ApiError> {
             .map(|v| v.as_str().map(str::to_owned).ok_or_else(not_a_list))
             .collect(),
         Some(_) => Err(not_a_list()),
+    }
+}
+
+/// The non-empty string `field` of `body`, or a 400 saying what it is for.
+fn required_text(body: &Value, field: &str, what: &str) -> Result<String, ApiError> {
+    match body.get(field) {
+        Some(Value::String(text)) if !text.trim().is_empty() => Ok(text.clone()),
+        _ => Err(ApiError::new(
+            ErrorKind::InvalidField,
+            format!("field `{field}`: a non-empty string is required ({what})"),
+        )),
     }
 }
 
@@ -121,7 +132,56 @@ impl Api {
                 "manual": self.manual_clock.is_some(),
             })),
             AdminRoute::MoveClock => self.admin_move_clock(req, actor).await,
+            AdminRoute::Held => self.admin_held(req).await,
+            AdminRoute::ApproveHeld { item_id } => {
+                let body = self.read_json(req).await?;
+                let note = required_text(
+                    &body,
+                    "note",
+                    "what the officer should know, e.g. why it is sent although it is off the list",
+                )?;
+                let acted = self.service.approve_held(actor, item_id, note).await?;
+                ok(&ActedView::new(
+                    &acted.item,
+                    &acted.case,
+                    self.service.now(),
+                ))
+            }
+            AdminRoute::RefuseHeld { item_id } => {
+                let body = self.read_json(req).await?;
+                let reason =
+                    required_text(&body, "reason", "why it is not sent; the scenario is told")?;
+                let acted = self.service.refuse_held(actor, item_id, reason).await?;
+                ok(&ActedView::new(
+                    &acted.item,
+                    &acted.case,
+                    self.service.now(),
+                ))
+            }
         }
+    }
+
+    /// `GET /v1/admin/held[?limit=N&after=ITEM_ID]`: the review queue.
+    async fn admin_held(&self, req: Request<Incoming>) -> ApiResult {
+        let page = self.paging.department(req.uri().query())?;
+        if page.status.is_some() {
+            return Err(ApiError::new(
+                ErrorKind::InvalidQuery,
+                "the review queue lists held items only: use limit and after",
+            ));
+        }
+        let mut items = self
+            .service
+            .held_items(page.after.as_deref(), page.limit + 1)
+            .await?;
+        let more = items.len() > page.limit;
+        items.truncate(page.limit);
+        let next_after = more.then(|| items.last().map(|i| i.id.as_str())).flatten();
+        let now = self.service.now();
+        ok(&HeldItems {
+            items: items.iter().map(|i| ItemView::new(i, now)).collect(),
+            next_after,
+        })
     }
 
     /// `POST /v1/admin/clock` with `{"now": RFC 3339}` or

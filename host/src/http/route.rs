@@ -114,6 +114,18 @@ pub enum AdminRoute<'a> {
         /// The version, as written in the path.
         version: &'a str,
     },
+    /// `GET /v1/admin/held`: items held off a task list.
+    Held,
+    /// `POST /v1/admin/held/{item_id}/approve`.
+    ApproveHeld {
+        /// The item.
+        item_id: &'a str,
+    },
+    /// `POST /v1/admin/held/{item_id}/refuse`.
+    RefuseHeld {
+        /// The item.
+        item_id: &'a str,
+    },
     /// `GET /v1/admin/clock`: the host's time.
     Clock,
     /// `POST /v1/admin/clock`: move the test clock forward.
@@ -270,6 +282,13 @@ impl<'a> Route<'a> {
             ["grants", department] => pick_admin(m, [(Method::PUT, A::SetGrants { department })]),
             ["places"] => pick_admin(m, [(Method::POST, A::ImportPlaces)]),
             ["clock"] => pick_admin(m, [(Method::GET, A::Clock), (Method::POST, A::MoveClock)]),
+            ["held"] => pick_admin(m, [(Method::GET, A::Held)]),
+            ["held", item_id, "approve"] => {
+                pick_admin(m, [(Method::POST, A::ApproveHeld { item_id })])
+            }
+            ["held", item_id, "refuse"] => {
+                pick_admin(m, [(Method::POST, A::RefuseHeld { item_id })])
+            }
             _ => Err(NoRoute {
                 known_path: false,
                 admin: true,

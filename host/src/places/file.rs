@@ -4,7 +4,12 @@
 //! - a place: `{"id": "cq/yubei", "name": "渝北区", "level": "district",
 //!   "parent": "cq"}` (`parent` left out for the root);
 //! - an office: `{"office": {"department": "public-security", "place":
-//!   "cq/yubei"}}`.
+//!   "cq/yubei"}}`;
+//! - a task list (事项清单) of a level or of one place: `{"task_list":
+//!   {"level": "grid", "tasks": ["community-grid/stop-indoor-charging",
+//!   "health/*"]}}` or `{"task_list": {"place": "cq/yubei/…/g07", "tasks":
+//!   [...]}}`; it replaces the list of the same level or place (a list is
+//!   what operators keep up to date), and an empty list takes nothing.
 //!
 //! All or nothing: every line is checked before anything is written, and
 //! the first line that fails is named with what to change. A place's
@@ -17,7 +22,7 @@ use std::collections::HashMap;
 
 use serde::Deserialize;
 
-use super::{ImportSummary, Office, Place, PlaceTree, is_slug};
+use super::{ImportSummary, Office, Place, PlaceTree, TaskList, TaskScope, is_slug};
 use crate::storage::StorageError;
 
 /// Why an import was refused. Nothing was written.
@@ -46,6 +51,8 @@ pub struct PlaceImport {
     pub places: Vec<Place>,
     /// New offices.
     pub offices: Vec<Office>,
+    /// Task lists to set.
+    pub task_lists: Vec<TaskList>,
     /// Lines that repeat the tree.
     pub unchanged: usize,
 }
@@ -56,6 +63,7 @@ impl PlaceImport {
         ImportSummary {
             places: self.places.len(),
             offices: self.offices.len(),
+            task_lists: self.task_lists.len(),
             unchanged: self.unchanged,
         }
     }
@@ -74,10 +82,70 @@ fn refuse(line: usize, message: impl Into<String>) -> PlacesError {
     }
 }
 
-/// Reads one line as a place or an office.
-fn read_line(line: usize, text: &str) -> Result<Result<Place, Office>, PlacesError> {
+/// One line of the file.
+enum Line {
+    Place(Place),
+    Office(Office),
+    TaskList(TaskList),
+}
+
+/// Reads a `task_list` line.
+fn read_task_list(line: usize, value: serde_json::Value) -> Result<TaskList, PlacesError> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Inner {
+        #[serde(default)]
+        level: Option<String>,
+        #[serde(default)]
+        place: Option<String>,
+        tasks: Vec<String>,
+    }
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct TaskListLine {
+        task_list: Inner,
+    }
+    let shape = "a task list is {\"task_list\": {\"level\": L or \"place\": ID, \"tasks\": [\"DEPARTMENT/TASK\" or \"DEPARTMENT/*\", ...]}}";
+    let parsed: TaskListLine =
+        serde_json::from_value(value).map_err(|e| refuse(line, format!("{shape} ({e})")))?;
+    let Inner {
+        level,
+        place,
+        tasks,
+    } = parsed.task_list;
+    let scope = match (level, place) {
+        (Some(level), None) => TaskScope::Level(level),
+        (None, Some(place)) => TaskScope::Place(place),
+        _ => {
+            return Err(refuse(
+                line,
+                format!("{shape}: name a level or a place, not both"),
+            ));
+        }
+    };
+    for entry in &tasks {
+        let valid = entry.split_once('/').is_some_and(|(department, task)| {
+            onething_registry::is_name(department) && !task.trim().is_empty() && !task.contains('/')
+        });
+        if !valid {
+            return Err(refuse(
+                line,
+                format!(
+                    "task `{entry}` must be DEPARTMENT/TASK or DEPARTMENT/* (e.g. community-grid/stop-indoor-charging)"
+                ),
+            ));
+        }
+    }
+    Ok(TaskList { scope, tasks })
+}
+
+/// Reads one line as a place, an office or a task list.
+fn read_line(line: usize, text: &str) -> Result<Line, PlacesError> {
     let value: serde_json::Value =
         serde_json::from_str(text).map_err(|e| refuse(line, format!("not valid JSON ({e})")))?;
+    if value.get("task_list").is_some() {
+        return read_task_list(line, value).map(Line::TaskList);
+    }
     if value.get("office").is_some() {
         let office: OfficeLine = serde_json::from_value(value).map_err(|e| {
             refuse(
@@ -85,7 +153,7 @@ fn read_line(line: usize, text: &str) -> Result<Result<Place, Office>, PlacesErr
                 format!("an office is {{\"office\": {{\"department\": D, \"place\": ID}}}} ({e})"),
             )
         })?;
-        return Ok(Err(office.office));
+        return Ok(Line::Office(office.office));
     }
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
@@ -102,7 +170,7 @@ fn read_line(line: usize, text: &str) -> Result<Result<Place, Office>, PlacesErr
             format!("a place is {{\"id\", \"name\", \"level\", \"parent\"?}} ({e})"),
         )
     })?;
-    Ok(Ok(Place {
+    Ok(Line::Place(Place {
         id: p.id,
         name: p.name,
         level: p.level,
@@ -157,6 +225,7 @@ pub fn parse_import(text: &str, tree: &PlaceTree) -> Result<PlaceImport, PlacesE
     // New places of the file by id, with their line.
     let mut new: HashMap<String, (usize, Place)> = HashMap::new();
     let mut offices: Vec<(usize, Office)> = Vec::new();
+    let mut lists: Vec<(usize, TaskList)> = Vec::new();
     for (index, text) in text.lines().enumerate() {
         let line = index + 1;
         let text = text.trim();
@@ -164,7 +233,8 @@ pub fn parse_import(text: &str, tree: &PlaceTree) -> Result<PlaceImport, PlacesE
             continue;
         }
         match read_line(line, text)? {
-            Ok(place) => {
+            Line::TaskList(list) => lists.push((line, list)),
+            Line::Place(place) => {
                 check_place(line, &place)?;
                 if let Some((first, _)) = new.get(&place.id) {
                     return Err(refuse(
@@ -188,7 +258,7 @@ pub fn parse_import(text: &str, tree: &PlaceTree) -> Result<PlaceImport, PlacesE
                     }
                 }
             }
-            Err(office) => offices.push((line, office)),
+            Line::Office(office) => offices.push((line, office)),
         }
     }
     // Parents and levels, once every new place is known.
@@ -254,8 +324,41 @@ pub fn parse_import(text: &str, tree: &PlaceTree) -> Result<PlaceImport, PlacesE
             import.offices.push(office.clone());
         }
     }
+    let mut scopes: HashMap<&TaskScope, usize> = HashMap::new();
+    for (line, list) in &lists {
+        match &list.scope {
+            TaskScope::Level(level) if !is_slug(level) => {
+                return Err(refuse(
+                    *line,
+                    format!("level `{level}` must be a slug (a-z, 0-9, -), e.g. grid"),
+                ));
+            }
+            TaskScope::Place(place) if !new.contains_key(place) && tree.get(place).is_none() => {
+                return Err(refuse(
+                    *line,
+                    format!("task list of unknown place {place}; add the place first"),
+                ));
+            }
+            _ => {}
+        }
+        if let Some(first) = scopes.insert(&list.scope, *line) {
+            return Err(refuse(
+                *line,
+                format!("a second task list for the same level or place (first on line {first})"),
+            ));
+        }
+        if tree.task_list(&list.scope) == Some(list) {
+            import.unchanged += 1;
+        } else {
+            import.task_lists.push(list.clone());
+        }
+    }
     import.places = ordered.into_iter().map(|(_, p)| p.clone()).collect();
-    if import.places.is_empty() && import.offices.is_empty() && import.unchanged == 0 {
+    if import.places.is_empty()
+        && import.offices.is_empty()
+        && import.task_lists.is_empty()
+        && import.unchanged == 0
+    {
         return Err(PlacesError::Empty);
     }
     Ok(import)
@@ -366,6 +469,7 @@ mod tests {
             ImportSummary {
                 places: 0,
                 offices: 0,
+                task_lists: 0,
                 unchanged: 3
             }
         );
@@ -385,12 +489,58 @@ mod tests {
             ImportSummary {
                 places: 1,
                 offices: 1,
+                task_lists: 0,
                 unchanged: 0
             }
         );
         let level_clash =
             "{\"id\":\"cq/yubei/x\",\"name\":\"x\",\"level\":\"district\",\"parent\":\"cq/yubei\"}";
         assert_eq!(refused(level_clash, &tree).0, 1);
+    }
+
+    #[test]
+    fn task_lists_are_read_replaced_and_checked() {
+        let tree = imported(TREE);
+        let text = r#"{"task_list":{"level":"district","tasks":["hrss/*","tax/filing"]}}
+{"task_list":{"place":"cq","tasks":[]}}"#;
+        let import = parse_import(text, &tree).unwrap();
+        assert_eq!(import.summary().task_lists, 2);
+        let tree = tree.with(&import);
+        assert!(tree.takes("cq/yubei", "hrss", "anything"));
+        assert!(tree.takes("cq/yubei", "tax", "filing"));
+        assert!(!tree.takes("cq/yubei", "tax", "audit"));
+        assert!(
+            !tree.takes("cq", "hrss", "x"),
+            "the place's own list: empty"
+        );
+        // The same again is unchanged; another list for a scope replaces it.
+        assert_eq!(parse_import(text, &tree).unwrap().summary().unchanged, 2);
+        let wider = r#"{"task_list":{"level":"district","tasks":["tax/*"]}}"#;
+        let tree = tree.with(&parse_import(wider, &tree).unwrap());
+        assert!(tree.takes("cq/yubei", "tax", "audit"));
+        assert!(!tree.takes("cq/yubei", "hrss", "anything"));
+        for (text, words) in [
+            (
+                r#"{"task_list":{"level":"grid","place":"cq","tasks":[]}}"#,
+                "not both",
+            ),
+            (
+                r#"{"task_list":{"place":"cq/nowhere","tasks":[]}}"#,
+                "unknown place",
+            ),
+            (r#"{"task_list":{"level":"Grid","tasks":[]}}"#, "slug"),
+            (
+                r#"{"task_list":{"level":"grid","tasks":["stop"]}}"#,
+                "DEPARTMENT/TASK",
+            ),
+            (
+                "{\"task_list\":{\"level\":\"grid\",\"tasks\":[]}}\n{\"task_list\":{\"level\":\"grid\",\"tasks\":[\"a/b\"]}}",
+                "second task list",
+            ),
+        ] {
+            let (_, message) = refused(text, &tree);
+            assert!(message.contains(words), "{text}: {message}");
+        }
     }
 
     #[test]

@@ -64,6 +64,40 @@ pub struct Office {
     pub place: String,
 }
 
+/// Where a task list applies: every place of a level, or one place (which
+/// then takes its own list, not its level's).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TaskScope {
+    /// Every place of this level (`grid`).
+    Level(String),
+    /// This place.
+    Place(String),
+}
+
+/// The tasks a level or a place takes (事项清单): entries
+/// `DEPARTMENT/TASK` (`community-grid/stop-indoor-charging`) or
+/// `DEPARTMENT/*`. A task sent to an office whose place (or level) has a
+/// list that does not name it is held for an operator (清单外事项下派过滤).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskList {
+    /// Where it applies.
+    pub scope: TaskScope,
+    /// What it takes.
+    pub tasks: Vec<String>,
+}
+
+impl TaskList {
+    /// Whether the list takes `department`'s `task`.
+    pub fn takes(&self, department: &str, task: &str) -> bool {
+        self.tasks.iter().any(|entry| {
+            entry
+                .split_once('/')
+                .is_some_and(|(d, t)| d == department && (t == task || t == "*"))
+        })
+    }
+}
+
 /// What an import wrote.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub struct ImportSummary {
@@ -71,6 +105,8 @@ pub struct ImportSummary {
     pub places: usize,
     /// New offices.
     pub offices: usize,
+    /// Task lists set (new, or replacing the list of the same scope).
+    pub task_lists: usize,
     /// Lines that repeat what the tree already holds (not written again).
     pub unchanged: usize,
 }
@@ -85,7 +121,8 @@ pub struct Places {
 impl Places {
     /// Loads the index from storage (every place and office, once).
     pub async fn load(storage: Arc<dyn Storage>) -> Result<Places, StorageError> {
-        let tree = PlaceTree::new(storage.all_places().await?, storage.all_offices().await?);
+        let tree = PlaceTree::new(storage.all_places().await?, storage.all_offices().await?)
+            .with_task_lists(storage.all_task_lists().await?);
         tracing::info!(places = tree.len(), "place tree loaded");
         Ok(Places {
             storage,
@@ -109,10 +146,10 @@ impl Places {
         let tree = self.tree();
         let import = parse_import(text, &tree)?;
         let summary = import.summary();
-        if summary.places + summary.offices > 0 {
+        if summary.places + summary.offices + summary.task_lists > 0 {
             let next = tree.with(&import);
             self.storage
-                .import_places(import.places, import.offices, actor)
+                .import_places(import.places, import.offices, import.task_lists, actor)
                 .await?;
             *self
                 .tree
@@ -123,6 +160,7 @@ impl Places {
             actor,
             places = summary.places,
             offices = summary.offices,
+            task_lists = summary.task_lists,
             unchanged = summary.unchanged,
             "places imported"
         );

@@ -7,7 +7,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::{Office, Place, PlaceImport};
+use super::{Office, Place, PlaceImport, TaskList, TaskScope};
 
 /// The place tree and its offices, indexed.
 #[derive(Debug, Clone, Default)]
@@ -16,6 +16,7 @@ pub struct PlaceTree {
     /// Department → the ids of the places it has an office at.
     offices: HashMap<String, HashSet<String>>,
     office_count: usize,
+    task_lists: HashMap<TaskScope, TaskList>,
 }
 
 impl PlaceTree {
@@ -42,11 +43,42 @@ impl PlaceTree {
         }
     }
 
+    /// This tree with `lists` set (each replacing the list of its scope).
+    pub fn with_task_lists(mut self, lists: Vec<TaskList>) -> Self {
+        for list in lists {
+            self.task_lists.insert(list.scope.clone(), list);
+        }
+        self
+    }
+
     /// A copy of this tree with what `import` adds.
     pub fn with(&self, import: &PlaceImport) -> Self {
         let mut next = self.clone();
         next.extend(import.places.clone(), import.offices.clone());
-        next
+        next.with_task_lists(import.task_lists.clone())
+    }
+
+    /// The task list of `scope`, if one is set.
+    pub fn task_list(&self, scope: &TaskScope) -> Option<&TaskList> {
+        self.task_lists.get(scope)
+    }
+
+    /// The list that applies at place `id`: its own, else its level's;
+    /// none: it takes any task.
+    pub fn task_list_at(&self, id: &str) -> Option<&TaskList> {
+        self.task_lists
+            .get(&TaskScope::Place(id.to_owned()))
+            .or_else(|| {
+                let level = &self.get(id)?.level;
+                self.task_lists.get(&TaskScope::Level(level.clone()))
+            })
+    }
+
+    /// Whether an office at place `id` takes `department`'s `task`: yes
+    /// unless a list applies there and does not name it.
+    pub fn takes(&self, id: &str, department: &str, task: &str) -> bool {
+        self.task_list_at(id)
+            .is_none_or(|list| list.takes(department, task))
     }
 
     /// The place with this id.

@@ -21,7 +21,7 @@ use super::bindings::wit::{
     WorkItem as WitWorkItem,
 };
 use super::state::{DeniedKind, Dispatched, HostState, Phase, stored_json_len, stored_len};
-use crate::model::{Due, ItemStatus, Priority};
+use crate::model::{Due, Priority};
 use crate::places::{Routed, Target};
 
 impl HostState {
@@ -201,9 +201,9 @@ impl Host for HostState {
             .ok_or_else(|| {
                 WitError::NotFound(format!("item {item_id} is not part of this case"))
             })?;
-        if item.status != ItemStatus::Pending {
+        if !item.status.is_open() {
             return Err(WitError::Invalid(format!(
-                "item {item_id} is {}; only a pending item can be cancelled",
+                "item {item_id} is {}; only a pending or held item can be cancelled",
                 item.status.as_str()
             )));
         }

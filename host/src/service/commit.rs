@@ -149,8 +149,17 @@ impl Service {
             });
         }
         let mut items = Vec::with_capacity(dispatched.len());
+        let tree = self.places.tree();
         for d in dispatched {
+            // Off the task list of the office it would go to: held for an
+            // operator, sent to nobody (事项清单).
+            let held_at = d
+                .routed
+                .office
+                .clone()
+                .filter(|office| !tree.takes(office, &d.department, &d.task));
             audit.push(AuditRecord::Dispatch {
+                held: held_at.is_some(),
                 plugin: plugin.manifest().id.clone(),
                 version: plugin.version().to_owned(),
                 case_id: case.id.clone(),
@@ -168,6 +177,17 @@ impl Service {
                     office: d.routed.office.clone(),
                 },
             });
+            if let Some(office) = &held_at {
+                case.timeline.push(TimelineEntry {
+                    at: now,
+                    event: TimelineEvent::ItemHeld {
+                        item_id: d.id.clone(),
+                        department: d.department.clone(),
+                        task: d.task.clone(),
+                        office: office.clone(),
+                    },
+                });
+            }
             case.item_ids.push(d.id.clone());
             items.push(WorkItem {
                 id: d.id,
@@ -176,7 +196,11 @@ impl Service {
                 department: d.department,
                 task: d.task,
                 payload: d.payload,
-                status: ItemStatus::Pending,
+                status: if held_at.is_some() {
+                    ItemStatus::Held
+                } else {
+                    ItemStatus::Pending
+                },
                 due: d.due,
                 due_at: self.calendar.due_at(now, d.due),
                 created_at: now,
@@ -190,6 +214,7 @@ impl Service {
                 handled_by: None,
                 escalation: d.escalation,
                 escalated_from: Vec::new(),
+                note: None,
             });
         }
         for mut item in cancelled {

@@ -242,7 +242,7 @@ impl Service {
         let mut cancelled = Vec::new();
         for id in &case.item_ids {
             if let Some(mut item) = self.storage.item(id).await?
-                && item.status == ItemStatus::Pending
+                && item.status.is_open()
             {
                 item.status = ItemStatus::Cancelled;
                 item.finished_at = Some(now);
@@ -411,7 +411,7 @@ impl Service {
     /// A plugin whose world lacks the event (a 0.1.0 plugin and
     /// `item-escalated`) is not called: the entry, the item and the records
     /// are committed alone.
-    async fn deliver_with(
+    pub(super) async fn deliver_with(
         &self,
         mut case: Case,
         event: CaseEvent,
@@ -464,7 +464,7 @@ impl Service {
                 let mut cancelled = Vec::new();
                 for id in &success.effects.cancelled {
                     if let Some(item) = self.storage.item(id).await?
-                        && item.status == ItemStatus::Pending
+                        && item.status.is_open()
                         && changed_item.as_ref().is_none_or(|c| c.id != item.id)
                     {
                         cancelled.push(item);
@@ -512,7 +512,7 @@ impl Service {
 /// Whether the item an event is about is written even when the plugin
 /// fails to handle the event.
 #[derive(Clone, Copy)]
-enum KeepItem {
+pub(super) enum KeepItem {
     Yes,
     /// The item and the timeline entry of what happened: the host did it
     /// whatever the plugin makes of it.

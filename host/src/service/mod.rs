@@ -41,6 +41,7 @@ use crate::storage::{OfficeStatus, Storage, StorageError};
 mod apply;
 mod commit;
 mod events;
+mod held;
 mod officers;
 
 pub use apply::validate_application;

@@ -72,6 +72,9 @@ pub enum AuditRecord {
     },
     /// A plugin dispatched a work item.
     Dispatch {
+        /// Whether it was held for an operator (off the task list).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        held: bool,
         /// The plugin id.
         plugin: String,
         /// Its version.

@@ -1,7 +1,8 @@
 //! The place tree and the departments' offices (see `crate::places`).
 //!
 //! What a backend must guarantee:
-//! - [`PlaceStore::import_places`] writes every place, every office and one
+//! - [`PlaceStore::import_places`] writes every place, every office, every
+//!   task list (replacing the stored list of the same scope) and one
 //!   [`AuditRecord::Admin`](super::AuditRecord::Admin) (`places.import`,
 //!   with the actor and the counts) in one atomic write, or none of them.
 //!   The caller has checked the import against the tree (`crate::places`
@@ -17,7 +18,7 @@
 use async_trait::async_trait;
 
 use super::StorageError;
-use crate::places::{Office, Place};
+use crate::places::{Office, Place, TaskList};
 
 /// Which places a listing returns.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -37,6 +38,7 @@ pub trait PlaceStore: Send + Sync + 'static {
         &self,
         places: Vec<Place>,
         offices: Vec<Office>,
+        task_lists: Vec<TaskList>,
         actor: &str,
     ) -> Result<(), StorageError>;
 
@@ -63,4 +65,7 @@ pub trait PlaceStore: Send + Sync + 'static {
 
     /// Every office (to build the index at start).
     async fn all_offices(&self) -> Result<Vec<Office>, StorageError>;
+
+    /// Every task list (to build the index at start).
+    async fn all_task_lists(&self) -> Result<Vec<TaskList>, StorageError>;
 }

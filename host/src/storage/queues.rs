@@ -63,6 +63,14 @@ pub trait QueueStore: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<WorkItem>, StorageError>;
 
+    /// Items held for an operator (off a task list), oldest first, at most
+    /// `limit`, after the item `after`.
+    async fn held_items(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<WorkItem>, StorageError>;
+
     /// Pending items due at or before `by` whose plugin has not yet been
     /// told they are overdue, soonest first, at most `limit`.
     async fn items_due(

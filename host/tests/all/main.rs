@@ -29,5 +29,6 @@ mod queue;
 mod registry;
 mod routing;
 mod startup;
+mod task_lists;
 mod transfer;
 mod world_0_1;

@@ -47,9 +47,15 @@ fn an_offline_import_names_the_bad_line_and_then_imports_the_tree() {
     assert!(stderr.contains("parent cq/yubei"), "{stderr}");
 
     let out = places_import(dir, "tree.jsonl", &["--data-dir", "data"]);
-    assert_imported(&out, "imported 2 places and 1 offices (0 lines unchanged)");
+    assert_imported(
+        &out,
+        "imported 2 places, 1 offices and 0 task lists (0 lines unchanged)",
+    );
     let out = places_import(dir, "tree.jsonl", &["--data-dir", "data"]);
-    assert_imported(&out, "imported 0 places and 0 offices (3 lines unchanged)");
+    assert_imported(
+        &out,
+        "imported 0 places, 0 offices and 0 task lists (3 lines unchanged)",
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -83,7 +89,7 @@ async fn an_import_through_the_admin_api_prints_what_it_imported() {
     assert!(stderr.contains("line 2:"), "{stderr}");
 
     let out = run("tree.jsonl").await.unwrap();
-    assert_imported(&out, "imported 2 places and 1 offices");
+    assert_imported(&out, "imported 2 places, 1 offices");
     let (status, body) = host.api.get("/v1/places").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["places"].as_array().unwrap().len(), 2, "{body}");

@@ -313,6 +313,7 @@ pub struct ItemView<'a> {
     finished_at: Option<DateTime<Utc>>,
     handled_by: Option<&'a str>,
     item_id: &'a str,
+    note: Option<&'a str>,
     office: Option<OfficeView<'a>>,
     overdue_reported_at: Option<DateTime<Utc>>,
     payload: &'a Value,
@@ -349,6 +350,7 @@ impl<'a> ItemView<'a> {
             finished_at: item.finished_at,
             handled_by: item.handled_by.as_deref(),
             item_id: &item.id,
+            note: item.note.as_deref(),
             office: OfficeView::of(item),
             overdue_reported_at: item.overdue_at,
             payload: &item.payload,
@@ -370,6 +372,15 @@ pub struct DepartmentItems<'a> {
     /// The department.
     pub department: &'a str,
     /// The page.
+    pub items: Vec<ItemView<'a>>,
+    /// The item id to ask `after=` for the next page; null on the last.
+    pub next_after: Option<&'a str>,
+}
+
+/// `GET /v1/admin/held`: items held off a task list.
+#[derive(Serialize)]
+pub struct HeldItems<'a> {
+    /// The page, oldest first.
     pub items: Vec<ItemView<'a>>,
     /// The item id to ask `after=` for the next page; null on the last.
     pub next_after: Option<&'a str>,

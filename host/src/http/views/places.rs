@@ -41,6 +41,8 @@ pub struct PlacesImportedView {
     pub offices: usize,
     /// New places.
     pub places: usize,
+    /// Task lists set.
+    pub task_lists: usize,
     /// Lines that repeated what the tree held.
     pub unchanged: usize,
 }
@@ -50,6 +52,7 @@ impl From<ImportSummary> for PlacesImportedView {
         PlacesImportedView {
             offices: s.offices,
             places: s.places,
+            task_lists: s.task_lists,
             unchanged: s.unchanged,
         }
     }

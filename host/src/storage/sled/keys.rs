@@ -44,6 +44,10 @@ pub(super) const PLACES: &[u8] = b"p/";
 pub(super) const LEVELS: &[u8] = b"v/";
 /// Offices by department: `e/<department>\0<place>` → nothing.
 pub(super) const OFFICES_OF: &[u8] = b"e/";
+/// Task lists (事项清单): `t/level\0<level>` or `t/place\0<id>` → the list.
+pub(super) const TASK_LISTS: &[u8] = b"t/";
+/// Held items waiting for an operator: `h/<item_id>` → nothing.
+pub(super) const HELD: &[u8] = b"h/";
 /// Offices by place: `g/<place>\0<department>` → nothing.
 pub(super) const OFFICES_AT: &[u8] = b"g/";
 
@@ -161,11 +165,14 @@ pub(super) struct Indexed {
 /// Stages the queue keys of an item whose stored version was `stored`
 /// (`None`: a new item): the department queue key moved from the old
 /// status to the new, and the office-queue keys from the old office and
-/// status to the new.
+/// status to the new; a held item has only its review-queue key.
 pub(super) fn index_item(item: &WorkItem, stored: Option<&Indexed>, out: &mut Pending) {
     if let Some(old) = stored {
         if old.status != item.status {
             out.remove(queue_key(item, old.status));
+            if old.status == ItemStatus::Held {
+                out.remove(key(HELD, &[item.id.as_bytes()]));
+            }
         }
         if (old.status, &old.office) != (item.status, &item.office)
             && let Some(office) = &old.office
@@ -177,6 +184,16 @@ pub(super) fn index_item(item: &WorkItem, stored: Option<&Indexed>, out: &mut Pe
         if old.due_at != item.due_at {
             out.remove(due_key_at(item, old.due_at));
         }
+    }
+    match item.status {
+        // Sent to nobody: in the operators' review queue only, and once
+        // refused in no queue at all.
+        ItemStatus::Held => {
+            out.insert(key(HELD, &[item.id.as_bytes()]), Vec::new());
+            return;
+        }
+        ItemStatus::Refused => return,
+        _ => {}
     }
     out.insert(queue_key(item, item.status), Vec::new());
     if let Some(office) = &item.office {

@@ -1,17 +1,26 @@
 //! [`PlaceStore`] on sled: places under `p/<id>` (the path id, so a
 //! subtree is a prefix scan), the level index `v/<level> NUL <id>`, offices
 //! by department `e/<department> NUL <place>` and by place `g/<place> NUL
-//! <department>`; imports through the writer.
+//! <department>`, task lists under `t/level NUL L` and `t/place NUL ID`;
+//! imports through the writer.
 
 use std::ops::Bound;
 
 use async_trait::async_trait;
 
-use super::keys::{LEVELS, OFFICES_AT, OFFICES_OF, PLACES, key};
+use super::keys::{LEVELS, OFFICES_AT, OFFICES_OF, PLACES, TASK_LISTS, key};
 use super::writer::Write;
 use super::{SledStorage, backend, decode, encode};
-use crate::places::{Office, Place};
+use crate::places::{Office, Place, TaskList, TaskScope};
 use crate::storage::{AuditRecord, PlaceFilter, PlaceStore, StorageError};
+
+/// The key of a task list: `t/level NUL L` or `t/place NUL ID`.
+fn task_list_key(scope: &TaskScope) -> Vec<u8> {
+    match scope {
+        TaskScope::Level(level) => key(TASK_LISTS, &[b"level", level.as_bytes()]),
+        TaskScope::Place(place) => key(TASK_LISTS, &[b"place", place.as_bytes()]),
+    }
+}
 
 /// The place key of an id.
 fn place_key(id: &str) -> Vec<u8> {
@@ -99,13 +108,19 @@ impl PlaceStore for SledStorage {
         &self,
         places: Vec<Place>,
         offices: Vec<Office>,
+        task_lists: Vec<TaskList>,
         actor: &str,
     ) -> Result<(), StorageError> {
         let audit = vec![AuditRecord::Admin {
             actor: actor.to_owned(),
             action: "places.import".into(),
             subject: "places".into(),
-            detail: format!("{} places, {} offices", places.len(), offices.len()),
+            detail: format!(
+                "{} places, {} offices, {} task lists",
+                places.len(),
+                offices.len(),
+                task_lists.len()
+            ),
         }];
         let mut writes = Vec::with_capacity(places.len() * 2 + offices.len() * 2);
         for place in &places {
@@ -119,6 +134,9 @@ impl PlaceStore for SledStorage {
             let (d, p) = (office.department.as_bytes(), office.place.as_bytes());
             writes.push((key(OFFICES_OF, &[d, p]), Vec::new()));
             writes.push((key(OFFICES_AT, &[p, d]), Vec::new()));
+        }
+        for list in &task_lists {
+            writes.push((task_list_key(&list.scope), encode(list)?));
         }
         self.write(Write::Places(writes, audit)).await
     }
@@ -177,6 +195,15 @@ impl PlaceStore for SledStorage {
             places.push(decode(&k, &v)?);
         }
         Ok(places)
+    }
+
+    async fn all_task_lists(&self) -> Result<Vec<TaskList>, StorageError> {
+        let mut lists = Vec::new();
+        for entry in self.db.scan_prefix(TASK_LISTS) {
+            let (k, v) = entry.map_err(backend)?;
+            lists.push(decode(&k, &v)?);
+        }
+        Ok(lists)
     }
 
     async fn all_offices(&self) -> Result<Vec<Office>, StorageError> {

@@ -9,7 +9,7 @@
 use async_trait::async_trait;
 use chrono::Utc;
 
-use super::keys::{DUE, ESCALATED, ITEMS, OFFICE_QUEUE, QUEUE, key};
+use super::keys::{DUE, ESCALATED, HELD, ITEMS, OFFICE_QUEUE, QUEUE, key};
 use super::{SledStorage, backend};
 use crate::model::{ItemStatus, WorkItem};
 use crate::storage::{OfficeStatus, QueueStore, StorageError};
@@ -59,6 +59,32 @@ impl QueueStore for SledStorage {
             Some(OfficeStatus::Is(status)) => keep_status(items, Some(status)),
             _ => items,
         })
+    }
+
+    async fn held_items(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<WorkItem>, StorageError> {
+        let start = match after {
+            Some(after) => key(HELD, &[after.as_bytes(), b""]),
+            None => HELD.to_vec(),
+        };
+        let mut found = Vec::new();
+        for entry in self.db.range(start..).keys() {
+            if found.len() >= limit {
+                break;
+            }
+            let k = entry.map_err(backend)?;
+            let Some(item_id) = k.strip_prefix(HELD) else {
+                break;
+            };
+            match self.get::<WorkItem>(&key(ITEMS, &[item_id]))? {
+                Some(item) if item.status == ItemStatus::Held => found.push(item),
+                _ => {}
+            }
+        }
+        Ok(found)
     }
 
     async fn items_due(
