@@ -32,6 +32,14 @@
 //! export_scenario!(Hello);
 //! ```
 //!
+//! The bindings are those of `onething:scenario@0.2.0` (`wit/scenario.wit`):
+//! a [`Case`] knows its place, subject, mode and clock ([`Case::now`]); a
+//! [`WorkItem`] names the office that takes it ([`WorkItem::at_level`],
+//! [`WorkItem::at_place`]); an [`Outcome`] may place the case
+//! ([`Outcome::at_place`]) and escalate ([`WorkItem::escalates`]). What
+//! the host does not honour yet ([`WorkItem::reports_within`],
+//! [`Field::subject`]) it refuses with an error that says so.
+//!
 //! Every call runs in a fresh instance: keep what you must remember in the
 //! case's state (`Scenario::State`), never in statics. Whatever a call
 //! dispatches or reads is committed by the host only if the call returns

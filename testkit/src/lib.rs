@@ -223,26 +223,21 @@ impl TestKit {
         self.case(&applied.case.case.id).await
     }
 
-    /// The item's department completes it with `result`.
+    /// The item's department completes it with `result`, acting at the
+    /// office that owns it (its top office when the item has none).
     pub async fn complete(&self, item_id: &str, result: Value) -> Result<KitCase, KitError> {
-        let department = self.department_of(item_id).await?;
-        let acted = self
-            .service
-            .complete_item(&Officer::department(&department), item_id, result)
-            .await?;
+        let owner = self.owner_of(item_id).await?;
+        let acted = self.service.complete_item(&owner, item_id, result).await?;
         self.case(&acted.case.id).await
     }
 
-    /// The item's department rejects it with `reason`.
+    /// The item's department rejects it with `reason`, acting at the office
+    /// that owns it (its top office when the item has none).
     pub async fn reject(&self, item_id: &str, reason: &str) -> Result<KitCase, KitError> {
-        let department = self.department_of(item_id).await?;
+        let owner = self.owner_of(item_id).await?;
         let acted = self
             .service
-            .reject_item(
-                &Officer::department(&department),
-                item_id,
-                reason.to_owned(),
-            )
+            .reject_item(&owner, item_id, reason.to_owned())
             .await?;
         self.case(&acted.case.id).await
     }
@@ -281,11 +276,18 @@ impl TestKit {
         })
     }
 
-    async fn department_of(&self, item_id: &str) -> Result<String, KitError> {
-        self.storage
+    /// The department of the item, acting at the office that owns it
+    /// (items routed by place belong to one office, which alone may act on
+    /// them).
+    async fn owner_of(&self, item_id: &str) -> Result<Officer, KitError> {
+        let item = self
+            .storage
             .item(item_id)
             .await?
-            .map(|i| i.department)
-            .ok_or_else(|| KitError::NoSuchItem(item_id.to_owned()))
+            .ok_or_else(|| KitError::NoSuchItem(item_id.to_owned()))?;
+        Ok(Officer {
+            place: item.office,
+            ..Officer::department(&item.department)
+        })
     }
 }

@@ -401,22 +401,45 @@ async fn a_case_survives_a_restart_and_goes_on_where_it_stopped() {
     server.shutdown().await;
 
     // Same data dir, new process state: the case and its items are there,
-    // and departments carry on.
+    // and departments carry on. The demo family is placed (the residence
+    // record's grid): each item is its owning office's, so an officer of
+    // that office completes it.
     let server = onething_host::server::Server::start(config).await.unwrap();
     let api = Api::new(format!("http://{}", server.addr()));
     let (_, case) = api.get(&format!("/v1/cases/{case_id}")).await;
     assert_eq!(case["status"], "in-progress");
+    assert_eq!(
+        case["place"], "cq/yuzhong/jiefangbei/minsheng/g01",
+        "{case}"
+    );
     for item in case["items"].as_array().unwrap() {
-        let (status, body) = api
-            .post(
-                &format!(
-                    "/v1/departments/{}/items/{}/complete",
-                    item["department"].as_str().unwrap(),
-                    item["item_id"].as_str().unwrap()
-                ),
-                &json!({"result": {"ok": true}}),
-            )
-            .await;
+        let department = item["department"].as_str().unwrap();
+        let office = item["office"]["place"].as_str();
+        let expected = if department == "public-security" {
+            "cq/yuzhong"
+        } else {
+            "cq"
+        };
+        assert_eq!(office, Some(expected), "{item}");
+        let officer = onething_host::identity::issue_dev_officer(
+            &format!("{department}-officer"),
+            department,
+            office,
+            chrono::Utc::now().timestamp(),
+            600,
+        );
+        let response = reqwest::Client::new()
+            .post(format!(
+                "{}/v1/departments/{department}/items/{}/complete",
+                api.base,
+                item["item_id"].as_str().unwrap()
+            ))
+            .bearer_auth(officer)
+            .json(&json!({"result": {"ok": true}}))
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = crate::support::into_json(response).await;
         assert_eq!(status, StatusCode::OK, "{body}");
     }
     let (_, case) = api.get(&format!("/v1/cases/{case_id}")).await;

@@ -6,7 +6,12 @@
 //! due in hours. If the registration is refused after other items went out,
 //! the plugin compensates: it cancels the items still open and asks the
 //! departments that already finished to reverse their work (`reverse-…`
-//! items), and the case says so. See README.md.
+//! items), and the case says so.
+//!
+//! The form's `district` (a place field) is where the company registers: it
+//! places the case, and every item, reversals too, goes to its department's
+//! office of that district (or the nearest above it, e.g. the city's tax
+//! office). See README.md.
 
 use std::collections::BTreeMap;
 
@@ -36,6 +41,10 @@ struct Application {
     address: String,
     registered_capital: f64,
     phone: String,
+    /// The district the company registers in (a place id); optional, so
+    /// that a host without a place tree still serves the scenario.
+    #[serde(default)]
+    district: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -124,14 +133,20 @@ impl Scenario for Startup {
                 Field::text("phone")
                     .required()
                     .describe("A phone number for the departments."),
-            );
+            )
+            .field(Field::place("district").describe(
+                "The district the company registers in (a place id, e.g. cq/yubei): its offices \
+                 take the items.",
+            ));
         for (department, _, _) in ITEMS {
             info = info.department(department);
         }
         info
     }
 
-    fn start(_case: &Case, form: Application) -> Result<Outcome<State>, Error> {
+    fn start(case: &Case, form: Application) -> Result<Outcome<State>, Error> {
+        // The district field placed the case before this call: route from it.
+        let placed = case.place().is_some();
         let mut state = State::default();
         let company = json!({
             "company_name": form.company_name,
@@ -139,13 +154,12 @@ impl Scenario for Startup {
             "address": form.address,
             "registered_capital": form.registered_capital,
             "phone": form.phone,
+            "district": form.district,
         });
         for (department, task, hours) in ITEMS {
-            let id = dispatch::submit(WorkItem::new(
-                department,
-                task,
-                Due::Hours(hours),
-                company.clone(),
+            let id = dispatch::submit(in_district(
+                WorkItem::new(department, task, Due::Hours(hours), company.clone()),
+                placed,
             ))?;
             state.track(id, department, task, Step::Pending);
         }
@@ -157,7 +171,7 @@ impl Scenario for Startup {
         ))
     }
 
-    fn on_event(_case: &Case, mut state: State, event: Event) -> Result<Outcome<State>, Error> {
+    fn on_event(case: &Case, mut state: State, event: Event) -> Result<Outcome<State>, Error> {
         match event {
             Event::ItemCompleted {
                 item_id, result, ..
@@ -209,7 +223,7 @@ impl Scenario for Startup {
                         format!("{department} could not do {task}: {reason}"),
                     ));
                 }
-                compensate(state, &reason)
+                compensate(state, &reason, case.place().is_some())
             }
             Event::ItemOverdue {
                 department, task, ..
@@ -236,6 +250,16 @@ impl Scenario for Startup {
     }
 }
 
+/// `item` for the office of the case's district when the case has a place
+/// (`placed`); otherwise as before places (the department's top office).
+fn in_district(item: WorkItem, placed: bool) -> WorkItem {
+    if placed {
+        item.at_level("district")
+    } else {
+        item
+    }
+}
+
 /// The outcome that leaves the case where it stands.
 fn current(state: State) -> Outcome<State> {
     let done = state
@@ -254,7 +278,7 @@ fn current(state: State) -> Outcome<State> {
 
 /// The registration was refused: cancel what is still open, reverse what
 /// was done, and say so.
-fn compensate(mut state: State, reason: &str) -> Result<Outcome<State>, Error> {
+fn compensate(mut state: State, reason: &str, placed: bool) -> Result<Outcome<State>, Error> {
     state.compensating = true;
     let mut cancelled = Vec::new();
     let mut reversed = Vec::new();
@@ -274,11 +298,14 @@ fn compensate(mut state: State, reason: &str) -> Result<Outcome<State>, Error> {
             }
             Step::Completed => {
                 let task = format!("reverse-{}", item.task);
-                let reversal = dispatch::submit(WorkItem::new(
-                    &item.department,
-                    &task,
-                    Due::Hours(4),
-                    json!({"reverses": id, "result": item.result, "reason": "company registration refused"}),
+                let reversal = dispatch::submit(in_district(
+                    WorkItem::new(
+                        &item.department,
+                        &task,
+                        Due::Hours(4),
+                        json!({"reverses": id, "result": item.result, "reason": "company registration refused"}),
+                    ),
+                    placed,
                 ))?;
                 state.track(reversal, &item.department, &task, Step::Reversal);
                 reversed.push(item.department.clone());

@@ -4,7 +4,13 @@
 //! The sending office must finish first (10 working days, it issues the
 //! transfer information form with an electronic seal); only then is the
 //! receiving office's item dispatched (5 working days). The case shows each
-//! side's item and status. See README.md.
+//! side's item and status.
+//!
+//! The two offices are two districts of the host's place tree, when it
+//! knows them: the sending office is the district the insurance is held in
+//! (the enrolment record's `place`: the applicant should not have to know
+//! it), the receiving office the district the applicant names (`to_district`,
+//! a place field, which also places the case). See README.md.
 
 use onething_sdk::{
     Case, Due, Error, Event, Field, Info, Outcome, Scenario, WorkItem, data, dispatch,
@@ -22,6 +28,11 @@ const RECEIVING: &str = "transfer-in";
 struct Enrolment {
     region: String,
     status: String,
+    /// The district office that holds the insurance, as a place id
+    /// (`cq/yuzhong`); none when it is not on this host's tree (another
+    /// province).
+    #[serde(default)]
+    place: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -30,6 +41,9 @@ struct Application {
     from_region: String,
     to_region: String,
     phone: String,
+    /// The district the applicant moves to, when it is on this host's tree.
+    #[serde(default)]
+    to_district: Option<String>,
 }
 
 /// Where the transfer stands.
@@ -57,6 +71,9 @@ struct State {
     applicant_id: String,
     #[serde(default)]
     phone: String,
+    /// The receiving district, if the applicant named one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    to_district: Option<String>,
 }
 
 struct Transfer;
@@ -92,6 +109,10 @@ impl Scenario for Transfer {
                     .required()
                     .describe("A phone number for the offices."),
             )
+            .field(Field::place("to_district").describe(
+                "The district you move to (a place id, e.g. cq/jiangbei), when it is in this \
+                 city; its medical insurance office receives the transfer.",
+            ))
     }
 
     fn start(_case: &Case, form: Application) -> Result<Outcome<State>, Error> {
@@ -130,13 +151,31 @@ impl Scenario for Transfer {
         if form.from_region == form.to_region {
             return refused("same-region", "the two regions are the same".into());
         }
-        let id = dispatch::submit(WorkItem::new(
+        if let (Some(from), Some(to)) = (&enrolment.place, &form.to_district)
+            && from == to
+        {
+            return refused(
+                "same-district",
+                format!("the insurance is already held in {to}; there is nothing to transfer"),
+            );
+        }
+        let mut sending = WorkItem::new(
             DEPARTMENT,
             SENDING,
             Due::WorkingDays(10),
             json!({"office": form.from_region, "applicant_id": form.applicant_id,
                    "to_region": form.to_region, "phone": form.phone}),
-        ))?;
+        );
+        sending = match (&enrolment.place, &form.to_district) {
+            // The district office that holds the insurance.
+            (Some(from), _) => sending.at_place(from),
+            // Held outside this tree, while the case is placed at the
+            // receiving district: the city's office sends it on, not the
+            // receiving district's.
+            (None, Some(_)) => sending.at_level("city"),
+            (None, None) => sending,
+        };
+        let id = dispatch::submit(sending)?;
         info!(
             "transfer from {} to {} started",
             form.from_region, form.to_region
@@ -147,6 +186,7 @@ impl Scenario for Transfer {
                 sending_item: Some(id),
                 receiving_item: None,
                 to_region: form.to_region,
+                to_district: form.to_district,
                 applicant_id: form.applicant_id,
                 phone: form.phone,
             },
@@ -163,13 +203,17 @@ impl Scenario for Transfer {
                     && state.phase == Phase::Sending
                 {
                     // The transfer information form travels to the receiving office.
-                    let id = dispatch::submit(WorkItem::new(
+                    let mut receiving = WorkItem::new(
                         DEPARTMENT,
                         RECEIVING,
                         Due::WorkingDays(5),
                         json!({"office": state.to_region, "applicant_id": state.applicant_id,
                                "phone": state.phone, "transfer_form": result}),
-                    ))?;
+                    );
+                    if let Some(to) = &state.to_district {
+                        receiving = receiving.at_place(to);
+                    }
+                    let id = dispatch::submit(receiving)?;
                     state.receiving_item = Some(id);
                     state.phase = Phase::Receiving;
                     return Ok(Outcome::in_progress(

@@ -5,7 +5,10 @@
 //! on it, and that the chosen parent is a registered resident (public
 //! security), then dispatches four items, each due in 5 working days:
 //! household registration, resident medical insurance enrolment, the social
-//! security card and the vaccination record. See README.md for the paths.
+//! security card and the vaccination record. When the household's resident
+//! record has a `place`, the case is placed there: household registration
+//! goes to the police office of the family's district, the other three to
+//! the city's offices. See README.md for the paths.
 
 use std::collections::BTreeMap;
 
@@ -19,13 +22,22 @@ use serde_json::{Value, json};
 /// Every item is due within 5 working days (the published promise).
 const DUE: Due = Due::WorkingDays(5);
 
-/// The four items: (department, task).
-const ITEMS: [(&str, &str); 4] = [
-    ("public-security", "household-registration"),
-    ("medical-insurance", "resident-enrolment"),
-    ("hrss", "social-security-card"),
-    ("disease-control", "vaccination-record"),
+/// The four items: (department, task, the level of the office that takes
+/// it when the case has a place).
+const ITEMS: [(&str, &str, &str); 4] = [
+    ("public-security", "household-registration", "district"),
+    ("medical-insurance", "resident-enrolment", "city"),
+    ("hrss", "social-security-card", "city"),
+    ("disease-control", "vaccination-record", "city"),
 ];
+
+/// The level at which `task`'s office is chosen.
+fn level_of(task: &str) -> Option<&'static str> {
+    ITEMS
+        .iter()
+        .find(|(_, t, _)| *t == task)
+        .map(|(_, _, level)| *level)
+}
 
 /// A birth medical certificate (出生医学证明), as health keeps it.
 #[derive(Debug, Deserialize)]
@@ -44,6 +56,11 @@ struct Certificate {
 struct Resident {
     household_id: String,
     address: String,
+    /// Where the household lives: a place id of the host's tree (a grid,
+    /// e.g. `cq/yubei/longxi/jinlong/g02`); records without one leave the
+    /// case unplaced.
+    #[serde(default)]
+    place: Option<String>,
 }
 
 /// The application form.
@@ -107,7 +124,7 @@ impl State {
     }
 
     fn all_completed(&self) -> bool {
-        ITEMS.iter().all(|(_, task)| {
+        ITEMS.iter().all(|(_, task, _)| {
             self.items
                 .values()
                 .any(|i| i.task == *task && i.status == ItemStatus::Completed)
@@ -122,8 +139,22 @@ impl State {
             .collect()
     }
 
-    fn dispatch(&mut self, department: &str, task: &str, payload: Value) -> Result<(), Error> {
-        let id = dispatch::submit(WorkItem::new(department, task, DUE, payload))?;
+    /// Dispatches `task`; `placed` says whether the case has (or gets, in
+    /// this call) a place to route from: then the item goes to the office
+    /// at its level, otherwise to the department's top office as before
+    /// places (a level target needs a place to start from).
+    fn dispatch(
+        &mut self,
+        department: &str,
+        task: &str,
+        payload: Value,
+        placed: bool,
+    ) -> Result<(), Error> {
+        let mut item = WorkItem::new(department, task, DUE, payload);
+        if let Some(level) = level_of(task).filter(|_| placed) {
+            item = item.at_level(level);
+        }
+        let id = dispatch::submit(item)?;
         self.items.insert(
             id,
             ItemState {
@@ -278,13 +309,19 @@ impl Scenario for Newborn {
             })),
             with(json!({"hospital": cert.hospital, "phone": form.phone})),
         ];
+        // The case is where the household lives, when the record says.
+        let place = resident.place.clone();
+        let placed = |outcome: Outcome<State>| match &place {
+            Some(place) => outcome.at_place(place.clone()),
+            None => outcome,
+        };
         let mut state = State::default();
         if form.preview_evidence == Some(true) {
-            for ((_, task), payload) in ITEMS.iter().zip(payloads) {
+            for ((_, task, _), payload) in ITEMS.iter().zip(payloads) {
                 state.payloads.insert((*task).to_owned(), payload);
             }
             state.awaiting_evidence = true;
-            return Ok(evidence::preview(
+            return Ok(placed(evidence::preview(
                 state,
                 &[
                     (
@@ -302,22 +339,22 @@ impl Scenario for Newborn {
                         ),
                     ),
                 ],
-            ));
+            )));
         }
-        for ((department, task), payload) in ITEMS.iter().zip(payloads) {
+        for ((department, task, _), payload) in ITEMS.iter().zip(payloads) {
             state.payloads.insert((*task).to_owned(), payload.clone());
-            state.dispatch(department, task, payload)?;
+            state.dispatch(department, task, payload, place.is_some())?;
         }
         info!("four items dispatched for {}", cert.certificate_no);
-        Ok(Outcome::in_progress(
+        Ok(placed(Outcome::in_progress(
             state,
             "Your application is accepted. Household registration, medical insurance, \
              the social security card and the vaccination record are with the departments, \
              each due within 5 working days.",
-        ))
+        )))
     }
 
-    fn on_event(_case: &Case, mut state: State, event: Event) -> Result<Outcome<State>, Error> {
+    fn on_event(case: &Case, mut state: State, event: Event) -> Result<Outcome<State>, Error> {
         match event {
             Event::ItemCompleted {
                 item_id, result, ..
@@ -369,9 +406,9 @@ impl Scenario for Newborn {
                 match evidence::answer(&event) {
                     Some(evidence::Answer::Confirmed) => {
                         state.awaiting_evidence = false;
-                        for (department, task) in ITEMS {
+                        for (department, task, _) in ITEMS {
                             let payload = state.payloads.get(task).cloned().unwrap_or(json!({}));
-                            state.dispatch(department, task, payload)?;
+                            state.dispatch(department, task, payload, case.place().is_some())?;
                         }
                         Ok(Outcome::in_progress(
                             state,
@@ -407,7 +444,12 @@ impl Scenario for Newborn {
                     if let Some(old) = state.items.get_mut(&id) {
                         old.status = ItemStatus::Replaced;
                     }
-                    state.dispatch(&item.department, &item.task, payload)?;
+                    state.dispatch(
+                        &item.department,
+                        &item.task,
+                        payload,
+                        case.place().is_some(),
+                    )?;
                 }
                 Ok(Outcome::in_progress(
                     state,

@@ -21,3 +21,13 @@ pub fn example(id: &str) -> PathBuf {
     });
     dist.join(id)
 }
+
+/// `dist/fixtures/<id>`, after `scripts/build-plugins.sh` has run once.
+pub fn fixture(id: &str) -> PathBuf {
+    example(id)
+        .parent()
+        .and_then(Path::parent)
+        .expect("dist/plugins has a parent")
+        .join("fixtures")
+        .join(id)
+}

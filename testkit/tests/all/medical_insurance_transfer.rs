@@ -79,3 +79,80 @@ async fn a_slow_sending_office_is_reported_after_ten_working_days() {
     assert_eq!(kit.pass(chrono::Duration::days(13)).await.unwrap(), 0);
     assert_eq!(kit.pass(chrono::Duration::days(1)).await.unwrap(), 1);
 }
+
+/// A kit on the demo tree: `Y` is insured in 渝中区 (its record says so),
+/// `S` in another province (no place on this tree).
+async fn placed_kit() -> TestKit {
+    let kit = kit().await;
+    kit.places(onething_host::places::DEMO_PLACES)
+        .await
+        .unwrap();
+    kit.dataset(
+        "medical-insurance/enrolments",
+        "id_number",
+        &[
+            json!({"id_number": "Y", "region": "chongqing-yuzhong", "status": "active",
+                   "place": "cq/yuzhong"}),
+            json!({"id_number": "S", "region": "sichuan-chengdu", "status": "active"}),
+        ],
+    )
+    .await
+    .unwrap();
+    kit
+}
+
+fn moving(id: &str, from: &str, to_district: &str) -> serde_json::Value {
+    json!({"applicant_id": id, "from_region": from, "to_region": "chongqing-jiangbei",
+           "to_district": to_district, "phone": "1"})
+}
+
+#[tokio::test]
+async fn the_district_that_holds_the_insurance_sends_it_and_the_one_moved_to_receives_it() {
+    let kit = placed_kit().await;
+    let case = kit
+        .apply(moving("Y", "chongqing-yuzhong", "cq/jiangbei"))
+        .await
+        .unwrap();
+    assert_eq!(case.status, CaseStatus::InProgress, "{}", case.message);
+    // The case is where the applicant moves to.
+    assert_eq!(case.place.as_deref(), Some("cq/jiangbei"));
+    let sending = &case.items[0];
+    assert_eq!(sending.place.as_deref(), Some("cq/yuzhong"));
+    assert_eq!(sending.office.as_deref(), Some("cq/yuzhong"));
+
+    let case = kit
+        .complete(&sending.id, json!({"form_no": "F-2"}))
+        .await
+        .unwrap();
+    let receiving = &case.items[1];
+    assert_eq!(receiving.task, "transfer-in");
+    assert_eq!(receiving.office.as_deref(), Some("cq/jiangbei"));
+}
+
+#[tokio::test]
+async fn moving_within_the_same_district_is_refused() {
+    let kit = placed_kit().await;
+    let case = kit
+        .apply(moving("Y", "chongqing-yuzhong", "cq/yuzhong"))
+        .await
+        .unwrap();
+    assert_eq!(case.status, CaseStatus::Rejected);
+    assert!(
+        case.message.starts_with("same-district"),
+        "{}",
+        case.message
+    );
+    assert!(case.items.is_empty());
+}
+
+#[tokio::test]
+async fn insurance_from_another_province_is_sent_on_by_the_city_office() {
+    let kit = placed_kit().await;
+    let case = kit
+        .apply(moving("S", "sichuan-chengdu", "cq/jiangbei"))
+        .await
+        .unwrap();
+    assert_eq!(case.status, CaseStatus::InProgress, "{}", case.message);
+    // Not the receiving district's office: the city's.
+    assert_eq!(case.items[0].office.as_deref(), Some("cq"));
+}

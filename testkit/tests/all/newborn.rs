@@ -129,3 +129,134 @@ async fn applying_as_a_citizen_fills_in_the_applicant_and_refuses_another() {
     let refused = kit.apply_as("KF", form("mother")).await;
     assert!(refused.is_err());
 }
+
+/// A kit on the demo place tree, with a family in each of two districts
+/// (`KM` in 渝中区, `JM` in 江北区) and one whose record has no place
+/// (`NM`).
+async fn placed_kit() -> TestKit {
+    let kit = kit().await;
+    kit.places(onething_host::places::DEMO_PLACES)
+        .await
+        .unwrap();
+    let cert = |no: &str, mother: &str| {
+        json!({"certificate_no": no, "child_name": "孙小花", "sex": "female",
+               "born_at": "2026-11-20T08:00:00+08:00", "hospital": "H",
+               "mother_id": mother, "father_id": "KF"})
+    };
+    kit.dataset(
+        "health/birth-certificates",
+        "certificate_no",
+        &[cert("K1", "KM"), cert("J1", "JM"), cert("N1", "NM")],
+    )
+    .await
+    .unwrap();
+    kit.dataset(
+        "public-security/residents",
+        "id_number",
+        &[
+            json!({"id_number": "KM", "name": "母", "household_id": "KH", "address": "A",
+                   "place": "cq/yuzhong/jiefangbei/minsheng/g01"}),
+            json!({"id_number": "JM", "name": "母", "household_id": "JH", "address": "B",
+                   "place": "cq/jiangbei/guanyinqiao/jiazhou/g02"}),
+            json!({"id_number": "NM", "name": "母", "household_id": "NH", "address": "C"}),
+        ],
+    )
+    .await
+    .unwrap();
+    kit
+}
+
+fn form_of(certificate_no: &str, mother: &str) -> Value {
+    json!({"certificate_no": certificate_no, "child_name": "孙小花", "applicant_id": mother,
+           "household_of": "mother", "phone": "1"})
+}
+
+/// Each department's item: (department, place it is for, office).
+fn routes(case: &onething_testkit::KitCase) -> Vec<(String, Option<String>, Option<String>)> {
+    case.items
+        .iter()
+        .map(|i| (i.department.clone(), i.place.clone(), i.office.clone()))
+        .collect()
+}
+
+fn route(department: &str, place: &str, office: &str) -> (String, Option<String>, Option<String>) {
+    (department.into(), Some(place.into()), Some(office.into()))
+}
+
+#[tokio::test]
+async fn the_family_s_district_police_registers_the_child_and_the_city_does_the_rest() {
+    let kit = placed_kit().await;
+    let case = kit.apply(form_of("K1", "KM")).await.unwrap();
+    assert_eq!(case.status, CaseStatus::InProgress, "{}", case.message);
+    // The case is where the household lives.
+    assert_eq!(
+        case.place.as_deref(),
+        Some("cq/yuzhong/jiefangbei/minsheng/g01")
+    );
+    assert_eq!(
+        routes(&case),
+        [
+            route("public-security", "cq/yuzhong", "cq/yuzhong"),
+            route("medical-insurance", "cq", "cq"),
+            route("hrss", "cq", "cq"),
+            route("disease-control", "cq", "cq"),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_family_in_another_district_goes_to_that_district_s_police() {
+    let kit = placed_kit().await;
+    let case = kit.apply(form_of("J1", "JM")).await.unwrap();
+    assert_eq!(
+        case.place.as_deref(),
+        Some("cq/jiangbei/guanyinqiao/jiazhou/g02")
+    );
+    let police = case.items_of("public-security")[0];
+    assert_eq!(police.place.as_deref(), Some("cq/jiangbei"));
+    assert_eq!(police.office.as_deref(), Some("cq/jiangbei"));
+    // Sent again after a supplement, it goes to the same office.
+    let case = kit.reject(&police.id, "photo missing").await.unwrap();
+    let case = kit
+        .supplement(&case.id, json!({"photo": "p"}))
+        .await
+        .unwrap();
+    let again = case.items_of("public-security")[1];
+    assert_eq!(again.status, ItemStatus::Pending);
+    assert_eq!(again.office.as_deref(), Some("cq/jiangbei"));
+}
+
+#[tokio::test]
+async fn a_record_without_a_place_leaves_the_case_unplaced_and_the_top_offices_take_it() {
+    let kit = placed_kit().await;
+    let case = kit.apply(form_of("N1", "NM")).await.unwrap();
+    assert_eq!(case.status, CaseStatus::InProgress, "{}", case.message);
+    assert_eq!(case.place, None);
+    // No place to route from: each department's top office (the city).
+    for item in &case.items {
+        assert_eq!(item.place, None, "{}", item.department);
+        assert_eq!(item.office.as_deref(), Some("cq"), "{}", item.department);
+    }
+}
+
+#[tokio::test]
+async fn the_evidence_preview_places_the_case_and_the_confirmation_routes_from_it() {
+    let kit = placed_kit().await;
+    let mut form = form_of("K1", "KM");
+    form["preview_evidence"] = json!(true);
+    let case = kit.apply(form).await.unwrap();
+    assert_eq!(case.status, CaseStatus::AwaitingCitizen, "{}", case.message);
+    assert!(case.items.is_empty());
+    assert_eq!(
+        case.place.as_deref(),
+        Some("cq/yuzhong/jiefangbei/minsheng/g01")
+    );
+    let case = kit
+        .supplement(&case.id, json!({"evidence": "confirmed"}))
+        .await
+        .unwrap();
+    assert_eq!(case.status, CaseStatus::InProgress, "{}", case.message);
+    let police = case.items_of("public-security")[0];
+    assert_eq!(police.office.as_deref(), Some("cq/yuzhong"));
+    assert_eq!(case.items_of("hrss")[0].office.as_deref(), Some("cq"));
+}
