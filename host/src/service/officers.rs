@@ -35,7 +35,7 @@ pub struct Officer {
 
 impl Officer {
     /// The department itself, acting at its top office: what a token with
-    /// no `department` claim is, and what the test kit acts as.
+    /// no `department` claim is.
     pub fn department(department: &str) -> Self {
         Officer {
             id: department.to_owned(),
