@@ -22,6 +22,7 @@ mod idempotency;
 mod identity;
 mod metrics;
 mod newborn;
+mod newborn_places;
 mod officers;
 mod overdue;
 mod places;
