@@ -117,6 +117,8 @@ pub struct Metrics {
     calls_memory_reserved_mib: AtomicI64,
     overdue: [AtomicU64; OVERDUE_OUTCOMES.len()],
     overdue_in_flight: AtomicI64,
+    escalated: AtomicU64,
+    held: AtomicU64,
     connections_open: AtomicI64,
     connections_evicted: AtomicU64,
     connections_refused: AtomicU64,
@@ -167,6 +169,17 @@ impl Metrics {
         if let Some(i) = OVERDUE_OUTCOMES.iter().position(|(o, _)| *o == outcome) {
             self.overdue[i].fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Counts an item moved one office up because its time ran out.
+    pub fn record_escalated(&self) {
+        self.escalated.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts `n` items held off a task list at dispatch.
+    pub fn record_held(&self, n: usize) {
+        self.held
+            .fetch_add(u64::try_from(n).unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 
     /// Sets how many overdue items are being handled or wait for their
@@ -313,6 +326,26 @@ impl Metrics {
                 self.overdue[i].load(Ordering::Relaxed)
             );
         }
+        let _ = writeln!(
+            out,
+            "# HELP onething_items_escalated_total Items moved to their department's office one level up because their time ran out."
+        );
+        let _ = writeln!(out, "# TYPE onething_items_escalated_total counter");
+        let _ = writeln!(
+            out,
+            "onething_items_escalated_total {}",
+            self.escalated.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP onething_items_held_total Items held for an operator at dispatch because the office's task list does not name them."
+        );
+        let _ = writeln!(out, "# TYPE onething_items_held_total counter");
+        let _ = writeln!(
+            out,
+            "onething_items_held_total {}",
+            self.held.load(Ordering::Relaxed)
+        );
         let _ = writeln!(
             out,
             "# HELP onething_overdue_in_flight Overdue items being handled or waiting for their plugin's share of the deadline loop."

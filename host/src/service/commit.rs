@@ -178,6 +178,7 @@ impl Service {
                 },
             });
             if let Some(office) = &held_at {
+                self.metrics.record_held(1);
                 case.timeline.push(TimelineEntry {
                     at: now,
                     event: TimelineEvent::ItemHeld {

@@ -169,13 +169,14 @@ impl Service {
                 vec![audit],
             )
             .await;
-        match delivered {
-            Ok(_) => Ok(Some(OverdueReport::Reported)),
-            Err(ServiceError::Refused(_) | ServiceError::Plugin(_)) => {
-                Ok(Some(OverdueReport::CallFailed))
-            }
-            Err(e) => Err(e),
-        }
+        let report = match delivered {
+            Ok(_) => OverdueReport::Reported,
+            Err(ServiceError::Refused(_) | ServiceError::Plugin(_)) => OverdueReport::CallFailed,
+            Err(e) => return Err(e),
+        };
+        // Committed either way: the item moved.
+        self.metrics.record_escalated();
+        Ok(Some(report))
     }
 
     /// Records that handling the overdue `item_id` failed in the host

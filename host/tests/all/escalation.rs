@@ -185,6 +185,11 @@ async fn an_item_nobody_handles_climbs_the_ladder_and_then_the_centre_takes_it()
         .filter(|entry| matches!(&entry.record, AuditRecord::Escalated { item_id: id, .. } if *id == item_id))
         .count();
     assert_eq!(audited, 2);
+    let metrics = crate::support::scrape(&host).await;
+    assert_eq!(
+        crate::support::value(&metrics, "onething_items_escalated_total"),
+        2.0
+    );
     let clock_moves = host
         .audit()
         .await

@@ -129,6 +129,11 @@ async fn an_off_list_task_is_held_until_an_operator_approves_it() {
         matches!(&entry.record, AuditRecord::Dispatch { item_id: id, held: true, .. } if *id == item_id)
     });
     assert!(held_dispatch, "the dispatch is recorded as held");
+    let metrics = crate::support::scrape(&host).await;
+    assert_eq!(
+        crate::support::value(&metrics, "onething_items_held_total"),
+        1.0
+    );
 }
 
 #[tokio::test]
