@@ -17,4 +17,5 @@ mod support;
 mod audit;
 mod cli;
 mod crash;
+mod data;
 mod places;

@@ -1,5 +1,7 @@
 //! [`DatasetReader`] and [`DatasetStore`] on sled: records under
-//! `s/dataset NUL key`, imports through the writer.
+//! `s/dataset NUL key`, imports and replaces through the writer (a
+//! replace is one sled batch that removes the old keys and writes the new
+//! ones, so a concurrent `get` sees one version or the other).
 
 use async_trait::async_trait;
 
@@ -40,6 +42,22 @@ impl DatasetStore for SledStorage {
         let count = records.len();
         self.write(Write::Import(dataset.to_owned(), records))
             .await?;
+        Ok(count)
+    }
+
+    async fn replace_dataset(
+        &self,
+        dataset: &str,
+        records: Vec<DatasetRecord>,
+        actor: &str,
+    ) -> Result<usize, StorageError> {
+        let count = records.len();
+        self.write(Write::Replace {
+            dataset: dataset.to_owned(),
+            records,
+            actor: actor.to_owned(),
+        })
+        .await?;
         Ok(count)
     }
 
