@@ -70,7 +70,8 @@ enum Command {
         #[command(subcommand)]
         command: tools::KeysCommand,
     },
-    /// Development tokens for citizens, departments and devices.
+    /// Development tokens for citizens, departments, devices and operators,
+    /// and the development provider's `[identity]` block.
     Token {
         #[command(subcommand)]
         command: tools::TokenCommand,

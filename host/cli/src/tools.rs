@@ -88,6 +88,30 @@ pub enum TokenCommand {
         #[arg(long, default_value_t = 8)]
         ttl_hours: i64,
     },
+    /// Print the DEVELOPMENT identity provider's `[identity]` block, to
+    /// put in the config file of a host that is not in demo mode so that
+    /// `token issue` tokens work on it. Anyone can mint its tokens,
+    /// operators' too: only for a host that only you can reach, never in
+    /// production.
+    Provider,
+}
+
+/// The `[identity]` block of the development provider, with the warning
+/// that goes with it (TOML comments, so the block can be appended to a
+/// config file as printed).
+fn dev_provider_block() -> String {
+    use onething_host::identity::{DEV_ISSUER, dev_public_key_hex};
+    format!(
+        "# The DEVELOPMENT identity provider (onething token issue). Its key is\n\
+         # derived from a public seed: ANYONE can mint its tokens, operator tokens\n\
+         # that open the admin API included. Only for a host that only you can\n\
+         # reach (loopback, a throwaway data dir); never in production.\n\
+         [identity]\n\
+         issuer = \"{DEV_ISSUER}\"\n\
+         public_key = \"{}\"\n\
+         leeway_s = 60\n",
+        dev_public_key_hex()
+    )
 }
 
 /// Runs a `token` command.
@@ -144,6 +168,10 @@ pub fn token(command: TokenCommand) -> anyhow::Result<()> {
                 _ => issue_dev_at(role, &subject, place.as_deref(), now, ttl),
             };
             println!("{token}");
+            Ok(())
+        }
+        TokenCommand::Provider => {
+            print!("{}", dev_provider_block());
             Ok(())
         }
     }

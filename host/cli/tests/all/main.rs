@@ -19,3 +19,4 @@ mod cli;
 mod crash;
 mod data;
 mod places;
+mod tokens;
