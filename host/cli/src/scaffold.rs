@@ -350,7 +350,7 @@ impl Scenario for Plugin {
     type State = State;
 
     fn describe() -> Info {
-        Info::new("{name}", "{name}")
+        Info::from_manifest()
             .department("{department}")
             .field(Field::text("name").required().describe("Your name."))
             .field(Field::text("request").required().describe("What you need."))
