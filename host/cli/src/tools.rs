@@ -502,21 +502,40 @@ fn print_json(value: &Value) {
 }
 
 fn print_plugins(answer: &Value) {
+    print!("{}", plugins_table(answer));
+}
+
+/// The text of `plugin list`: each plugin, then one line per version, the
+/// version column as wide as the longest version listed (a `-dev.<ms>`
+/// build is 23 characters), so the columns after it line up.
+fn plugins_table(answer: &Value) -> String {
+    use std::fmt::Write as _;
     let empty = Vec::new();
     let plugins = answer["plugins"].as_array().unwrap_or(&empty);
     if plugins.is_empty() {
-        println!("no plugins stored");
+        return "no plugins stored\n".to_owned();
     }
+    let versions = |plugin: &Value| plugin["versions"].as_array().cloned().unwrap_or_default();
+    let width = plugins
+        .iter()
+        .flat_map(versions)
+        .map(|v| v["version"].as_str().unwrap_or("?").chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(10);
+    let mut out = String::new();
     for plugin in plugins {
-        println!(
+        let _ = writeln!(
+            out,
             "{}  (department {}, active {})",
             plugin["id"].as_str().unwrap_or("?"),
             plugin["department"].as_str().unwrap_or("?"),
             plugin["active_version"].as_str().unwrap_or("none")
         );
-        for version in plugin["versions"].as_array().unwrap_or(&empty) {
-            println!(
-                "  {} {:<10} open cases {:>5}  signed by {}  digest {}{}",
+        for version in versions(plugin) {
+            let _ = writeln!(
+                out,
+                "  {} {:<width$} open cases {:>5}  signed by {}  digest {}{}",
                 if version["active"].as_bool() == Some(true) {
                     "*"
                 } else {
@@ -527,8 +546,8 @@ fn print_plugins(answer: &Value) {
                 version["signed_by"].as_str().unwrap_or("?"),
                 version["digest"]
                     .as_str()
-                    .map(|d| &d[..d.len().min(12)])
-                    .unwrap_or("?"),
+                    .map(|d| d.chars().take(12).collect::<String>())
+                    .unwrap_or_else(|| "?".into()),
                 if version["quarantine"].is_null() {
                     ""
                 } else {
@@ -536,5 +555,42 @@ fn print_plugins(answer: &Value) {
                 }
             );
         }
+    }
+    out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plugin_list_columns_line_up_with_long_dev_versions() {
+        let version = |v: &str, active: bool| {
+            serde_json::json!({"version": v, "active": active, "open_cases": 3,
+                "signed_by": "3f9a0c1d2b4e5f60", "digest": "8c1e0000000000000000", "quarantine": null})
+        };
+        let answer = serde_json::json!({"plugins": [
+            {"id": "retirement", "department": "hrss", "active_version": "0.1.0-dev.1764812345678",
+             "versions": [version("0.1.0", false), version("0.1.0-dev.1764812345678", true)]},
+            {"id": "newborn", "department": "health", "active_version": "0.2.0",
+             "versions": [version("0.2.0", true)]},
+        ]});
+        let text = plugins_table(&answer);
+        let columns: Vec<usize> = text
+            .lines()
+            .filter(|l| l.starts_with("  "))
+            .map(|l| l.find("open cases").unwrap())
+            .collect();
+        assert_eq!(columns.len(), 3, "{text}");
+        assert!(columns.iter().all(|c| *c == columns[0]), "{text}");
+        assert!(
+            text.contains("* 0.1.0-dev.1764812345678 open cases     3"),
+            "{text}"
+        );
+        assert_eq!(
+            plugins_table(&serde_json::json!({"plugins": []})),
+            "no plugins stored\n"
+        );
     }
 }
