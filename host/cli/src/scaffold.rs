@@ -405,7 +405,8 @@ mod tests {
     #[test]
     fn it_describes_its_fields() {
         let info = Plugin::describe();
-        assert_eq!(info.id, "{name}");
+        // Id and title are the manifest's (onething.toml): the host fills them in.
+        assert!(info.id.is_empty() && info.title.is_empty());
         assert_eq!(info.fields.len(), 2);
     }
 }
