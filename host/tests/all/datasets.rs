@@ -24,6 +24,9 @@ const BROKEN: &str = r#"{"certificate_no":"T400","child_name":"孙小","mother_i
 {"certificate_no":"T500",
 "#;
 
+/// This host's `limits.max_dataset_file_bytes`: room for the files here.
+const MAX_FILE: usize = 4096;
+
 const PATH: &str = "/v1/admin/datasets/health/birth-certificates?key=certificate_no";
 
 async fn put(
@@ -56,6 +59,7 @@ async fn apply(host: &TestHost, certificate: &str, child: &str) -> (String, Stri
 async fn newborn_host() -> TestHost {
     TestHost::start_with(&["newborn"], |config| {
         config.admin_token = Some(ADMIN.into());
+        config.limits.max_dataset_file_bytes = MAX_FILE;
         config.identity = Some(onething_host::config::IdentityConfig {
             issuer: DEV_ISSUER.into(),
             public_key: dev_public_key_hex(),
@@ -179,9 +183,9 @@ async fn a_bad_refresh_changes_nothing_and_says_why() {
         StatusCode::BAD_REQUEST,
         "dataset_invalid",
     );
-    // A body over the limit is 413 (the limit is `max_dataset_file_bytes`).
+    // A body over the limit (`limits.max_dataset_file_bytes`) is 413.
     let (status, _) = {
-        let big = "x".repeat(64 * 1024 * 1024 + 1);
+        let big = "x".repeat(MAX_FILE + 1);
         let response = host
             .client
             .put(format!("{}{PATH}", host.base))
