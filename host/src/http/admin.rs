@@ -1,10 +1,10 @@
 //! The operators' API under `/v1/admin`: plugins (upload, list, activate,
 //! roll back, deactivate, reactivate, remove a version), department keys
 //! (trust, revoke), grant ceilings, the place tree's import and dataset
-//! refreshes. Every route takes the bearer token
-//! from the config file or an operator token of the identity provider (401
-//! without, 403 wrong; `auth.rs`); every change lands on the audit log with
-//! the registry change it made and who made it.
+//! refreshes. Every route takes the bearer token from the config file or an
+//! operator token of the identity provider (401 without, 403 wrong;
+//! `auth.rs`); every change lands on the audit log with the change it made
+//! and who made it.
 
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
