@@ -4,8 +4,22 @@
 //! An import is all or nothing: every line is parsed and checked before
 //! anything is written, and the records are then written in one atomic
 //! commit. A malformed line is reported with its line number.
+//!
+//! Two ways in:
+//! - **add** ([`import_file`]): the records are written over the dataset,
+//!   replacing those with the same key and leaving the others; offline
+//!   (`onething data import --data-dir`, the host stopped: a running host
+//!   keeps the data dir locked) and for the demo seed;
+//! - **replace** ([`Datasets::replace`], [`replace_file`]): the dataset
+//!   becomes exactly the file, the old records removed in the same atomic
+//!   write as the new ones are written, audited with the operator. A
+//!   running host does this through `PUT /v1/admin/datasets/{department}/{name}`
+//!   with no restart: each read of a plugin call sees a record of the old
+//!   version or of the new one, never a dataset half replaced, and the
+//!   call after the answer reads the new one.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::storage::{DatasetRecord, Storage, StorageError};
 
@@ -56,6 +70,9 @@ pub enum ImportError {
     /// The file has no records.
     #[error("the file has no records; nothing was imported")]
     Empty,
+    /// The body is not UTF-8 text.
+    #[error("the file is not UTF-8 text; nothing was imported")]
+    NotText,
     /// Writing failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -137,6 +154,61 @@ pub async fn import_file(
         })?;
     let records = parse_jsonl(&text, key_field)?;
     Ok(storage.import_dataset(dataset, records).await?)
+}
+
+/// Replaces `dataset` with the records of a JSON Lines file, all or
+/// nothing, for `actor` (offline: `onething data import --replace`).
+pub async fn replace_file(
+    storage: &dyn Storage,
+    dataset: &str,
+    path: &Path,
+    key_field: &str,
+    actor: &str,
+) -> Result<usize, ImportError> {
+    check_dataset_name(dataset)?;
+    let text = tokio::fs::read_to_string(path)
+        .await
+        .map_err(|source| ImportError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+    let records = parse_jsonl(&text, key_field)?;
+    Ok(storage.replace_dataset(dataset, records, actor).await?)
+}
+
+/// Department datasets on a running host: what the admin API's refresh
+/// reaches.
+pub struct Datasets {
+    storage: Arc<dyn Storage>,
+}
+
+impl Datasets {
+    /// Datasets kept in `storage`.
+    pub fn new(storage: Arc<dyn Storage>) -> Self {
+        Datasets { storage }
+    }
+
+    /// Replaces `dataset` with the JSON Lines `body` (records keyed by
+    /// `key_field`) for `actor`: every line checked before anything is
+    /// written, then the old records removed and the new ones written in
+    /// one atomic, audited write. Returns how many records it now holds.
+    pub async fn replace(
+        &self,
+        dataset: &str,
+        key_field: &str,
+        body: &[u8],
+        actor: &str,
+    ) -> Result<usize, ImportError> {
+        check_dataset_name(dataset)?;
+        let text = std::str::from_utf8(body).map_err(|_| ImportError::NotText)?;
+        let records = parse_jsonl(text, key_field)?;
+        let count = self
+            .storage
+            .replace_dataset(dataset, records, actor)
+            .await?;
+        tracing::info!(dataset, records = count, actor, "dataset replaced");
+        Ok(count)
+    }
 }
 
 /// Loads the demo datasets if no dataset was ever imported. Returns whether

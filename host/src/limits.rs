@@ -233,6 +233,11 @@ limits! {
     /// The largest place file `POST /v1/admin/places` takes (bytes): a
     /// whole city's tree (77,000 places, 8 MiB) with room to spare.
     max_places_file_bytes: usize = 64 * MIB;
+    /// The largest dataset file `PUT /v1/admin/datasets/{department}/{name}`
+    /// takes (bytes): some 130,000 records of 500 bytes, held in memory
+    /// while they are checked. A larger dataset is imported offline (the
+    /// host stopped) or with this raised.
+    max_dataset_file_bytes: usize = 64 * MIB;
     /// How much of a body declared over the limit is read and thrown away
     /// (bytes), so that a client that does not wait for an early answer
     /// still sees its 413; a larger one is not read at all.

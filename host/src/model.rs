@@ -153,8 +153,12 @@ pub struct WorkItem {
     pub result: Option<serde_json::Value>,
     /// The department's reason on rejection.
     pub reason: Option<String>,
-    /// When the host told the plugin that the item is overdue (it does so
-    /// once).
+    /// When the host *reported* the item overdue to its plugin (it does so
+    /// once; the time it ran out is `due_at`). The item's JSON calls it
+    /// `overdue_reported_at`, which says so; this field keeps its shorter
+    /// name because it is the key stored in every item record (and of the
+    /// due-time index's checks), so renaming it would need a migration for
+    /// no change in meaning.
     #[serde(default)]
     pub overdue_at: Option<DateTime<Utc>>,
     /// How urgent the plugin said it is (records from before 0.2.0 read

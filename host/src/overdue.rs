@@ -9,8 +9,9 @@
 //!   (`onething_overdue_items_total{outcome="failed"|"panicked"}`) and
 //!   recorded on the case: a `call-failed` entry for `item-overdue` with the
 //!   code `host_error` or `host_panic`, committed together with the item's
-//!   `overdue_at`. The item is then reported like one whose plugin call
-//!   failed, so neither the next round nor a restart meets it again. A
+//!   `overdue_at` (`overdue_reported_at` in the item's JSON). The item is
+//!   then reported like one whose plugin call failed, so neither the next
+//!   round nor a restart meets it again. A
 //!   plugin call that fails (refusal, trap, timeout, memory, bad answer) is
 //!   the plugin's own failure: on the timeline as `call-failed`, counted
 //!   towards the version's quarantine like any other call.

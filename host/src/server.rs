@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 use crate::calendar::Calendar;
 use crate::config::Config;
 use crate::connections::{self, Admission, Connections};
-use crate::datasets::{self, ImportError};
+use crate::datasets::{self, Datasets, ImportError};
 use crate::deploy::{DeployError, Deployer};
 use crate::http::{Api, WriterStatsSource};
 use crate::identity::Verifier;
@@ -164,6 +164,7 @@ impl Server {
         if let Some(file) = &config.holidays_file {
             calendar = calendar.with_holiday_file(file)?;
         }
+        let datasets = Arc::new(Datasets::new(storage.clone()));
         let writer_stats: WriterStatsSource = {
             let storage = storage.clone();
             Arc::new(move || storage.writer_stats())
@@ -185,6 +186,7 @@ impl Server {
                 deployer,
                 plugins,
                 places,
+                datasets,
                 metrics.clone(),
                 writer_stats,
             )

@@ -909,9 +909,12 @@ impl Field {
 /// What a scenario is, for the catalogue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Info {
-    /// The scenario id; must equal the manifest's id.
+    /// The scenario id. The manifest's `id` is the truth: leave this empty
+    /// (the host fills it in) or repeat it exactly; a different one is
+    /// refused at upload, naming both.
     pub id: String,
-    /// The title shown to applicants.
+    /// The title shown to applicants. The manifest's `title` is the truth,
+    /// as for `id`: empty, or exactly the manifest's.
     pub title: String,
     /// What the applicant gets done.
     pub description: String,
@@ -922,7 +925,14 @@ pub struct Info {
 }
 
 impl Info {
-    /// A scenario `id` titled `title`, with no fields yet.
+    /// A scenario whose id and title are its manifest's (`onething.toml`,
+    /// declared once, filled in by the host), with no fields yet.
+    pub fn from_manifest() -> Self {
+        Info::new("", "")
+    }
+
+    /// A scenario `id` titled `title`, with no fields yet: both must be
+    /// the manifest's ([`Info::from_manifest`] leaves them to it).
     pub fn new(id: &str, title: &str) -> Self {
         Info {
             id: id.into(),

@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod data;
 mod pack;
 mod places;
 mod remote;
@@ -20,7 +21,6 @@ mod tools;
 
 use onething_host::audit;
 use onething_host::config::Config;
-use onething_host::datasets;
 use onething_host::server::Server;
 use onething_host::storage::sled::SledStorage;
 
@@ -70,7 +70,8 @@ enum Command {
         #[command(subcommand)]
         command: tools::KeysCommand,
     },
-    /// Development tokens for citizens, departments and devices.
+    /// Development tokens for citizens, departments, devices and operators,
+    /// and the development provider's `[identity]` block.
     Token {
         #[command(subcommand)]
         command: tools::TokenCommand,
@@ -83,7 +84,7 @@ enum Command {
     /// Department datasets.
     Data {
         #[command(subcommand)]
-        command: DataCommand,
+        command: data::DataCommand,
     },
     /// The place tree and the departments' offices.
     Places {
@@ -101,23 +102,6 @@ enum Command {
 enum AuditCommand {
     /// Check every entry's hash and link; name the first broken one.
     Verify {
-        /// Data directory [default: ./data].
-        #[arg(long, default_value = "./data")]
-        data_dir: PathBuf,
-    },
-}
-
-#[derive(Subcommand)]
-enum DataCommand {
-    /// Import a JSON Lines file into DEPT/DATASET, all or nothing.
-    Import {
-        /// The dataset, as DEPARTMENT/NAME (e.g. health/birth-certificates).
-        dataset: String,
-        /// The JSON Lines file: one JSON object per line.
-        file: PathBuf,
-        /// The field of each object that is its key.
-        #[arg(long)]
-        key: String,
         /// Data directory [default: ./data].
         #[arg(long, default_value = "./data")]
         data_dir: PathBuf,
@@ -203,29 +187,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             server.shutdown().await;
             Ok(())
         }
-        Command::Data {
-            command:
-                DataCommand::Import {
-                    dataset,
-                    file,
-                    key,
-                    data_dir,
-                },
-        } => {
-            std::fs::create_dir_all(&data_dir)
-                .with_context(|| format!("cannot create {}", data_dir.display()))?;
-            let storage = SledStorage::open(&data_dir).with_context(|| {
-                format!(
-                    "cannot open the data dir {} (is a host running on it? stop it first)",
-                    data_dir.display()
-                )
-            })?;
-            let count = datasets::import_file(&storage, &dataset, &file, &key)
-                .await
-                .with_context(|| format!("import of {} into {dataset} failed", file.display()))?;
-            println!("imported {count} records into {dataset}");
-            Ok(())
-        }
+        Command::Data { command } => data::data(command).await,
         Command::Plugin { command } => tools::plugin(command).await,
         Command::Keys { command } => tools::keys(command).await,
         Command::Grants { command } => tools::grants(command).await,

@@ -350,7 +350,7 @@ impl Scenario for Plugin {
     type State = State;
 
     fn describe() -> Info {
-        Info::new("{name}", "{name}")
+        Info::from_manifest()
             .department("{department}")
             .field(Field::text("name").required().describe("Your name."))
             .field(Field::text("request").required().describe("What you need."))
@@ -405,7 +405,8 @@ mod tests {
     #[test]
     fn it_describes_its_fields() {
         let info = Plugin::describe();
-        assert_eq!(info.id, "{name}");
+        // Id and title are the manifest's (onething.toml): the host fills them in.
+        assert!(info.id.is_empty() && info.title.is_empty());
         assert_eq!(info.fields.len(), 2);
     }
 }

@@ -88,6 +88,30 @@ pub enum TokenCommand {
         #[arg(long, default_value_t = 8)]
         ttl_hours: i64,
     },
+    /// Print the DEVELOPMENT identity provider's `[identity]` block, to
+    /// put in the config file of a host that is not in demo mode so that
+    /// `token issue` tokens work on it. Anyone can mint its tokens,
+    /// operators' too: only for a host that only you can reach, never in
+    /// production.
+    Provider,
+}
+
+/// The `[identity]` block of the development provider, with the warning
+/// that goes with it (TOML comments, so the block can be appended to a
+/// config file as printed).
+fn dev_provider_block() -> String {
+    use onething_host::identity::{DEV_ISSUER, dev_public_key_hex};
+    format!(
+        "# The DEVELOPMENT identity provider (onething token issue). Its key is\n\
+         # derived from a public seed: ANYONE can mint its tokens, operator tokens\n\
+         # that open the admin API included. Only for a host that only you can\n\
+         # reach (loopback, a throwaway data dir); never in production.\n\
+         [identity]\n\
+         issuer = \"{DEV_ISSUER}\"\n\
+         public_key = \"{}\"\n\
+         leeway_s = 60\n",
+        dev_public_key_hex()
+    )
 }
 
 /// Runs a `token` command.
@@ -144,6 +168,10 @@ pub fn token(command: TokenCommand) -> anyhow::Result<()> {
                 _ => issue_dev_at(role, &subject, place.as_deref(), now, ttl),
             };
             println!("{token}");
+            Ok(())
+        }
+        TokenCommand::Provider => {
+            print!("{}", dev_provider_block());
             Ok(())
         }
     }
@@ -474,21 +502,40 @@ fn print_json(value: &Value) {
 }
 
 fn print_plugins(answer: &Value) {
+    print!("{}", plugins_table(answer));
+}
+
+/// The text of `plugin list`: each plugin, then one line per version, the
+/// version column as wide as the longest version listed (a `-dev.<ms>`
+/// build is 23 characters), so the columns after it line up.
+fn plugins_table(answer: &Value) -> String {
+    use std::fmt::Write as _;
     let empty = Vec::new();
     let plugins = answer["plugins"].as_array().unwrap_or(&empty);
     if plugins.is_empty() {
-        println!("no plugins stored");
+        return "no plugins stored\n".to_owned();
     }
+    let versions = |plugin: &Value| plugin["versions"].as_array().cloned().unwrap_or_default();
+    let width = plugins
+        .iter()
+        .flat_map(versions)
+        .map(|v| v["version"].as_str().unwrap_or("?").chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(10);
+    let mut out = String::new();
     for plugin in plugins {
-        println!(
+        let _ = writeln!(
+            out,
             "{}  (department {}, active {})",
             plugin["id"].as_str().unwrap_or("?"),
             plugin["department"].as_str().unwrap_or("?"),
             plugin["active_version"].as_str().unwrap_or("none")
         );
-        for version in plugin["versions"].as_array().unwrap_or(&empty) {
-            println!(
-                "  {} {:<10} open cases {:>5}  signed by {}  digest {}{}",
+        for version in versions(plugin) {
+            let _ = writeln!(
+                out,
+                "  {} {:<width$} open cases {:>5}  signed by {}  digest {}{}",
                 if version["active"].as_bool() == Some(true) {
                     "*"
                 } else {
@@ -499,8 +546,8 @@ fn print_plugins(answer: &Value) {
                 version["signed_by"].as_str().unwrap_or("?"),
                 version["digest"]
                     .as_str()
-                    .map(|d| &d[..d.len().min(12)])
-                    .unwrap_or("?"),
+                    .map(|d| d.chars().take(12).collect::<String>())
+                    .unwrap_or_else(|| "?".into()),
                 if version["quarantine"].is_null() {
                     ""
                 } else {
@@ -508,5 +555,42 @@ fn print_plugins(answer: &Value) {
                 }
             );
         }
+    }
+    out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plugin_list_columns_line_up_with_long_dev_versions() {
+        let version = |v: &str, active: bool| {
+            serde_json::json!({"version": v, "active": active, "open_cases": 3,
+                "signed_by": "3f9a0c1d2b4e5f60", "digest": "8c1e0000000000000000", "quarantine": null})
+        };
+        let answer = serde_json::json!({"plugins": [
+            {"id": "retirement", "department": "hrss", "active_version": "0.1.0-dev.1764812345678",
+             "versions": [version("0.1.0", false), version("0.1.0-dev.1764812345678", true)]},
+            {"id": "newborn", "department": "health", "active_version": "0.2.0",
+             "versions": [version("0.2.0", true)]},
+        ]});
+        let text = plugins_table(&answer);
+        let columns: Vec<usize> = text
+            .lines()
+            .filter(|l| l.starts_with("  "))
+            .map(|l| l.find("open cases").unwrap())
+            .collect();
+        assert_eq!(columns.len(), 3, "{text}");
+        assert!(columns.iter().all(|c| *c == columns[0]), "{text}");
+        assert!(
+            text.contains("* 0.1.0-dev.1764812345678 open cases     3"),
+            "{text}"
+        );
+        assert_eq!(
+            plugins_table(&serde_json::json!({"plugins": []})),
+            "no plugins stored\n"
+        );
     }
 }

@@ -1,9 +1,10 @@
 //! The operators' API under `/v1/admin`: plugins (upload, list, activate,
 //! roll back, deactivate, reactivate, remove a version), department keys
-//! (trust, revoke), grant ceilings and the place tree's import. Every route takes the bearer token
-//! from the config file or an operator token of the identity provider (401
-//! without, 403 wrong; `auth.rs`); every change lands on the audit log with
-//! the registry change it made and who made it.
+//! (trust, revoke), grant ceilings, the place tree's import and dataset
+//! refreshes. Every route takes the bearer token from the config file or an
+//! operator token of the identity provider (401 without, 403 wrong;
+//! `auth.rs`); every change lands on the audit log with the change it made
+//! and who made it.
 
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
@@ -14,8 +15,9 @@ use super::error::{ApiError, ErrorKind};
 use super::query;
 use super::route::AdminRoute;
 use super::views::{
-    ActedView, GrantView, GrantsView, HeldItems, ItemView, KeysView, PlacesImportedView,
-    PluginView, PluginsView, ReactivatedView, RemovedView, RevokedView, SwitchedView, UploadedView,
+    ActedView, DatasetReplacedView, GrantView, GrantsView, HeldItems, ItemView, KeysView,
+    PlacesImportedView, PluginView, PluginsView, ReactivatedView, RemovedView, RevokedView,
+    SwitchedView, UploadedView,
 };
 use super::{Api, ApiResult, json_response, ok};
 use crate::deploy::DeployError;
@@ -58,6 +60,29 @@ fn required_text(body: &Value, field: &str, what: &str) -> Result<String, ApiErr
     }
 }
 
+/// The `key=FIELD` of a dataset refresh's query: required, once, and the
+/// only parameter.
+fn dataset_key_field(query_text: Option<&str>) -> Result<String, ApiError> {
+    let invalid = |message: String| ApiError::new(ErrorKind::InvalidQuery, message);
+    let mut key = None;
+    for (pair, name, value) in query::pairs(query_text) {
+        match (name, value) {
+            ("key", Some(field)) if !field.is_empty() && key.is_none() => {
+                key = Some(field.to_owned());
+            }
+            ("key", _) => {
+                return Err(invalid(
+                    "`key` must name the records' key field once (e.g. ?key=certificate_no)".into(),
+                ));
+            }
+            _ => return Err(invalid(format!("unknown query parameter `{pair}`"))),
+        }
+    }
+    key.ok_or_else(|| {
+        invalid("`?key=FIELD` is required: the field of each line that is its key".into())
+    })
+}
+
 /// `201` for something new, `200` for what was there already.
 fn created_or_ok(created: bool) -> StatusCode {
     if created {
@@ -90,6 +115,10 @@ impl Api {
                 })?;
                 let summary = self.places.import(text, actor).await?;
                 ok(&PlacesImportedView::from(summary))
+            }
+            AdminRoute::ReplaceDataset { department, name } => {
+                self.admin_replace_dataset(department, name, req, actor)
+                    .await
             }
             AdminRoute::Plugin { id } => self.admin_plugin(id).await,
             AdminRoute::Activate { id } => self.admin_activate(id, req, actor).await,
@@ -159,6 +188,27 @@ impl Api {
                 ))
             }
         }
+    }
+
+    /// `PUT /v1/admin/datasets/{department}/{name}?key=FIELD` with a JSON
+    /// Lines body: replaces the dataset whole, all or nothing, audited.
+    async fn admin_replace_dataset(
+        &self,
+        department: &str,
+        name: &str,
+        req: Request<Incoming>,
+        actor: &str,
+    ) -> ApiResult {
+        let key = dataset_key_field(req.uri().query())?;
+        let dataset = format!("{department}/{name}");
+        crate::datasets::check_dataset_name(&dataset)?;
+        let body = self.read_body(req, self.max_dataset_file_bytes).await?;
+        let records = self.datasets.replace(&dataset, &key, &body, actor).await?;
+        ok(&DatasetReplacedView {
+            dataset: &dataset,
+            key: &key,
+            records,
+        })
     }
 
     /// `GET /v1/admin/held[?limit=N&after=ITEM_ID]`: the review queue.

@@ -13,6 +13,7 @@ use onething_registry::RegistryError;
 use serde::Serialize;
 
 use super::{HttpResponse, json_response};
+use crate::datasets::ImportError;
 use crate::deploy::DeployError;
 use crate::identity::IdentityError;
 use crate::places::PlacesError;
@@ -123,6 +124,9 @@ pub enum ErrorKind {
     PluginDir,
     /// A place import was refused (the message names the line).
     PlacesInvalid,
+    /// A dataset refresh was refused (a bad name, or the message names the
+    /// line); nothing was changed.
+    DatasetInvalid,
     // ---- the host ------------------------------------------------------
     /// Storage failed: the same answer wherever it happens.
     StorageUnavailable,
@@ -185,6 +189,7 @@ impl ErrorKind {
             K::VersionInUse => (StatusCode::CONFLICT, "version_in_use"),
             K::PluginDir => (StatusCode::INTERNAL_SERVER_ERROR, "plugin_dir"),
             K::PlacesInvalid => (StatusCode::BAD_REQUEST, "places_invalid"),
+            K::DatasetInvalid => (StatusCode::BAD_REQUEST, "dataset_invalid"),
             K::StorageUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable"),
         }
     }
@@ -369,6 +374,20 @@ impl From<PlacesError> for ApiError {
     }
 }
 
+impl From<ImportError> for ApiError {
+    fn from(err: ImportError) -> Self {
+        let kind = match &err {
+            ImportError::Storage(e) => storage_kind(e),
+            ImportError::BadName(_)
+            | ImportError::Line { .. }
+            | ImportError::Empty
+            | ImportError::NotText
+            | ImportError::Read { .. } => ErrorKind::DatasetInvalid,
+        };
+        ApiError::new(kind, err.to_string())
+    }
+}
+
 impl From<StorageError> for ApiError {
     fn from(err: StorageError) -> Self {
         ApiError::new(storage_kind(&err), err.to_string())
@@ -521,6 +540,7 @@ mod tests {
             K::PluginDir,
             K::PlaceNotFound,
             K::PlacesInvalid,
+            K::DatasetInvalid,
             K::StorageUnavailable,
         ];
         let mut seen = std::collections::BTreeMap::new();

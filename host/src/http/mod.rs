@@ -46,6 +46,7 @@ pub mod views;
 pub use error::{ApiError, ErrorKind};
 pub use route::{AdminRoute, NoRoute, Route};
 
+use crate::datasets::Datasets;
 use crate::deploy::Deployer;
 use crate::identity::Verifier;
 use crate::limits::LimitsConfig;
@@ -72,10 +73,12 @@ pub struct Api {
     deployer: Arc<Deployer>,
     plugins: Arc<PluginSet>,
     places: Arc<Places>,
+    datasets: Arc<Datasets>,
     metrics: Arc<Metrics>,
     writer_stats: WriterStatsSource,
     max_body_bytes: usize,
     max_places_file_bytes: usize,
+    max_dataset_file_bytes: usize,
     max_package_bytes: usize,
     max_drain_bytes: u64,
     drain_timeout: Duration,
@@ -111,7 +114,7 @@ fn ok(body: &impl Serialize) -> ApiResult {
 }
 
 impl Api {
-    /// The API over `service`, `deployer` and `places`, rendering the
+    /// The API over `service`, `deployer`, `places` and `datasets`, rendering the
     /// scenarios of `plugins` and the counters of `metrics` and
     /// `writer_stats`, with every limit at its default (see
     /// [`Api::with_limits`]).
@@ -120,6 +123,7 @@ impl Api {
         deployer: Arc<Deployer>,
         plugins: Arc<PluginSet>,
         places: Arc<Places>,
+        datasets: Arc<Datasets>,
         metrics: Arc<Metrics>,
         writer_stats: WriterStatsSource,
     ) -> Self {
@@ -128,10 +132,12 @@ impl Api {
             deployer,
             plugins,
             places,
+            datasets,
             metrics,
             writer_stats,
             max_body_bytes: 0,
             max_places_file_bytes: 0,
+            max_dataset_file_bytes: 0,
             max_package_bytes: 0,
             max_drain_bytes: 0,
             drain_timeout: Duration::ZERO,
@@ -152,6 +158,7 @@ impl Api {
         self.max_body_bytes = limits.max_body_bytes;
         self.max_package_bytes = limits.max_package_bytes;
         self.max_places_file_bytes = limits.max_places_file_bytes;
+        self.max_dataset_file_bytes = limits.max_dataset_file_bytes;
         self.max_drain_bytes = u64::try_from(limits.max_drain_bytes).unwrap_or(u64::MAX);
         self.drain_timeout = Duration::from_millis(limits.drain_timeout_ms);
         self.max_idempotency_key_bytes = limits.max_idempotency_key_bytes;

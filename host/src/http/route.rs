@@ -148,6 +148,14 @@ pub enum AdminRoute<'a> {
     },
     /// `POST /v1/admin/places`: import places and offices (JSON Lines).
     ImportPlaces,
+    /// `PUT /v1/admin/datasets/{department}/{name}?key=FIELD`: replace a
+    /// dataset (JSON Lines).
+    ReplaceDataset {
+        /// The department that keeps it.
+        department: &'a str,
+        /// Its name within the department.
+        name: &'a str,
+    },
 }
 
 /// Why a request has no route.
@@ -281,6 +289,9 @@ impl<'a> Route<'a> {
             ["grants"] => pick_admin(m, [(Method::GET, A::Grants)]),
             ["grants", department] => pick_admin(m, [(Method::PUT, A::SetGrants { department })]),
             ["places"] => pick_admin(m, [(Method::POST, A::ImportPlaces)]),
+            ["datasets", department, name] => {
+                pick_admin(m, [(Method::PUT, A::ReplaceDataset { department, name })])
+            }
             ["clock"] => pick_admin(m, [(Method::GET, A::Clock), (Method::POST, A::MoveClock)]),
             ["held"] => pick_admin(m, [(Method::GET, A::Held)]),
             ["held", item_id, "approve"] => {
@@ -431,6 +442,14 @@ mod tests {
                 "/v1/admin/places",
                 Route::Admin(A::ImportPlaces),
             ),
+            (
+                Method::PUT,
+                "/v1/admin/datasets/health/birth-certificates",
+                Route::Admin(A::ReplaceDataset {
+                    department: "health",
+                    name: "birth-certificates",
+                }),
+            ),
         ];
         for (method, path, want) in cases {
             assert_eq!(ok(method.clone(), path), want, "{method} {path}");
@@ -466,6 +485,11 @@ mod tests {
             (Method::GET, "/v1/admin/grants/hrss", true),
             (Method::POST, "/v1/places", false),
             (Method::GET, "/v1/admin/places", true),
+            (
+                Method::POST,
+                "/v1/admin/datasets/health/birth-certificates",
+                true,
+            ),
         ] {
             assert_eq!(
                 Route::parse(&method, path),
@@ -495,6 +519,7 @@ mod tests {
             ("/v1/admin/nothing", true),
             ("/v1/admin/plugins/p/versions", true),
             ("/v1/admin/keys/k1/extra", true),
+            ("/v1/admin/datasets/health", true),
         ] {
             for method in [Method::GET, Method::POST] {
                 assert_eq!(

@@ -14,8 +14,51 @@
 
 use std::collections::HashSet;
 
+use onething_registry::Manifest;
+
 use crate::config::LimitsConfig;
 use crate::model::{FieldKind, ScenarioInfo};
+
+/// Makes the manifest the one truth of the scenario's id and title:
+/// `describe()` may leave either empty (the manifest's is filled in) or
+/// repeat it exactly; a different one is refused, naming both. A component
+/// of the frozen 0.1.0 world was built before this rule and cannot be
+/// rebuilt, so its title gives way to the manifest's (logged) rather than
+/// refusing it; its id must still match.
+pub fn take_manifest_identity(
+    info: &mut ScenarioInfo,
+    manifest: &Manifest,
+    frozen_world: bool,
+) -> Result<(), String> {
+    if info.id.is_empty() {
+        info.id = manifest.id.clone();
+    } else if info.id != manifest.id {
+        return Err(format!(
+            "describe() says scenario {} but the manifest says `{}`: the manifest's id is the scenario's; leave the id empty in describe() or make the two the same",
+            quoted(&info.id),
+            manifest.id
+        ));
+    }
+    if info.title.is_empty() {
+        info.title = manifest.title.clone();
+    } else if info.title != manifest.title {
+        if !frozen_world {
+            return Err(format!(
+                "describe() titles the scenario {} but the manifest titles it {}: the manifest's title is the scenario's; leave the title empty in describe() or make the two the same",
+                quoted(&info.title),
+                quoted(&manifest.title)
+            ));
+        }
+        tracing::warn!(
+            plugin = %manifest.id,
+            describe_title = %info.title,
+            manifest_title = %manifest.title,
+            "a 0.1.0-world component's describe() title differs from its manifest's; the manifest's is shown"
+        );
+        info.title = manifest.title.clone();
+    }
+    Ok(())
+}
 
 /// The most of an offending name a refusal quotes (bytes).
 const QUOTED_BYTES: usize = 64;

@@ -210,19 +210,17 @@ impl Runtime {
             plugin: plugin.clone(),
             message: e.error.to_string(),
         })?;
-        let info = from_wit_info(info).map_err(|message| LoadError::Describe {
+        let mut info = from_wit_info(info).map_err(|message| LoadError::Describe {
             plugin: plugin.clone(),
             message,
         })?;
-        if info.id != loaded.manifest.id {
-            return Err(LoadError::Describe {
-                plugin,
-                message: format!(
-                    "it describes scenario `{}` but its manifest says `{}`",
-                    info.id, loaded.manifest.id
-                ),
-            });
-        }
+        let frozen_world = matches!(loaded.pre, WorldPre::V0_1(_));
+        describe::take_manifest_identity(&mut info, &loaded.manifest, frozen_world).map_err(
+            |message| LoadError::Describe {
+                plugin: plugin.clone(),
+                message,
+            },
+        )?;
         describe::check_info(&info, &self.limits)
             .map_err(|message| LoadError::Describe { plugin, message })?;
         loaded.info = info;

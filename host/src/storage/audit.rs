@@ -171,12 +171,22 @@ pub enum AuditRecord {
         /// Anything else worth keeping.
         detail: String,
     },
-    /// An operator imported a dataset.
+    /// An operator imported a dataset (added records to it, or replaced
+    /// it whole).
     DatasetImport {
         /// `DEPARTMENT/NAME`.
         dataset: String,
         /// How many records.
         records: usize,
+        /// Who imported it (none on entries from before imports named
+        /// their operator, and for the demo seed and offline adds).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        actor: Option<String>,
+        /// For a replace: how many records the dataset held before it
+        /// (every one of them gone, or replaced by the new file's). None
+        /// for an import that added records.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        replaced: Option<usize>,
     },
 }
 

@@ -8,6 +8,11 @@
 //!   (the dataset and the record count) in one atomic write, or none;
 //!   records with the same key are replaced, other records of the dataset
 //!   stay. Durable when it returns `Ok`, and read by every read after.
+//! - [`DatasetStore::replace_dataset`] removes every record of the dataset
+//!   and writes the new ones, with one `DatasetImport` naming the operator
+//!   and how many records the dataset held before, in one atomic write:
+//!   a read before it sees the old record, a read after it the new one
+//!   (or none), never a dataset half replaced.
 //! - The read side is its own trait, [`DatasetReader`], because that is
 //!   all a plugin call may reach.
 
@@ -38,6 +43,16 @@ pub trait DatasetStore: DatasetReader {
         &self,
         dataset: &str,
         records: Vec<DatasetRecord>,
+    ) -> Result<usize, StorageError>;
+
+    /// Replaces a dataset whole for `actor`: removes every record it
+    /// holds and writes `records`, all or none; audited. Returns how many
+    /// were written.
+    async fn replace_dataset(
+        &self,
+        dataset: &str,
+        records: Vec<DatasetRecord>,
+        actor: &str,
     ) -> Result<usize, StorageError>;
 
     /// Whether any dataset has been imported yet (used to seed demo data

@@ -44,7 +44,7 @@ impl Host {
         Self::start_config(config).await
     }
 
-    async fn start_config(config: Config) -> Host {
+    pub async fn start_config(config: Config) -> Host {
         std::fs::create_dir_all(&config.data_dir).unwrap();
         let storage: Arc<dyn Storage> = Arc::new(SledStorage::open(&config.data_dir).unwrap());
         let server = Server::start_with(config.clone(), storage.clone(), Arc::new(SystemClock))

@@ -1,6 +1,8 @@
 //! What `describe()` may declare, end to end: a version past a bound is
 //! refused at upload with the bound named, every shipped plugin and fixture
-//! is within the bounds, and the public catalogue carries an ETag.
+//! is within the bounds, the scenario's id and title are the manifest's
+//! (describe() leaves them out or repeats them; another is refused), and the
+//! public catalogue carries an ETag.
 
 use onething_registry::SigningKeyFile;
 use reqwest::header::{CACHE_CONTROL, ETAG, IF_NONE_MATCH};
@@ -8,7 +10,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::admin_host::{Host, signed};
+use crate::admin_host::{Host, signed, signed_with};
 use crate::support::{TestHost, assert_error, dist};
 
 #[tokio::test]
@@ -37,6 +39,77 @@ async fn a_version_that_describes_too_much_is_refused_at_upload_naming_the_bound
     let (status, catalogue) = host.api.get("/v1/scenarios").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(catalogue, json!({"scenarios": []}));
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn the_manifest_declares_id_and_title_once_and_describe_may_not_differ() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = Host::start(dir.path()).await;
+    let key = SigningKeyFile::generate("test").unwrap();
+    host.trust(&key).await;
+
+    // echo's describe() repeats its manifest's title, `fixture: echo`; a
+    // manifest with another title is refused, naming both.
+    let message = assert_error(
+        host.upload(
+            signed_with("echo", &key, |m| {
+                m.replace("title = \"fixture: echo\"", "title = \"回声\"")
+            }),
+            true,
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "plugin_load_failed",
+    );
+    assert!(
+        message.contains("`fixture: echo`") && message.contains("`回声`"),
+        "{message}"
+    );
+    // Another id: refused the same way.
+    let message = assert_error(
+        host.upload(
+            signed_with("echo", &key, |m| {
+                m.replace("id = \"echo\"", "id = \"echo-two\"")
+            }),
+            true,
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "plugin_load_failed",
+    );
+    assert!(
+        message.contains("`echo`") && message.contains("`echo-two`"),
+        "{message}"
+    );
+    // The same title: it loads, and the catalogue shows it.
+    let (status, body) = host.upload(signed("echo", &key), true).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (_, catalogue) = host.api.get("/v1/scenarios").await;
+    assert_eq!(
+        catalogue["scenarios"][0]["title"], "fixture: echo",
+        "{catalogue}"
+    );
+    host.stop().await;
+}
+
+/// The example plugins leave id and title to their manifests
+/// (`Info::from_manifest()`): the catalogue carries the manifest's.
+#[tokio::test]
+async fn a_scenario_that_leaves_them_out_is_listed_with_the_manifests() {
+    let host = TestHost::start(&["newborn"]).await;
+    let (_, catalogue) = host.get("/v1/scenarios").await;
+    let manifest: toml::Value = toml::from_str(
+        &std::fs::read_to_string(crate::support::plugin_dir("newborn").join("onething.toml"))
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(catalogue["scenarios"][0]["id"], "newborn", "{catalogue}");
+    assert_eq!(
+        catalogue["scenarios"][0]["title"].as_str(),
+        manifest["title"].as_str(),
+        "{catalogue}"
+    );
     host.stop().await;
 }
 

@@ -11,6 +11,7 @@ mod bounds;
 mod bounds_property;
 mod compile_cache;
 mod connections;
+mod datasets;
 mod deadlines;
 mod describe;
 mod ebike;

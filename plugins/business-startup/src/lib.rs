@@ -104,7 +104,7 @@ impl Scenario for Startup {
     type State = State;
 
     fn describe() -> Info {
-        let mut info = Info::new("business-startup", "企业开办")
+        let mut info = Info::from_manifest()
             .description(
                 "Register a company and, at the same time, get its seal, invoices, employee \
                  insurance, housing fund account and basic bank account: each in hours.",

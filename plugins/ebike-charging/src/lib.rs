@@ -59,7 +59,7 @@ impl Scenario for Ebike {
     type State = State;
 
     fn describe() -> Info {
-        Info::new("ebike-charging", "电瓶车入户充电")
+        Info::from_manifest()
             .description(
                 "Reported by sensors, not filed by citizens: an e-bike charging indoors is \
                  handled by the grid worker within 30 minutes, escalated to the town command \
@@ -92,8 +92,13 @@ impl Scenario for Ebike {
     fn start(_case: &Case, reading: Reading) -> Result<Outcome<State>, Error> {
         let payload = json!(reading);
         let id = dispatch::submit(
-            WorkItem::new(GRID, "stop-indoor-charging", Due::Minutes(30), payload.clone())
-                .escalates(Due::Minutes(30)),
+            WorkItem::new(
+                GRID,
+                "stop-indoor-charging",
+                Due::Minutes(30),
+                payload.clone(),
+            )
+            .escalates(Due::Minutes(30)),
         )?;
         info!("grid {} alerted for {}", reading.grid, reading.building);
         Ok(Outcome::in_progress(
@@ -136,7 +141,9 @@ impl Scenario for Ebike {
             } if item_id == state.grid_item && state.stage == Stage::Handling => {
                 Ok(Outcome::in_progress(
                     state,
-                    format!("Not handled within 30 minutes: moved up to {to_office}, due within 30 minutes."),
+                    format!(
+                        "Not handled within 30 minutes: moved up to {to_office}, due within 30 minutes."
+                    ),
                 ))
             }
             Event::ItemOverdue { .. } => Ok(Outcome::in_progress(state, "A step is overdue.")),

@@ -83,7 +83,7 @@ impl Scenario for Transfer {
     type State = State;
 
     fn describe() -> Info {
-        Info::new("medical-insurance-transfer", "医保关系转移接续")
+        Info::from_manifest()
             .description(
                 "Move your basic medical insurance to another region: the office you leave \
                  completes within 10 working days, then the office you join within 5.",

@@ -184,7 +184,7 @@ impl Scenario for Newborn {
     type State = State;
 
     fn describe() -> Info {
-        Info::new("newborn", "新生儿出生一件事")
+        Info::from_manifest()
             .description(
                 "After a birth, apply once: household registration, resident medical insurance, \
                  the social security card and the vaccination record, each within 5 working days. \

@@ -27,7 +27,7 @@ impl Scenario for Residence {
     type State = ();
 
     fn describe() -> Info {
-        Info::new("residence-certificate", "居住证明")
+        Info::from_manifest()
             .department("community")
             .field(
                 Field::text("applicant_id")

@@ -17,4 +17,6 @@ mod support;
 mod audit;
 mod cli;
 mod crash;
+mod data;
 mod places;
+mod tokens;

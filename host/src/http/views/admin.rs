@@ -187,3 +187,14 @@ pub struct GrantView<'a> {
     /// Its ceiling.
     pub grants: &'a Ceiling,
 }
+
+/// What a dataset refresh did: the dataset now holds exactly `records`.
+#[derive(Serialize)]
+pub struct DatasetReplacedView<'a> {
+    /// `DEPARTMENT/NAME`.
+    pub dataset: &'a str,
+    /// The key field of its records.
+    pub key: &'a str,
+    /// How many records it holds now.
+    pub records: usize,
+}

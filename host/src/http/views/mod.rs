@@ -315,6 +315,9 @@ pub struct ItemView<'a> {
     item_id: &'a str,
     note: Option<&'a str>,
     office: Option<OfficeView<'a>>,
+    /// When the host reported the item overdue to the scenario (the
+    /// model's `WorkItem::overdue_at`); `null` until then. The time it ran
+    /// out is `due_at`.
     overdue_reported_at: Option<DateTime<Utc>>,
     payload: &'a Value,
     place: Option<&'a str>,

@@ -64,6 +64,12 @@ pub(super) enum Write {
     Commit(Box<EncodedCommit>),
     Failure(FailureRecord, Vec<AuditRecord>),
     Import(String, Vec<DatasetRecord>),
+    /// A dataset replaced whole: its old records removed, these written.
+    Replace {
+        dataset: String,
+        records: Vec<DatasetRecord>,
+        actor: String,
+    },
     Registry(Vec<(String, Option<Vec<u8>>)>, Vec<AuditRecord>),
     /// Place-tree keys and values (already encoded), with their audit.
     Places(Vec<(Vec<u8>, Vec<u8>)>, Vec<AuditRecord>),
@@ -219,6 +225,8 @@ impl WriterState {
                 let audit = vec![AuditRecord::DatasetImport {
                     dataset: dataset.clone(),
                     records: records.len(),
+                    actor: None,
+                    replaced: None,
                 }];
                 for (k, json) in records {
                     own.insert(
@@ -228,7 +236,52 @@ impl WriterState {
                 }
                 self.stage_audit(audit, own)
             }
+            Write::Replace {
+                dataset,
+                records,
+                actor,
+            } => {
+                let before = self.dataset_keys(&dataset, pending)?;
+                let audit = vec![AuditRecord::DatasetImport {
+                    dataset: dataset.clone(),
+                    records: records.len(),
+                    actor: Some(actor),
+                    replaced: Some(before.len()),
+                }];
+                for old in before {
+                    own.remove(old);
+                }
+                for (k, json) in records {
+                    own.insert(
+                        key(DATASETS, &[dataset.as_bytes(), k.as_bytes()]),
+                        json.into_bytes(),
+                    );
+                }
+                self.stage_audit(audit, own)
+            }
         }
+    }
+
+    /// Every record key of `dataset` as the batch so far leaves it.
+    fn dataset_keys(
+        &self,
+        dataset: &str,
+        pending: &Pending,
+    ) -> Result<std::collections::BTreeSet<Vec<u8>>, StorageError> {
+        let prefix = key(DATASETS, &[dataset.as_bytes(), b""]);
+        let mut keys = std::collections::BTreeSet::new();
+        for entry in self.db.scan_prefix(&prefix).keys() {
+            keys.insert(entry.map_err(backend)?.to_vec());
+        }
+        for (k, value) in &pending.written {
+            if k.starts_with(&prefix) {
+                match value {
+                    Some(_) => keys.insert(k.clone()),
+                    None => keys.remove(k),
+                };
+            }
+        }
+        Ok(keys)
     }
 
     /// A key's value as the batch so far would leave it.
