@@ -60,6 +60,7 @@ fn case(n: u64) -> CaseContext {
         now: chrono::Utc::now(),
         utc_offset_minutes: 480,
         place: None,
+        subject: None,
         places: Default::default(),
     }
 }

@@ -426,6 +426,10 @@ pub struct Case {
     /// routed from it. None until one of those gives it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub place: Option<String>,
+    /// The person the case is about (the form's `subject` field): the
+    /// applicant, or someone who gave the applicant a mandate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
 }
 
 /// What a scenario is, as its plugin describes it (the catalogue entry).
@@ -477,4 +481,8 @@ pub enum FieldKind {
     /// The id of a place in the place tree (`cq/yubei/longxi`); the first
     /// place field given is the case's place.
     Place,
+    /// The id number of the person the case is about (at most one such
+    /// field): bound to the caller's token, or to a mandate the caller
+    /// holds from that person (`service::apply`).
+    Subject,
 }

@@ -398,6 +398,7 @@ mod tests {
             updated_at: now,
             revision: 0,
             place: None,
+            subject: None,
         };
         storage
             .commit(Commit {

@@ -254,8 +254,9 @@ impl Case {
     }
 
     /// The id number of the person the case is about, when the form has a
-    /// [`Field::subject`]; `None` otherwise. (The host does not accept
-    /// subject fields yet, so today this is always `None`.)
+    /// [`Field::subject`] (the host has bound it to the applicant or to a
+    /// mandate); `None` otherwise. It differs from `applicant` when an
+    /// agent applies for someone who gave them a mandate (代办).
     ///
     /// ```
     /// use onething_sdk::Case;
@@ -881,8 +882,12 @@ impl Field {
     }
 
     /// The field naming the person the case is about (at most one per
-    /// form): filled from the caller's token when absent. **Not honoured
-    /// yet**: today's host refuses to load a plugin that declares one.
+    /// form). The host binds it to the caller: left out, it is filled with
+    /// the caller's id number; the caller's own id is accepted; anyone
+    /// else's needs a mandate from that person to the caller for this
+    /// scenario (dataset `civil-affairs/mandates`), else the application is
+    /// `403 no_mandate` and never reaches the plugin. Declare the person an
+    /// application acts for as the subject, never as a plain text field.
     ///
     /// ```
     /// use onething_sdk::{Field, FieldKind};

@@ -22,6 +22,7 @@ pub fn commit(id: String, items: Vec<WorkItem>) -> Commit {
             updated_at: Utc::now(),
             revision: 0,
             place: None,
+            subject: None,
         },
         expected_revision: None,
         items,

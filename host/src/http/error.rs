@@ -65,6 +65,8 @@ pub enum ErrorKind {
     Forbidden,
     /// 403: an item in the officer's area that another office owns.
     NotOwner,
+    /// 403: an application for someone else without their mandate.
+    NoMandate,
     // ---- what is not there ---------------------------------------------
     /// No such scenario.
     ScenarioNotFound,
@@ -155,6 +157,7 @@ impl ErrorKind {
             K::IdentityNotConfigured => (StatusCode::UNAUTHORIZED, "identity_not_configured"),
             K::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
             K::NotOwner => (StatusCode::FORBIDDEN, "not_owner"),
+            K::NoMandate => (StatusCode::FORBIDDEN, "no_mandate"),
             K::ScenarioNotFound => (StatusCode::NOT_FOUND, "scenario_not_found"),
             K::CaseNotFound => (StatusCode::NOT_FOUND, "case_not_found"),
             K::ItemNotFound => (StatusCode::NOT_FOUND, "item_not_found"),
@@ -287,6 +290,7 @@ impl From<&ServiceError> for ErrorKind {
             ServiceError::BadRequest(_) => K::InvalidRequest,
             ServiceError::Forbidden(_) => K::Forbidden,
             ServiceError::NotOwner(_) => K::NotOwner,
+            ServiceError::NoMandate { .. } => K::NoMandate,
             ServiceError::InvalidField { .. } => K::InvalidField,
             ServiceError::DeviceEventsNotAccepted { .. } => K::DeviceEventsNotAccepted,
             ServiceError::Conflict { code, .. } => K::CaseConflict(code),

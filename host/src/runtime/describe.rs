@@ -120,6 +120,17 @@ pub fn check_info(info: &ScenarioInfo, limits: &LimitsConfig) -> Result<(), Stri
             check_choices(&field.name, choices, limits)?;
         }
     }
+    let subjects: Vec<&str> = info
+        .fields
+        .iter()
+        .filter(|f| f.kind == FieldKind::Subject)
+        .map(|f| f.name.as_str())
+        .collect();
+    if let [first, second, ..] = subjects.as_slice() {
+        return Err(format!(
+            "fields `{first}` and `{second}` are both of kind subject: a case is about one person"
+        ));
+    }
     at_most_bytes_total(info, limits.max_describe_bytes)
 }
 
@@ -407,6 +418,17 @@ mod tests {
             message.contains("field `certificate_no` is declared twice"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn a_form_has_at_most_one_subject_field() {
+        let one = with(|i| i.fields[1].kind = FieldKind::Subject);
+        assert!(check_info(&one, &LimitsConfig::default()).is_ok());
+        let message = refusal(&with(|i| {
+            i.fields[1].kind = FieldKind::Subject;
+            i.fields[2].kind = FieldKind::Subject;
+        }));
+        assert!(message.contains("both of kind subject"), "{message}");
     }
 
     #[test]

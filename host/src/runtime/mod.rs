@@ -103,6 +103,9 @@ pub struct CaseContext {
     pub utc_offset_minutes: i32,
     /// The case's place (`case-info.place`), if it has one.
     pub place: Option<String>,
+    /// The person the case is about (`case-info.subject`), if its form
+    /// has a subject field.
+    pub subject: Option<String>,
     /// The place tree as of the call's start: the call's items are routed
     /// on it when the call returns.
     pub places: std::sync::Arc<crate::places::PlaceTree>,

@@ -86,7 +86,17 @@ impl Service {
                 "the application must be a JSON object of the scenario's fields".into(),
             ));
         };
-        let owner = identify(&plugin, form, &applicant)?;
+        let subject_field = super::subject::subject_field(&plugin.info().fields);
+        let owner = identify(&plugin, form, &applicant, subject_field)?;
+        let subject = self
+            .bind_subject(
+                &plugin.info().fields,
+                scenario,
+                plugin.version(),
+                form,
+                &applicant,
+            )
+            .await?;
         let places = self.places.tree();
         let form_place = validate_application(&plugin.info().fields, form, scenario, &places)?;
         let place = match (form_place, &applicant) {
@@ -128,6 +138,7 @@ impl Service {
             now,
             utc_offset_minutes: self.calendar.utc_offset_minutes(),
             place: place.as_ref().map(|(place, _)| place.clone()),
+            subject,
             places,
         };
         let answer = plugin.start(&context, &application.to_string()).await;
@@ -171,6 +182,7 @@ impl Service {
             updated_at: now,
             revision: 0,
             place: context.place,
+            subject: context.subject,
         };
         let stamp = Stamp {
             expected_revision: None,
@@ -240,6 +252,7 @@ fn identify(
     plugin: &LoadedPlugin,
     form: &mut Map<String, Value>,
     applicant: &Applicant,
+    subject_field: Option<&str>,
 ) -> Result<String, ServiceError> {
     if let Applicant::Device { .. } = applicant
         && let Some(field) = CITIZEN_FIELDS.iter().find(|f| form.contains_key(**f))
@@ -259,6 +272,9 @@ fn identify(
                 _ => "anonymous".to_owned(),
             });
         }
+        // The subject field is bound in `subject.rs`: to the caller, or to
+        // someone who gave them a mandate.
+        Applicant::Citizen(id) if subject_field == Some(APPLICANT_FIELD) => return Ok(id.clone()),
         Applicant::Citizen(id) => (APPLICANT_FIELD, id),
         Applicant::Device { id, .. } => (SENSOR_FIELD, id),
     };
@@ -326,7 +342,7 @@ pub fn validate_application(
             Some(value) => value,
         };
         match &field.kind {
-            FieldKind::Text => match value {
+            FieldKind::Text | FieldKind::Subject => match value {
                 Value::String(s) if field.required && s.trim().is_empty() => {
                     return Err(invalid("must not be empty".into()));
                 }

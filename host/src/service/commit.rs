@@ -316,6 +316,7 @@ fn read_audit(
     effects: &Effects,
 ) -> Vec<AuditRecord> {
     let reads = effects.reads.iter().map(|read| AuditRecord::DataRead {
+        about: None,
         plugin: plugin.manifest().id.clone(),
         version: plugin.version().to_owned(),
         case_id: case_id.to_owned(),

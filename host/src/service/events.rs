@@ -437,6 +437,7 @@ impl Service {
             now: self.clock.now(),
             utc_offset_minutes: self.calendar.utc_offset_minutes(),
             place: case.place.clone(),
+            subject: case.subject.clone(),
             places: self.places.tree(),
         };
         if !plugin.receives(&event) {

@@ -43,9 +43,11 @@ mod commit;
 mod events;
 mod held;
 mod officers;
+mod subject;
 
 pub use apply::validate_application;
 pub use officers::{Officer, at_or_below};
+pub use subject::{MANDATES, subject_field};
 
 /// The application field that names the applicant, until citizens are
 /// identified by their tokens.
@@ -114,6 +116,18 @@ pub enum ServiceError {
     /// The item is in the officer's area but another office owns it.
     #[error("{0}")]
     NotOwner(String),
+    /// A citizen applied for someone else without a valid mandate.
+    #[error(
+        "you ({agent}) may not apply for {subject} in `{scenario}`: there is no valid mandate from them to you for this scenario (a mandate is recorded by civil affairs, dataset civil-affairs/mandates); leave the field out to apply for yourself"
+    )]
+    NoMandate {
+        /// The caller.
+        agent: String,
+        /// Whom they named.
+        subject: String,
+        /// The scenario.
+        scenario: String,
+    },
     /// An application field is missing or of the wrong type.
     #[error("field `{field}`: {message}")]
     InvalidField {

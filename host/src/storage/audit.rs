@@ -52,6 +52,11 @@ pub enum AuditRecord {
         purpose: String,
         /// Whether the grant allowed it.
         allowed: bool,
+        /// The person the record is about, when its key is not their id
+        /// (a mandate `AGENT:SUBJECT` is about the subject): the read is
+        /// on their access log too.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        about: Option<String>,
     },
     /// A plugin's reads of an ungranted dataset, or dispatches to an
     /// ungranted department, in one call: one record per target and call,

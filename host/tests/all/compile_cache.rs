@@ -52,6 +52,7 @@ async fn a_second_load_comes_from_the_cache_and_a_damaged_artifact_is_recompiled
         now: chrono::Utc::now(),
         utc_offset_minutes: 480,
         place: None,
+        subject: None,
         places: Default::default(),
     };
     let answer = plugin

@@ -12,7 +12,7 @@ const MOTHER: &str = "M-ZHAO-MOTHER";
 const FATHER: &str = "F-ZHAO-FATHER";
 
 /// Sends `body` to `path` as whoever `bearer` names (none: no header).
-async fn send(
+pub async fn send(
     host: &TestHost,
     method: Method,
     path: &str,
@@ -29,7 +29,7 @@ async fn send(
     into_json(request.send().await.unwrap()).await
 }
 
-fn form_without_applicant() -> Value {
+pub fn form_without_applicant() -> Value {
     let mut form = newborn_application();
     form.as_object_mut().unwrap().remove("applicant_id");
     form
@@ -143,13 +143,13 @@ async fn a_citizen_sees_and_acts_only_on_their_own_cases() {
     let apply = "/v1/scenarios/newborn/cases";
 
     // The applicant comes from the token: left out of the form, filled in;
-    // naming someone else is refused.
+    // naming someone else (who gave no mandate) is refused.
     let mut as_father = form_without_applicant();
     as_father["applicant_id"] = json!(FATHER);
     assert_error(
         send(&host, Method::POST, apply, Some(&mother), Some(as_father)).await,
-        StatusCode::BAD_REQUEST,
-        "invalid_field",
+        StatusCode::FORBIDDEN,
+        "no_mandate",
     );
     let (status, case) = send(
         &host,

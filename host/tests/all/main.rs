@@ -21,6 +21,7 @@ mod hostile;
 mod http_errors;
 mod idempotency;
 mod identity;
+mod mandates;
 mod metrics;
 mod newborn;
 mod newborn_places;

@@ -205,8 +205,10 @@ impl Scenario for Newborn {
                     .required()
                     .describe("The child's name as on the certificate."),
             )
-            .field(Field::text("applicant_id").required().describe(
-                "Your ID number; you must be the mother or the father on the certificate.",
+            .field(Field::subject("applicant_id").required().describe(
+                "The applying parent's ID number (the case's subject): yours, filled in from \
+                 your token when left out, or that of a parent who gave you a mandate; the \
+                 parent must be the mother or the father on the certificate.",
             ))
             .field(
                 Field::choice("household_of", &["mother", "father"])

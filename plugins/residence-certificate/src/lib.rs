@@ -30,9 +30,11 @@ impl Scenario for Residence {
         Info::from_manifest()
             .department("community")
             .field(
-                Field::text("applicant_id")
+                Field::subject("applicant_id")
                     .required()
-                    .describe("Your ID number."),
+                    .describe(
+                        "The resident's ID number (the case's subject): yours, or that of a resident who gave you a mandate.",
+                    ),
             )
             .field(
                 Field::text("purpose")

@@ -139,6 +139,7 @@ pub struct CaseView<'a> {
     plugin_version: &'a str,
     scenario: &'a str,
     status: CaseStatus,
+    subject: Option<&'a str>,
     timeline: &'a [TimelineEntry],
     updated_at: DateTime<Utc>,
 }
@@ -188,6 +189,7 @@ impl<'a> CaseView<'a> {
             plugin_version: &c.plugin_version,
             scenario: &c.scenario,
             status: c.status,
+            subject: c.subject.as_deref(),
             timeline: &c.timeline,
             updated_at: c.updated_at,
         }
@@ -226,12 +228,13 @@ impl<'a> AccessRow<'a> {
             key,
             purpose,
             allowed,
+            about,
         } = &entry.record
         else {
             return None;
         };
         let yours = applicant == subject;
-        let your_record = key == subject;
+        let your_record = key == subject || about.as_deref() == Some(subject);
         Some(AccessRow {
             allowed: *allowed,
             at: entry.at,

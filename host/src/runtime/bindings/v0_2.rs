@@ -24,9 +24,8 @@ pub(in crate::runtime) fn to_wit_case(case: &CaseContext) -> wit::CaseInfo {
         id: case.id.clone(),
         scenario: case.scenario.clone(),
         applicant: case.applicant.clone(),
-        // Until the authors issue (14): no subject; until the closed loop
-        // (15): normal mode.
-        subject: None,
+        subject: case.subject.clone(),
+        // Until the closed loop (15): normal mode.
         place: case.place.clone(),
         mode: wit::CaseMode::Normal,
         clock: wit::CaseClock {
@@ -131,8 +130,7 @@ pub(in crate::runtime) fn from_wit_error(error: wit::Error, max: usize) -> Scena
     }
 }
 
-/// What `describe()` declared, in the host's terms; a field kind whose
-/// host side has not landed yet is refused (the plugin does not load).
+/// What `describe()` declared, in the host's terms.
 pub(in crate::runtime) fn from_wit_info(info: wit::Info) -> Result<ScenarioInfo, String> {
     let fields = info
         .fields
@@ -145,12 +143,7 @@ pub(in crate::runtime) fn from_wit_info(info: wit::Info) -> Result<ScenarioInfo,
                 wit::FieldKind::Date => FieldKind::Date,
                 wit::FieldKind::Choice(choices) => FieldKind::Choice { choices },
                 wit::FieldKind::Place => FieldKind::Place,
-                wit::FieldKind::Subject => {
-                    return Err(format!(
-                        "field `{}`: field kind subject needs a host with mandates",
-                        f.name
-                    ));
-                }
+                wit::FieldKind::Subject => FieldKind::Subject,
             };
             Ok(FieldSpec {
                 name: f.name,

@@ -79,6 +79,7 @@ mod tests {
             key: "B".into(),
             purpose: "p".into(),
             allowed: true,
+            about: None,
         });
         storage.commit(with_read).await.unwrap();
         assert_eq!(storage.access_log("B", 0, 10).await.unwrap().len(), 1);

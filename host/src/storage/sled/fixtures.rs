@@ -21,6 +21,7 @@ pub(super) fn case(id: &str, revision: u64) -> Case {
         updated_at: Utc::now(),
         revision,
         place: None,
+        subject: None,
     }
 }
 

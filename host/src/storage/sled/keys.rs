@@ -137,7 +137,10 @@ pub(super) const ESCALATED: &str = "escalated";
 /// for the person whose record was read, if another.
 pub(super) fn access_keys(entry: &AuditEntry) -> Vec<Vec<u8>> {
     let AuditRecord::DataRead {
-        applicant, key: k, ..
+        applicant,
+        key: k,
+        about,
+        ..
     } = &entry.record
     else {
         return Vec::new();
@@ -146,6 +149,9 @@ pub(super) fn access_keys(entry: &AuditEntry) -> Vec<Vec<u8>> {
     let mut keys = vec![key(ACCESS, &[applicant.as_bytes(), &seq])];
     if k != applicant {
         keys.push(key(ACCESS, &[k.as_bytes(), &seq]));
+    }
+    if let Some(about) = about.as_ref().filter(|a| *a != applicant && *a != k) {
+        keys.push(key(ACCESS, &[about.as_bytes(), &seq]));
     }
     keys
 }
