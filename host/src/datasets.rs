@@ -145,14 +145,7 @@ pub async fn import_file(
     path: &Path,
     key_field: &str,
 ) -> Result<usize, ImportError> {
-    check_dataset_name(dataset)?;
-    let text = tokio::fs::read_to_string(path)
-        .await
-        .map_err(|source| ImportError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
-    let records = parse_jsonl(&text, key_field)?;
+    let records = read_file(dataset, path, key_field).await?;
     Ok(storage.import_dataset(dataset, records).await?)
 }
 
@@ -165,6 +158,16 @@ pub async fn replace_file(
     key_field: &str,
     actor: &str,
 ) -> Result<usize, ImportError> {
+    let records = read_file(dataset, path, key_field).await?;
+    Ok(storage.replace_dataset(dataset, records, actor).await?)
+}
+
+/// The records of a JSON Lines file for `dataset` (whose name is checked).
+async fn read_file(
+    dataset: &str,
+    path: &Path,
+    key_field: &str,
+) -> Result<Vec<DatasetRecord>, ImportError> {
     check_dataset_name(dataset)?;
     let text = tokio::fs::read_to_string(path)
         .await
@@ -172,8 +175,7 @@ pub async fn replace_file(
             path: path.display().to_string(),
             source,
         })?;
-    let records = parse_jsonl(&text, key_field)?;
-    Ok(storage.replace_dataset(dataset, records, actor).await?)
+    parse_jsonl(&text, key_field)
 }
 
 /// Department datasets on a running host: what the admin API's refresh

@@ -126,15 +126,7 @@ async fn an_overdue_timer_survives_a_restart_and_fires_once() {
     use onething_host::server::Server;
 
     let dirs = tempfile::tempdir().unwrap();
-    let plugins = dirs.path().join("plugins");
-    std::fs::create_dir_all(plugins.join("newborn")).unwrap();
-    for file in ["onething.toml", "plugin.wasm"] {
-        std::fs::copy(
-            crate::support::plugin_dir("newborn").join(file),
-            plugins.join("newborn").join(file),
-        )
-        .unwrap();
-    }
+    let plugins = crate::support::copy_plugins(dirs.path(), &["newborn"]);
     let config = |interval_ms| Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: dirs.path().join("data"),

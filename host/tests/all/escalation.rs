@@ -256,15 +256,7 @@ async fn an_escalation_due_while_the_host_is_down_happens_once() {
     use onething_host::server::Server;
 
     let dirs = tempfile::tempdir().unwrap();
-    let plugins = dirs.path().join("plugins");
-    std::fs::create_dir_all(plugins.join("ebike-charging")).unwrap();
-    for file in ["onething.toml", "plugin.wasm"] {
-        std::fs::copy(
-            crate::support::plugin_dir("ebike-charging").join(file),
-            plugins.join("ebike-charging").join(file),
-        )
-        .unwrap();
-    }
+    let plugins = crate::support::copy_plugins(dirs.path(), &["ebike-charging"]);
     let config = |interval_ms| Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: dirs.path().join("data"),

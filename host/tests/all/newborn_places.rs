@@ -59,15 +59,7 @@ async fn police_queue(base: &str, place: &str) -> Vec<String> {
 #[tokio::test]
 async fn household_registration_reaches_the_familys_district_and_the_rest_the_city() {
     let dirs = tempfile::tempdir().unwrap();
-    let plugins = dirs.path().join("plugins");
-    std::fs::create_dir_all(plugins.join("newborn")).unwrap();
-    for file in ["onething.toml", "plugin.wasm"] {
-        std::fs::copy(
-            crate::support::plugin_dir("newborn").join(file),
-            plugins.join("newborn").join(file),
-        )
-        .unwrap();
-    }
+    let plugins = crate::support::copy_plugins(dirs.path(), &["newborn"]);
     let server = Server::start(Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: dirs.path().join("data"),

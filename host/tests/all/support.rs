@@ -57,6 +57,20 @@ pub fn plugin_dir(id: &str) -> PathBuf {
     fixture
 }
 
+/// A plugins dir under `root` holding the built plugins `ids` (examples or
+/// fixtures), for a host started by hand.
+pub fn copy_plugins(root: &Path, ids: &[&str]) -> PathBuf {
+    let plugins = root.join("plugins");
+    for id in ids {
+        let to = plugins.join(id);
+        std::fs::create_dir_all(&to).unwrap();
+        for file in ["onething.toml", "plugin.wasm"] {
+            std::fs::copy(plugin_dir(id).join(file), to.join(file)).unwrap();
+        }
+    }
+    plugins
+}
+
 /// The newborn test datasets: not the demo data.
 pub const BIRTH_CERTIFICATES: &str = r#"{"certificate_no":"T100","child_name":"赵一诺","sex":"female","born_at":"2026-11-18T09:00:00+08:00","hospital":"测试医院","mother_id":"M-ZHAO-MOTHER","father_id":"F-ZHAO-FATHER"}
 {"certificate_no":"T200","child_name":"钱多多","sex":"male","born_at":"2026-11-19T10:00:00+08:00","hospital":"测试医院","mother_id":"M-QIAN-MOTHER","father_id":"F-QIAN-NOT-REGISTERED"}
