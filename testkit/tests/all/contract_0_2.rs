@@ -36,11 +36,38 @@ async fn the_plugin_reads_the_hosts_clock_and_offset() {
         .apply(form(json!({"message": {"case": "clock"}})))
         .await
         .unwrap();
-    assert_eq!(
-        case.message,
-        format!("{} 480", kit.now().timestamp_millis()),
-        "the kit's clock, at UTC+8"
+    let parts: Vec<i64> = case
+        .message
+        .split(' ')
+        .map(|p| p.parse().unwrap())
+        .collect();
+    let kit_ms = kit.now().timestamp_millis();
+    assert_eq!(parts[..2], [kit_ms, 480], "the kit's clock, at UTC+8");
+    // SystemTime::now() in the plugin reads the same clock (it runs on from
+    // the call's start, so a few milliseconds later at most).
+    let wall = parts[2];
+    assert!(
+        (kit_ms..kit_ms + 60_000).contains(&wall),
+        "wall clock {wall} vs kit {kit_ms}"
     );
+}
+
+#[tokio::test]
+async fn moving_the_kits_clock_moves_the_plugins_wall_clock() {
+    let kit = kit().await;
+    let before = kit.now().timestamp_millis();
+    kit.pass(chrono::Duration::days(400)).await.unwrap();
+    let case = kit
+        .apply(form(json!({"message": {"case": "clock"}})))
+        .await
+        .unwrap();
+    let wall: i64 = case.message.rsplit(' ').next().unwrap().parse().unwrap();
+    let kit_ms = kit.now().timestamp_millis();
+    assert!(
+        (kit_ms..kit_ms + 60_000).contains(&wall),
+        "wall clock {wall} vs kit {kit_ms}: 400 days on, not the machine's time"
+    );
+    assert!(wall >= before + 400 * 86_400_000);
 }
 
 #[tokio::test]
