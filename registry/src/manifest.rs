@@ -7,6 +7,7 @@
 //! title = "新生儿出生一件事"
 //! description = "Birth registration, insurance, social security card and vaccination in one application."
 //! # device_events = true   # only for a scenario a sensor reports, no citizen files
+//! # one_open_case_per_subject = true   # a second application while one is open: 409
 //!
 //! [grants]
 //! datasets = ["health/birth-certificates", "public-security/residents"]
@@ -46,6 +47,12 @@ pub struct Manifest {
     /// a citizen's name. A device's case is the device's own.
     #[serde(default, skip_serializing_if = "is_false")]
     pub device_events: bool,
+    /// Whether the person a case is about (the form's subject field) may
+    /// have only one open case of this scenario: a second application
+    /// while the first is open answers 409 `case_already_open` with the
+    /// open case's id. Off by default.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub one_open_case_per_subject: bool,
     /// What the plugin may touch; nothing else is allowed.
     #[serde(default)]
     pub grants: Grants,
@@ -212,6 +219,12 @@ memory_mib = 32
         let m =
             Manifest::parse(&GOOD.replace("[grants]", "device_events = true\n[grants]")).unwrap();
         assert!(m.device_events);
+        assert!(!m.one_open_case_per_subject, "off unless declared");
+        let m = Manifest::parse(
+            &GOOD.replace("[grants]", "one_open_case_per_subject = true\n[grants]"),
+        )
+        .unwrap();
+        assert!(m.one_open_case_per_subject);
     }
 
     #[test]
@@ -259,6 +272,7 @@ memory_mib = 32
             datasets in proptest::collection::vec("[a-z][a-z0-9-]{0,10}/[a-z][a-z0-9-]{0,10}", 0..5),
             memory in proptest::option::of(1u32..4096),
             device_events in proptest::bool::ANY,
+            one_open in proptest::bool::ANY,
         ) {
             let manifest = Manifest {
                 id,
@@ -267,6 +281,7 @@ memory_mib = 32
                 title: "T".into(),
                 description: String::new(),
                 device_events,
+                one_open_case_per_subject: one_open,
                 grants: Grants { datasets, dispatch: vec![] },
                 limits: Limits { memory_mib: memory, deadline_ms: None },
             };

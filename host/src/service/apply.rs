@@ -129,6 +129,27 @@ impl Service {
             None => None,
         };
 
+        // One open case per subject, if the scenario says so: checked under
+        // the subject's lock, so that two applications at once cannot both
+        // pass (a retry under the same key was replayed above).
+        let _subject_guard = match (&subject, plugin.manifest().one_open_case_per_subject) {
+            (Some(subject), true) => {
+                let guard = self
+                    .locks
+                    .lock(&format!("subject\0{scenario}\0{subject}"))
+                    .await;
+                if let Some(case_id) = self.storage.open_case_of(scenario, subject).await? {
+                    return Err(ServiceError::Conflict {
+                        code: "case_already_open",
+                        message: format!(
+                            "{subject} already has an open `{scenario}` case, {case_id}: follow it at GET /v1/cases/{case_id}; a new application is taken once it is completed or rejected"
+                        ),
+                    });
+                }
+                Some(guard)
+            }
+            _ => None,
+        };
         let now = self.clock.now();
         let context = CaseContext {
             id: uuid::Uuid::now_v7().to_string(),

@@ -99,6 +99,14 @@ pub trait CaseStore: ItemReader {
         key: &str,
     ) -> Result<Option<IdempotencyRecord>, StorageError>;
 
+    /// An open case of `scenario` about `subject`, if there is one (the
+    /// oldest): what `one_open_case_per_subject` looks up.
+    async fn open_case_of(
+        &self,
+        scenario: &str,
+        subject: &str,
+    ) -> Result<Option<String>, StorageError>;
+
     /// How many cases are neither completed nor rejected (read once at
     /// start; the service keeps the count from then on).
     async fn open_cases(&self) -> Result<u64, StorageError>;

@@ -151,3 +151,43 @@ async fn the_subject_is_the_caller_when_left_out_or_their_own_id_is_given() {
     });
     assert!(!looked_up);
 }
+
+#[tokio::test]
+async fn one_open_case_per_subject_when_the_scenario_says_so() {
+    // residence-certificate declares one_open_case_per_subject.
+    let host = TestHost::start(&["residence-certificate"]).await;
+    let mother = token(Role::Citizen, MOTHER);
+    let apply = "/v1/scenarios/residence-certificate/cases";
+    let form = || Some(json!({"purpose": "school enrolment"}));
+    let (status, first) = send(&host, Method::POST, apply, Some(&mother), form()).await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    assert_eq!(first["status"], "in-progress");
+    let first_id = first["case_id"].as_str().unwrap().to_owned();
+
+    // A second one while it is open: 409, naming the open case.
+    let message = assert_error(
+        send(&host, Method::POST, apply, Some(&mother), form()).await,
+        StatusCode::CONFLICT,
+        "case_already_open",
+    );
+    assert!(message.contains(&first_id), "{message}");
+    // Someone else is not held up by it.
+    let father = token(Role::Citizen, "F-ZHAO-FATHER");
+    let (status, _) = send(&host, Method::POST, apply, Some(&father), form()).await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    // Once the first is completed, she may apply again.
+    let item = first["items"][0]["item_id"].as_str().unwrap();
+    let (status, done) = send(
+        &host,
+        Method::POST,
+        &format!("/v1/departments/community/items/{item}/complete"),
+        Some(&token(Role::Department, "community")),
+        Some(json!({"result": {"certificate_no": "RC-1"}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert_eq!(done["case"]["status"], "completed");
+    let (status, again) = send(&host, Method::POST, apply, Some(&mother), form()).await;
+    assert_eq!(status, StatusCode::CREATED, "{again}");
+}

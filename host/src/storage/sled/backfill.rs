@@ -38,6 +38,8 @@ pub(super) fn backfill_case_indexes(db: &sled::Db) -> Result<(), StorageError> {
             &case.scenario,
             &case.plugin_version,
             &case.id,
+            // Cases from before subjects name none.
+            None,
             open,
             &mut staged,
         );

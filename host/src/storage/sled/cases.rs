@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::keys::{CASES, IDEMPOTENCY, ITEMS, OPEN, key};
+use super::keys::{CASES, IDEMPOTENCY, ITEMS, OPEN, SUBJECT_OPEN, key};
 use super::writer::{EncodedCommit, Write};
 use super::{SledStorage, backend};
 use crate::model::{Case, WorkItem};
@@ -60,6 +60,26 @@ impl CaseStore for SledStorage {
             open += 1;
         }
         Ok(open)
+    }
+
+    async fn open_case_of(
+        &self,
+        scenario: &str,
+        subject: &str,
+    ) -> Result<Option<String>, StorageError> {
+        let prefix = key(
+            SUBJECT_OPEN,
+            &[scenario.as_bytes(), subject.as_bytes(), b""],
+        );
+        match self.db.scan_prefix(&prefix).keys().next() {
+            Some(entry) => {
+                let k = entry.map_err(backend)?;
+                Ok(Some(
+                    String::from_utf8_lossy(&k[prefix.len()..]).into_owned(),
+                ))
+            }
+            None => Ok(None),
+        }
     }
 
     async fn open_cases_by_version(

@@ -35,6 +35,9 @@ pub(super) const OFFICE_QUEUE: &[u8] = b"w/";
 /// `o/<scenario>\0<version>\0<case_id>`, so that counting them reads no
 /// case and no finished case.
 pub(super) const OPEN: &[u8] = b"o/";
+/// Open cases by the person they are about: `j/<scenario>\0<subject>\0<case_id>`,
+/// present while the case is open (`one_open_case_per_subject`).
+pub(super) const SUBJECT_OPEN: &[u8] = b"j/";
 /// Set once the queue and open-case indexes cover every item and case (a
 /// data dir written before they existed is indexed once, at open).
 pub(super) const CASES_INDEXED: &[u8] = b"m/case_index_v1";
@@ -212,19 +215,29 @@ pub(super) fn index_item(item: &WorkItem, stored: Option<&Indexed>, out: &mut Pe
     }
 }
 
-/// Stages the open-case key of a case: present while it is open.
+/// Stages the open-case keys of a case (by version, and by subject when
+/// it has one): present while it is open.
 pub(super) fn index_case(
     scenario: &str,
     version: &str,
     case_id: &str,
+    subject: Option<&str>,
     open: bool,
     out: &mut Pending,
 ) {
-    let k = open_key(scenario, version, case_id);
-    if open {
-        out.insert(k, Vec::new());
-    } else {
-        out.remove(k);
+    let mut keys = vec![open_key(scenario, version, case_id)];
+    if let Some(subject) = subject {
+        keys.push(key(
+            SUBJECT_OPEN,
+            &[scenario.as_bytes(), subject.as_bytes(), case_id.as_bytes()],
+        ));
+    }
+    for k in keys {
+        if open {
+            out.insert(k, Vec::new());
+        } else {
+            out.remove(k);
+        }
     }
 }
 

@@ -343,6 +343,7 @@ impl WriterState {
             &case.scenario,
             &case.plugin_version,
             &case.id,
+            case.subject.as_deref(),
             !case.status.is_final(),
             own,
         );
