@@ -32,7 +32,6 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use onething_host::calendar::Calendar;
 use onething_host::config::LimitsConfig;
 use onething_host::datasets::{self, ImportError};
 use onething_host::metrics::Metrics;
@@ -44,6 +43,7 @@ use onething_host::service::{Clock, Officer, Service, ServiceError};
 use onething_host::storage::sled::SledStorage;
 use onething_host::storage::{Storage, StorageError};
 
+pub use onething_host::calendar::Calendar;
 pub use onething_host::model;
 
 /// Why a kit step failed.
