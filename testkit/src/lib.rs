@@ -132,8 +132,10 @@ pub struct TestKit {
 }
 
 impl TestKit {
-    /// Loads the plugin in `plugin_dir` (its `onething.toml` and
-    /// `plugin.wasm`, as `scripts/build-plugins.sh` lays them out). The
+    /// Loads the plugin in `plugin_dir`: its `onething.toml` and
+    /// `plugin.wasm`, as `scripts/build-plugins.sh` lays them out, or a
+    /// plugin crate (its `onething.toml` and the `dist/plugin.wasm` that
+    /// `onething plugin build` writes; `dist/` alone loads too). The
     /// clock starts at 2026-11-24 10:00 in Beijing (a Tuesday) and the
     /// calendar has weekends only.
     pub async fn load(plugin_dir: impl AsRef<Path>) -> Result<TestKit, KitError> {
