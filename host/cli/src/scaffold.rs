@@ -541,3 +541,47 @@ the grants in `onething.toml` (`onething grants set {department} ...`)
 before the host accepts the package. See docs/plugin-authoring.md in the
 onething repository.
 "#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_crate_has_kit_tests_on_the_kit_beside_the_sdk() {
+        let work = tempfile::tempdir().unwrap();
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        new(NewArgs {
+            name: "dog-licence".into(),
+            department: "city-services".into(),
+            dir: work.path().into(),
+            sdk: Some(repo.join("sdk")),
+        })
+        .unwrap();
+        let krate = work.path().join("dog-licence");
+        let read = |path: &str| std::fs::read_to_string(krate.join(path)).unwrap();
+        let testkit = repo.join("testkit").canonicalize().unwrap();
+
+        let cargo = read("Cargo.toml");
+        let dev = cargo.split("[dev-dependencies]").nth(1).unwrap();
+        assert!(
+            dev.contains(&format!(
+                "onething-testkit = {{ path = \"{}\" }}",
+                testkit.display()
+            )),
+            "{cargo}"
+        );
+        assert!(dev.contains("tokio = "), "{cargo}");
+        // The workspace's dev profile, so that a shared target dir is reused.
+        assert!(
+            cargo.contains("[profile.dev.package.\"*\"]\nopt-level = 1\ndebug = false"),
+            "{cargo}"
+        );
+
+        let kit = read("tests/kit.rs");
+        assert!(kit.contains("TestKit::load(plugin())"), "{kit}");
+        assert!(kit.contains("async fn a_request_goes_to_city_services_and_completes()"));
+        assert!(kit.contains("async fn a_request_too_short_is_refused_by_name()"));
+        assert!(kit.contains("case.items_of(\"city-services\")"));
+        assert!(!kit.contains("{department}") && !kit.contains("{crate_department}"));
+    }
+}
