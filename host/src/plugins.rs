@@ -198,30 +198,51 @@ pub fn plugin_dirs(dir: &Path) -> Result<Vec<PathBuf>, PluginDirError> {
 /// Reads a plugin directory: the manifest's text (checked) and the
 /// component's bytes.
 pub fn read_plugin_dir(dir: &Path) -> Result<(String, Manifest, Vec<u8>), PluginDirError> {
-    let read = |name: &str| {
-        let path = dir.join(name);
-        std::fs::read(&path).map_err(|source| PluginDirError::Read {
+    read_plugin_files(&dir.join(MANIFEST_FILE), &dir.join(COMPONENT_FILE))
+}
+
+/// Reads a manifest (checked) and a component from two paths.
+pub fn read_plugin_files(
+    manifest_path: &Path,
+    component_path: &Path,
+) -> Result<(String, Manifest, Vec<u8>), PluginDirError> {
+    let read = |path: &Path| {
+        std::fs::read(path).map_err(|source| PluginDirError::Read {
             path: path.display().to_string(),
             source,
         })
     };
-    let manifest_bytes = read(MANIFEST_FILE)?;
-    let manifest_path = dir.join(MANIFEST_FILE).display().to_string();
+    let manifest_bytes = read(manifest_path)?;
+    let shown = manifest_path.display().to_string();
     let text = String::from_utf8(manifest_bytes).map_err(|e| PluginDirError::Read {
-        path: manifest_path.clone(),
+        path: shown.clone(),
         source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
     })?;
     let manifest = Manifest::parse(&text).map_err(|source| PluginDirError::Manifest {
-        path: manifest_path,
+        path: shown,
         source,
     })?;
-    let wasm = read(COMPONENT_FILE)?;
+    let wasm = read(component_path)?;
     Ok((text, manifest, wasm))
 }
 
+/// The subdirectory of a plugin crate where `onething plugin build` puts
+/// the component (and a copy of the manifest).
+pub const BUILD_DIR: &str = "dist";
+
 /// Loads the plugin in one directory (unsigned: for the test kit and
-/// benchmarks; the host loads only what the registry verified).
+/// benchmarks; the host loads only what the registry verified): its
+/// `onething.toml` with the `plugin.wasm` beside it (a plugins dir's
+/// layout) or, when there is none, with `dist/plugin.wasm` (a plugin crate
+/// after `onething plugin build`).
 pub async fn load_one(runtime: &Runtime, dir: &Path) -> Result<LoadedPlugin, PluginDirError> {
-    let (_, manifest, wasm) = read_plugin_dir(dir)?;
+    let beside = dir.join(COMPONENT_FILE);
+    let built = dir.join(BUILD_DIR).join(COMPONENT_FILE);
+    let component = if !beside.is_file() && built.is_file() {
+        built
+    } else {
+        beside
+    };
+    let (_, manifest, wasm) = read_plugin_files(&dir.join(MANIFEST_FILE), &component)?;
     Ok(runtime.load(manifest, &wasm).await?)
 }

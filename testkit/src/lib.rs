@@ -32,7 +32,6 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use onething_host::calendar::Calendar;
 use onething_host::config::LimitsConfig;
 use onething_host::datasets::{self, ImportError};
 use onething_host::metrics::Metrics;
@@ -44,6 +43,7 @@ use onething_host::service::{Clock, Officer, Service, ServiceError};
 use onething_host::storage::sled::SledStorage;
 use onething_host::storage::{Storage, StorageError};
 
+pub use onething_host::calendar::Calendar;
 pub use onething_host::model;
 
 /// Why a kit step failed.
@@ -132,8 +132,10 @@ pub struct TestKit {
 }
 
 impl TestKit {
-    /// Loads the plugin in `plugin_dir` (its `onething.toml` and
-    /// `plugin.wasm`, as `scripts/build-plugins.sh` lays them out). The
+    /// Loads the plugin in `plugin_dir`: its `onething.toml` and
+    /// `plugin.wasm`, as `scripts/build-plugins.sh` lays them out, or a
+    /// plugin crate (its `onething.toml` and the `dist/plugin.wasm` that
+    /// `onething plugin build` writes; `dist/` alone loads too). The
     /// clock starts at 2026-11-24 10:00 in Beijing (a Tuesday) and the
     /// calendar has weekends only.
     pub async fn load(plugin_dir: impl AsRef<Path>) -> Result<TestKit, KitError> {

@@ -73,12 +73,22 @@ pub fn new(args: NewArgs) -> anyhow::Result<()> {
             .with_context(|| format!("no SDK at {}", sdk.display()))?,
         None => bail!("cannot find the onething SDK: pass --sdk PATH/TO/onething/sdk"),
     };
+    // The test kit of the same checkout: `sdk/../testkit`.
+    let testkit = match sdk.parent().map(|p| p.join("testkit")) {
+        Some(dir) if dir.join("Cargo.toml").is_file() => dir,
+        _ => bail!(
+            "no test kit beside the SDK at {} (expected ../testkit)",
+            sdk.display()
+        ),
+    };
     let root = args.dir.join(&args.name);
     if root.exists() {
         bail!("{} exists already", root.display());
     }
-    std::fs::create_dir_all(root.join("src"))
-        .with_context(|| format!("cannot create {}", root.display()))?;
+    for sub in ["src", "tests"] {
+        std::fs::create_dir_all(root.join(sub))
+            .with_context(|| format!("cannot create {}", root.display()))?;
+    }
     let name = &args.name;
     let department = &args.department;
     let crate_name = name.replace('-', "_");
@@ -87,7 +97,8 @@ pub fn new(args: NewArgs) -> anyhow::Result<()> {
             "Cargo.toml",
             CARGO_TOML
                 .replace("{name}", name)
-                .replace("{sdk}", &sdk.display().to_string()),
+                .replace("{sdk}", &sdk.display().to_string())
+                .replace("{testkit}", &testkit.display().to_string()),
         ),
         (
             "onething.toml",
@@ -100,6 +111,13 @@ pub fn new(args: NewArgs) -> anyhow::Result<()> {
             LIB_RS
                 .replace("{name}", name)
                 .replace("{crate}", &crate_name)
+                .replace("{department}", department),
+        ),
+        (
+            "tests/kit.rs",
+            KIT_RS
+                .replace("{name}", name)
+                .replace("{crate_department}", &department.replace('-', "_"))
                 .replace("{department}", department),
         ),
         (
@@ -172,6 +190,12 @@ pub fn build(dir: &Path) -> anyhow::Result<PathBuf> {
     let out = dist.join("plugin.wasm");
     std::fs::copy(&built, &out)
         .with_context(|| format!("cannot copy {} to {}", built.display(), out.display()))?;
+    // The manifest beside it: dist/ is a plugin directory as
+    // `TestKit::load` and `--plugins-dir` take them.
+    let manifest = dir.join("onething.toml");
+    let copy = dist.join("onething.toml");
+    std::fs::copy(&manifest, &copy)
+        .with_context(|| format!("cannot copy {} to {}", manifest.display(), copy.display()))?;
     Ok(out)
 }
 
@@ -279,6 +303,20 @@ crate-type = ["cdylib"]
 onething-sdk = { path = "{sdk}" }
 serde = { version = "1", features = ["derive"] }
 serde_json = "1"
+
+[dev-dependencies]
+# The kit tests (tests/kit.rs): the real component in an embedded host.
+onething-testkit = { path = "{testkit}" }
+tokio = { version = "1", features = ["macros", "rt-multi-thread"] }
+
+# Test builds: the kit's dependencies (wasmtime) a little optimised and
+# without debug info, which keeps the first build's time and disk down.
+[profile.dev]
+debug = "line-tables-only"
+
+[profile.dev.package."*"]
+opt-level = 1
+debug = false
 
 [profile.release]
 opt-level = "s"
@@ -412,13 +450,85 @@ mod tests {
 }
 "#;
 
+const KIT_RS: &str = r#"//! Kit tests: the real component, built for wasm32-wasip2, in an embedded
+//! host (onething-testkit), with {department} played by the test.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+use onething_testkit::TestKit;
+use onething_testkit::model::CaseStatus;
+use serde_json::{Value, json};
+
+/// The crate, with the component built once per test run as `onething
+/// plugin build` does it (release, wasm32-wasip2) into `dist/plugin.wasm`.
+/// `ONETHING_PLUGIN_TARGET_DIR`, if set, is the target dir of that build.
+fn plugin() -> &'static Path {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let mut cargo = Command::new(env!("CARGO"));
+        cargo
+            .args(["build", "--release", "--lib", "--target", "wasm32-wasip2"])
+            .arg("--message-format=json-render-diagnostics")
+            .current_dir(&dir)
+            .stderr(Stdio::inherit());
+        if let Some(target) = std::env::var_os("ONETHING_PLUGIN_TARGET_DIR") {
+            cargo.arg("--target-dir").arg(target);
+        }
+        let out = cargo.output().expect("cargo runs");
+        assert!(
+            out.status.success(),
+            "the plugin does not build for wasm32-wasip2 (`rustup target add wasm32-wasip2`?)"
+        );
+        let wasm = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|message| message["reason"] == "compiler-artifact")
+            .flat_map(|message| message["filenames"].as_array().cloned().unwrap_or_default())
+            .filter_map(|file| file.as_str().map(PathBuf::from))
+            .find(|file| file.extension().is_some_and(|e| e == "wasm"))
+            .expect("cargo names the component it built");
+        std::fs::create_dir_all(dir.join("dist")).expect("dist/ can be made");
+        std::fs::copy(&wasm, dir.join("dist/plugin.wasm")).expect("the component is copied");
+        dir
+    })
+}
+
+#[tokio::test]
+async fn a_request_goes_to_{crate_department}_and_completes() {
+    let kit = TestKit::load(plugin()).await.unwrap(); // onething.toml + dist/plugin.wasm
+    let case = kit
+        .apply(json!({"name": "Li Lei", "request": "a parking permit"}))
+        .await
+        .unwrap();
+    assert_eq!(case.status, CaseStatus::InProgress, "{}", case.message);
+    let item = case.items_of("{department}")[0].id.clone();
+    let case = kit.complete(&item, json!({"permit_no": "P-1"})).await.unwrap();
+    assert_eq!(case.status, CaseStatus::Completed, "{}", case.message);
+}
+
+#[tokio::test]
+async fn a_request_too_short_is_refused_by_name() {
+    let kit = TestKit::load(plugin()).await.unwrap();
+    let case = kit
+        .apply(json!({"name": "Li Lei", "request": "x"}))
+        .await
+        .unwrap();
+    assert_eq!(case.status, CaseStatus::Rejected);
+    assert!(case.message.starts_with("request-too-short"), "{}", case.message);
+    assert!(case.items.is_empty());
+}
+"#;
+
 const README: &str = r#"# {name}
 
 A onething scenario plugin owned by `{department}`.
 
 ```sh
-cargo test                                   # the plugin's own tests (native)
-onething plugin build                        # → dist/plugin.wasm (wasm32-wasip2)
+cargo test                                   # unit tests, and kit tests (tests/kit.rs) on the built component
+onething plugin build                        # → dist/plugin.wasm + dist/onething.toml (wasm32-wasip2)
 onething keys new --department {department}  # once: {department}.key + {department}.pub
 onething plugin pack --out {name}.otpkg
 onething plugin sign {name}.otpkg --key {department}.key
@@ -431,3 +541,48 @@ the grants in `onething.toml` (`onething grants set {department} ...`)
 before the host accepts the package. See docs/plugin-authoring.md in the
 onething repository.
 "#;
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_crate_has_kit_tests_on_the_kit_beside_the_sdk() {
+        let work = tempfile::tempdir().unwrap();
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        new(NewArgs {
+            name: "dog-licence".into(),
+            department: "city-services".into(),
+            dir: work.path().into(),
+            sdk: Some(repo.join("sdk")),
+        })
+        .unwrap();
+        let krate = work.path().join("dog-licence");
+        let read = |path: &str| std::fs::read_to_string(krate.join(path)).unwrap();
+        let testkit = repo.join("testkit").canonicalize().unwrap();
+
+        let cargo = read("Cargo.toml");
+        let dev = cargo.split("[dev-dependencies]").nth(1).unwrap();
+        assert!(
+            dev.contains(&format!(
+                "onething-testkit = {{ path = \"{}\" }}",
+                testkit.display()
+            )),
+            "{cargo}"
+        );
+        assert!(dev.contains("tokio = "), "{cargo}");
+        // The workspace's dev profile, so that a shared target dir is reused.
+        assert!(
+            cargo.contains("[profile.dev.package.\"*\"]\nopt-level = 1\ndebug = false"),
+            "{cargo}"
+        );
+
+        let kit = read("tests/kit.rs");
+        assert!(kit.contains("TestKit::load(plugin())"), "{kit}");
+        assert!(kit.contains("async fn a_request_goes_to_city_services_and_completes()"));
+        assert!(kit.contains("async fn a_request_too_short_is_refused_by_name()"));
+        assert!(kit.contains("case.items_of(\"city-services\")"));
+        assert!(!kit.contains("{department}") && !kit.contains("{crate_department}"));
+    }
+}

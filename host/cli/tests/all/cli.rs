@@ -260,9 +260,12 @@ async fn plugin_new_makes_a_crate_that_tests_builds_and_watch_deploys() {
     let work = tempfile::tempdir().unwrap();
     let dir = work.path();
     let root = crate::support::repo_root();
-    // Share the plugins workspace's build directory and its lock file, so
-    // that the new crate's dependencies are the ones already built.
+    // Share the build directories and the workspace's lock file, so that
+    // the new crate's dependencies are the ones already built: natively
+    // (its kit tests link the test kit, wasmtime and all) the workspace's
+    // target dir, for wasm32 the plugins workspace's.
     let target = root.join("plugins/target");
+    let native_target = root.join("target");
     let made = run_ok(
         &[
             "plugin",
@@ -277,24 +280,35 @@ async fn plugin_new_makes_a_crate_that_tests_builds_and_watch_deploys() {
     );
     assert!(made.contains("created plugin `parking-permit`"), "{made}");
     let krate = dir.join("parking-permit");
-    std::fs::copy(root.join("plugins/Cargo.lock"), krate.join("Cargo.lock")).unwrap();
+    std::fs::copy(root.join("Cargo.lock"), krate.join("Cargo.lock")).unwrap();
+    assert!(krate.join("tests/kit.rs").is_file());
     let again = run_err(&["plugin", "new", "parking-permit"], dir);
     assert!(again.contains("exists already"), "{again}");
     let bad = run_err(&["plugin", "new", "Parking Permit"], dir);
     assert!(bad.contains("not a valid plugin id"), "{bad}");
 
-    // Its own tests pass.
+    // Its own tests pass, unit tests and kit tests (which build the
+    // component and run it in the kit: one approval, one refusal).
+    let started = std::time::Instant::now();
     let tested = Command::new("cargo")
-        .args(["test", "--quiet"])
+        .args(["test"])
         .current_dir(&krate)
-        .env("CARGO_TARGET_DIR", &target)
+        .env("CARGO_TARGET_DIR", &native_target)
+        .env("ONETHING_PLUGIN_TARGET_DIR", &target)
         .output()
         .unwrap();
+    let stdout = String::from_utf8_lossy(&tested.stdout);
     assert!(
         tested.status.success(),
-        "{}",
+        "{stdout}\n{}",
         String::from_utf8_lossy(&tested.stderr)
     );
+    assert!(
+        stdout.contains("a_request_goes_to_transport_and_completes ... ok")
+            && stdout.contains("a_request_too_short_is_refused_by_name ... ok"),
+        "{stdout}"
+    );
+    eprintln!("the new crate's cargo test took {:?}", started.elapsed());
 
     // A host that trusts the department's demo key and allows its grants;
     // `watch --once` builds, signs with the demo key, deploys and activates.
@@ -318,6 +332,8 @@ async fn plugin_new_makes_a_crate_that_tests_builds_and_watch_deploys() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(krate.join("dist/plugin.wasm").is_file());
+    // `dist/` is a plugin directory: the component and the manifest.
+    assert!(krate.join("dist/onething.toml").is_file());
 
     // Citizens reach it at once.
     let (status, case) = host
