@@ -9,7 +9,6 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use clap::Subcommand;
 use onething_host::datasets;
-use onething_host::storage::sled::SledStorage;
 
 use crate::remote::{self, Body, Remote};
 
@@ -91,15 +90,7 @@ pub async fn data(command: DataCommand) -> anyhow::Result<()> {
             println!("replaced {dataset}: it now holds the {count} records of the file");
         }
         None => {
-            let data_dir = data_dir.unwrap_or_else(|| PathBuf::from("./data"));
-            std::fs::create_dir_all(&data_dir)
-                .with_context(|| format!("cannot create {}", data_dir.display()))?;
-            let storage = SledStorage::open(&data_dir).with_context(|| {
-                format!(
-                    "cannot open the data dir {} (is a host running on it? stop it first, or use --server)",
-                    data_dir.display()
-                )
-            })?;
+            let storage = crate::open_offline(data_dir)?;
             let failed = || format!("import of {} into {dataset} failed", file.display());
             if replace {
                 let count = datasets::replace_file(&storage, &dataset, &file, &key, OFFLINE_ACTOR)

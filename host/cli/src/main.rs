@@ -237,6 +237,21 @@ fn open_existing(data_dir: &std::path::Path) -> anyhow::Result<SledStorage> {
     })
 }
 
+/// Opens (creating it if needed) the data dir of a stopped host for an
+/// offline import (`./data` by default); a running host keeps it locked,
+/// which the error says, pointing at `--server`.
+fn open_offline(data_dir: Option<std::path::PathBuf>) -> anyhow::Result<SledStorage> {
+    let data_dir = data_dir.unwrap_or_else(|| std::path::PathBuf::from("./data"));
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("cannot create {}", data_dir.display()))?;
+    SledStorage::open(&data_dir).with_context(|| {
+        format!(
+            "cannot open the data dir {} (is a host running on it? stop it first, or use --server)",
+            data_dir.display()
+        )
+    })
+}
+
 /// Waits for Ctrl-C or SIGTERM (what service managers send).
 async fn shutdown_signal() -> anyhow::Result<()> {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())

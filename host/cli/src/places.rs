@@ -8,7 +8,6 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Subcommand;
 use onething_host::places::Places;
-use onething_host::storage::sled::SledStorage;
 
 use crate::remote::{self, Body, Remote};
 
@@ -70,15 +69,7 @@ pub async fn places(command: PlacesCommand) -> anyhow::Result<()> {
             )
         }
         None => {
-            let data_dir = data_dir.unwrap_or_else(|| PathBuf::from("./data"));
-            std::fs::create_dir_all(&data_dir)
-                .with_context(|| format!("cannot create {}", data_dir.display()))?;
-            let storage = SledStorage::open(&data_dir).with_context(|| {
-                format!(
-                    "cannot open the data dir {} (is a host running on it? stop it first, or use --server)",
-                    data_dir.display()
-                )
-            })?;
+            let storage = crate::open_offline(data_dir)?;
             let tree = Places::load(Arc::new(storage)).await?;
             let summary = tree
                 .import(&text, OFFLINE_ACTOR)
