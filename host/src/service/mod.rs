@@ -21,8 +21,11 @@
 //! `apply.rs` a new application (form, applicant, idempotency, `start`);
 //! `events.rs` everything after (supplement, withdrawal, a department's
 //! completion or rejection, overdue reports) and the one way an event
-//! reaches the plugin; `commit.rs` the one place a call's answer becomes a
-//! commit and its audit records.
+//! reaches the plugin, and escalation up the offices; `commit.rs` the one
+//! place a call's answer becomes a commit and its audit records (routing
+//! results, items held off a task list); `officers.rs` who may see and act
+//! on a department's items; `held.rs` the operators' review of held items;
+//! `subject.rs` the person a case is about and mandates.
 
 use std::sync::Arc;
 
