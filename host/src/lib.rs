@@ -30,6 +30,7 @@ pub mod limits;
 pub mod locks;
 pub mod metrics;
 pub mod model;
+pub mod ops;
 pub mod overdue;
 pub mod places;
 pub mod plugins;

@@ -201,6 +201,13 @@ limits! {
     /// lowered to fit the process's file limit (raised to its hard limit at
     /// start) less room for storage and plugins.
     max_connections: usize = 10_000;
+    /// Events the operations stream (`GET /v1/ops/stream`) keeps for a
+    /// screen that reconnects with `Last-Event-ID`: minutes of a city's
+    /// busiest hour. A screen further behind is told to reload (`reset`).
+    ops_stream_backlog: usize = 4_096, at_least 1;
+    /// Operations streams open at once. Each holds a connection for as
+    /// long as the screen is open; more are answered 503.
+    max_ops_streams: usize = 64, at_least 1;
 
     // ---- the deadline loop --------------------------------------------
 

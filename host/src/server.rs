@@ -342,6 +342,8 @@ async fn accept_loop(
         }
     }
     drop(listener);
+    // Open operations streams never end by themselves.
+    api.close_streams();
     if tokio::time::timeout(SHUTDOWN_GRACE, connections.all_closed())
         .await
         .is_err()

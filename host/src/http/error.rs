@@ -101,6 +101,8 @@ pub enum ErrorKind {
     PluginInstanceUnavailable,
     /// The plugin runs as many calls as it may.
     PluginBusy,
+    /// As many operations streams are open as `max_ops_streams` allows.
+    TooManyStreams,
     /// The plugin failed (its own code: timeout, trap, memory, answer).
     PluginFailed(&'static str),
     /// The version a case is pinned to is not loaded.
@@ -177,6 +179,7 @@ impl ErrorKind {
                 "plugin_instance_unavailable",
             ),
             K::PluginBusy => (StatusCode::SERVICE_UNAVAILABLE, "plugin_busy"),
+            K::TooManyStreams => (StatusCode::SERVICE_UNAVAILABLE, "too_many_streams"),
             K::PluginFailed(code) => (StatusCode::INTERNAL_SERVER_ERROR, code),
             K::PluginVersionUnavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -536,6 +539,7 @@ mod tests {
             K::PluginUnavailable,
             K::PluginInstanceUnavailable,
             K::PluginBusy,
+            K::TooManyStreams,
             K::PluginVersionUnavailable,
             K::PluginQuarantined,
             K::RegistryCorrupt,

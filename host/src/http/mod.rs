@@ -11,7 +11,8 @@
 //!   access log;
 //! - `device.rs`: a device's event (`POST /v1/scenarios/{s}/events`);
 //! - `department.rs`: a department's queue, complete, reject;
-//! - `admin.rs`: `/v1/admin/…` for operators.
+//! - `admin.rs`: `/v1/admin/…` for operators;
+//! - `ops.rs`: `/v1/ops/…` for the operations centre (the live stream).
 //!
 //! Around them: `auth.rs` (the bearer token and the caller), `query.rs`
 //! (query strings and paging), `views.rs` (every response body) and
@@ -24,6 +25,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
@@ -38,6 +40,7 @@ mod citizen;
 mod department;
 mod device;
 pub mod error;
+mod ops;
 mod public;
 mod query;
 pub mod route;
@@ -60,8 +63,17 @@ use query::Paging;
 /// The actor recorded for changes made with the config file's admin token.
 pub const ADMIN_TOKEN_ACTOR: &str = "admin";
 
+/// The body of every response: a whole JSON or text body, or the
+/// operations stream's events as they come (`ops.rs`).
+pub type HttpBody = BoxBody<Bytes, Infallible>;
+
 /// The response type of every handler.
-pub type HttpResponse = Response<Full<Bytes>>;
+pub type HttpResponse = Response<HttpBody>;
+
+/// A whole body of `bytes`.
+fn full(bytes: impl Into<Bytes>) -> HttpBody {
+    Full::new(bytes.into()).boxed()
+}
 
 /// Where `GET /metrics` reads what the storage writer has done so far
 /// (none for a backend without one).
@@ -88,6 +100,7 @@ pub struct Api {
     admin_token: Option<String>,
     identity: Option<Verifier>,
     manual_clock: Option<Arc<ManualClock>>,
+    ops_streams: Arc<tokio::sync::Semaphore>,
 }
 
 type ApiResult = Result<HttpResponse, ApiError>;
@@ -99,7 +112,7 @@ fn json_response(status: StatusCode, body: &impl Serialize) -> HttpResponse {
 
 /// A response with `body`, already JSON text.
 fn json_text_response(status: StatusCode, body: String) -> HttpResponse {
-    let mut response = Response::new(Full::new(Bytes::from(body)));
+    let mut response = Response::new(full(body));
     *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -147,6 +160,7 @@ impl Api {
             admin_token: None,
             identity: None,
             manual_clock: None,
+            ops_streams: Arc::new(tokio::sync::Semaphore::new(0)),
         }
         .with_limits(&LimitsConfig::DEFAULT)
     }
@@ -164,6 +178,7 @@ impl Api {
         self.max_idempotency_key_bytes = limits.max_idempotency_key_bytes;
         self.paging = Paging::new(limits);
         self.body_timeout = Duration::from_millis(limits.body_read_timeout_ms);
+        self.ops_streams = Arc::new(tokio::sync::Semaphore::new(limits.max_ops_streams));
         self
     }
 
@@ -238,6 +253,10 @@ impl Api {
                 department,
                 item_id,
             } => self.reject(department, item_id, req).await,
+            Route::OpsStream => {
+                let actor = self.authorize_admin(&req)?;
+                self.ops_stream(&actor, &req)
+            }
             Route::Admin(route) => {
                 let actor = self.authorize_admin(&req)?;
                 self.admin(route, &actor, req).await

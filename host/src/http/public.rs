@@ -4,13 +4,12 @@
 //! a page at a time: it names offices and areas, nothing about people).
 
 use bytes::Bytes;
-use http_body_util::Full;
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Response, StatusCode};
 
 use super::error::{ApiError, ErrorKind};
 use super::views::{Catalogue, CatalogueEntry, Health, PlaceView, PlacesView};
-use super::{Api, ApiResult, HttpResponse, json_response, json_text_response, ok};
+use super::{Api, ApiResult, HttpResponse, full, json_response, json_text_response, ok};
 
 /// Whether the request's `If-None-Match` matches `etag`: by weak
 /// comparison, as RFC 9110 has it for this header (`W/` ignored), with `*`
@@ -65,9 +64,7 @@ impl Api {
             .iter()
             .map(|p| (p.manifest().id.clone(), p.version().to_owned()))
             .collect();
-        let mut response = Response::new(Full::new(Bytes::from(
-            self.metrics.render(&active, (self.writer_stats)()),
-        )));
+        let mut response = Response::new(full(self.metrics.render(&active, (self.writer_stats)())));
         response.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; version=0.0.4"),
@@ -90,7 +87,7 @@ impl Api {
             format!("\"{}\"", hex::encode(Sha256::digest(body.as_bytes())))
         };
         let mut response = if none_match_hits(headers, &etag) {
-            let mut response = Response::new(Full::new(Bytes::new()));
+            let mut response = Response::new(full(Bytes::new()));
             *response.status_mut() = StatusCode::NOT_MODIFIED;
             response
         } else {

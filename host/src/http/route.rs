@@ -71,6 +71,9 @@ pub enum Route<'a> {
         /// The item.
         item_id: &'a str,
     },
+    /// `GET /v1/ops/stream[?place=P]`: Server-Sent Events of what changes
+    /// the operations screen, resumable with `Last-Event-ID`.
+    OpsStream,
     /// `/v1/admin/…`: the operators' API.
     Admin(AdminRoute<'a>),
 }
@@ -216,6 +219,7 @@ impl<'a> Route<'a> {
             }
             ["v1", "me", "access-log"] => pick(m, [(Method::GET, Route::AccessLog)]),
             ["v1", "places"] => pick(m, [(Method::GET, Route::Places)]),
+            ["v1", "ops", "stream"] => pick(m, [(Method::GET, Route::OpsStream)]),
             ["v1", "cases", case_id] => pick(m, [(Method::GET, Route::Case { case_id })]),
             ["v1", "cases", case_id, "supplements"] => {
                 pick(m, [(Method::POST, Route::Supplement { case_id })])
@@ -341,6 +345,7 @@ mod tests {
             ),
             (Method::GET, "/v1/me/access-log", Route::AccessLog),
             (Method::GET, "/v1/places", Route::Places),
+            (Method::GET, "/v1/ops/stream", Route::OpsStream),
             (Method::GET, "/v1/cases/c1", Route::Case { case_id: "c1" }),
             (
                 Method::POST,

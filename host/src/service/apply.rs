@@ -9,6 +9,7 @@ use chrono::NaiveDate;
 use serde_json::{Map, Value};
 
 use crate::model::{Case, CaseStatus, FieldKind, FieldSpec, TimelineEntry, TimelineEvent};
+use crate::ops::OpsEventKind;
 use crate::places::PlaceTree;
 use crate::runtime::{CaseContext, LoadedPlugin};
 use crate::storage::{IdempotencyRecord, StorageError};
@@ -222,6 +223,16 @@ impl Service {
                 if !case.status.is_final() {
                     self.metrics.add_open_cases(1);
                 }
+                self.ops.publish(
+                    OpsEventKind::CaseCreated,
+                    case.place.clone(),
+                    serde_json::json!({
+                        "case_id": case.id,
+                        "scenario": case.scenario,
+                        "status": case.status,
+                        "place": case.place,
+                    }),
+                );
                 Ok(Applied {
                     case: CaseWithItems { case, items },
                     replayed: false,

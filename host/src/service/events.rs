@@ -9,6 +9,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::model::{Case, CaseStatus, ItemStatus, TimelineEntry, TimelineEvent, WorkItem};
+use crate::ops::OpsNotice;
 use crate::runtime::{CaseContext, CaseEvent, office_name};
 use crate::storage::{AuditRecord, Commit};
 
@@ -94,16 +95,18 @@ impl Service {
             item_id: item.id.clone(),
             department: item.department.clone(),
         };
-        match self
+        let told = OpsNotice::overdue(&item);
+        let report = match self
             .deliver(case, event, entry, Some(item), KeepItem::Yes)
             .await
         {
-            Ok(_) => Ok(OverdueReport::Reported),
-            Err(ServiceError::Refused(_) | ServiceError::Plugin(_)) => {
-                Ok(OverdueReport::CallFailed)
-            }
-            Err(e) => Err(e),
-        }
+            Ok(_) => OverdueReport::Reported,
+            Err(ServiceError::Refused(_) | ServiceError::Plugin(_)) => OverdueReport::CallFailed,
+            Err(e) => return Err(e),
+        };
+        // Committed either way: the item is marked overdue.
+        told.publish(&self.ops);
+        Ok(report)
     }
 
     /// Moves `item`, whose time ran out, to its department's office one
@@ -159,6 +162,7 @@ impl Service {
             due_at,
         };
         tracing::info!(item_id = %item.id, case_id = %case.id, "item escalated");
+        let told = OpsNotice::escalated(item);
         let delivered = self
             .deliver_with(
                 case,
@@ -176,6 +180,7 @@ impl Service {
         };
         // Committed either way: the item moved.
         self.metrics.record_escalated();
+        told.publish(&self.ops);
         Ok(Some(report))
     }
 
@@ -206,6 +211,7 @@ impl Service {
         } = Stamp::change(&mut case, now);
         case.timeline
             .push(call_failed(now, "item-overdue", code, message.to_owned()));
+        let told = OpsNotice::overdue(&item);
         self.storage
             .commit(Commit {
                 case,
@@ -215,6 +221,7 @@ impl Service {
                 idempotency: None,
             })
             .await?;
+        told.publish(&self.ops);
         Ok(true)
     }
 

@@ -36,6 +36,7 @@ use crate::limits::LimitsConfig;
 use crate::locks::KeyedLocks;
 use crate::metrics::Metrics;
 use crate::model::{Case, WorkItem};
+use crate::ops::OpsStream;
 use crate::places::Places;
 use crate::plugins::PluginSet;
 use crate::runtime::{PluginError, ScenarioError};
@@ -310,6 +311,14 @@ pub struct ItemActed {
     pub case: Case,
 }
 
+/// This run's id on the operations stream: the wall-clock start in ms (not
+/// the service's clock, which a test may hold still across a restart).
+fn boot_id() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 /// Cases and work items over storage and plugins.
 pub struct Service {
     storage: Arc<dyn Storage>,
@@ -321,6 +330,7 @@ pub struct Service {
     metrics: Arc<Metrics>,
     due_items_per_round: usize,
     overdue_calls_per_plugin: usize,
+    ops: Arc<OpsStream>,
 }
 
 /// What became of one overdue item the deadline loop handed over.
@@ -351,6 +361,10 @@ impl Service {
             places,
             locks: KeyedLocks::default(),
             calendar,
+            ops: Arc::new(OpsStream::new(
+                boot_id(),
+                LimitsConfig::DEFAULT.ops_stream_backlog,
+            )),
             clock,
             metrics,
             due_items_per_round: LimitsConfig::DEFAULT.due_items_per_round,
@@ -365,7 +379,14 @@ impl Service {
         let limits = &limits.floored();
         self.due_items_per_round = limits.due_items_per_round;
         self.overdue_calls_per_plugin = limits.overdue_calls_per_plugin;
+        self.ops = Arc::new(OpsStream::new(boot_id(), limits.ops_stream_backlog));
         self
+    }
+
+    /// The operations screen's live feed, which the service publishes on
+    /// after each commit that changes the screen.
+    pub fn ops_stream(&self) -> &Arc<OpsStream> {
+        &self.ops
     }
 
     /// The deadline loop's limits: items per round, calls per plugin.

@@ -16,13 +16,13 @@ use serde_json::{Value, json};
 use crate::routing::{ADMIN, admin, ebike_host_with, report};
 use crate::support::{TestClock, TestHost, assert_error, into_json};
 
-const G07: &str = "cq/yubei/longxi/jinlong/g07";
+pub(crate) const G07: &str = "cq/yubei/longxi/jinlong/g07";
 const JINLONG: &str = "cq/yubei/longxi/jinlong";
 const LONGXI: &str = "cq/yubei/longxi";
 
 /// The grid's office, its community's and its town's; the town's command
 /// centre.
-const TREE: &str = r#"{"id":"cq","name":"重庆市","level":"city"}
+pub(crate) const TREE: &str = r#"{"id":"cq","name":"重庆市","level":"city"}
 {"id":"cq/yubei","name":"渝北区","level":"district","parent":"cq"}
 {"id":"cq/yubei/longxi","name":"龙溪街道","level":"town","parent":"cq/yubei"}
 {"id":"cq/yubei/longxi/jinlong","name":"金龙路社区","level":"community","parent":"cq/yubei/longxi"}
@@ -35,7 +35,7 @@ const TREE: &str = r#"{"id":"cq","name":"重庆市","level":"city"}
 
 /// Moves the host's test clock on by `minutes`; returns how many overdue
 /// items the deadline round handled.
-async fn advance(host: &TestHost, minutes: u64) -> u64 {
+pub(crate) async fn advance(host: &TestHost, minutes: u64) -> u64 {
     let (status, body) = admin(
         host,
         reqwest::Method::POST,

@@ -26,6 +26,7 @@ mod metrics;
 mod newborn;
 mod newborn_places;
 mod officers;
+mod ops_stream;
 mod overdue;
 mod places;
 mod queue;

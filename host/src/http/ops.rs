@@ -1,0 +1,215 @@
+//! `/v1/ops/…`: what the operations centre reads. `GET /v1/ops/stream` is
+//! Server-Sent Events of what changes the screen (see
+//! [`crate::ops::stream`] for ids, the backlog and `reset`), for
+//! operators, optionally narrowed to a subtree with `?place=P`.
+//!
+//! Each stream is fed by one small task that ends when the screen goes,
+//! when the host stops, or never otherwise: a comment line every
+//! [`HEARTBEAT`] keeps proxies from closing an idle stream. At most
+//! `max_ops_streams` are open at once; more are answered 503.
+
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::{Body, Frame, Incoming};
+use hyper::header::{self, HeaderValue};
+use hyper::{Request, Response};
+use tokio::sync::{OwnedSemaphorePermit, broadcast, mpsc};
+
+use super::error::{ApiError, ErrorKind};
+use super::query;
+use super::{Api, ApiResult};
+use crate::ops::{OpsEvent, OpsEventKind, OpsStream, Resume};
+
+/// How often an idle stream sends a comment line.
+pub const HEARTBEAT: Duration = Duration::from_secs(15);
+
+/// The frames of one stream, as its feeder task writes them.
+struct EventBody {
+    frames: mpsc::Receiver<Bytes>,
+}
+
+impl Body for EventBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        self.frames
+            .poll_recv(cx)
+            .map(|frame| frame.map(|bytes| Ok(Frame::data(bytes))))
+    }
+}
+
+/// One event as the stream writes it.
+fn frame(id: Option<&str>, event: &str, data: &str) -> Bytes {
+    let mut text = String::with_capacity(data.len() + 64);
+    if let Some(id) = id {
+        text.push_str("id: ");
+        text.push_str(id);
+        text.push('\n');
+    }
+    text.push_str("event: ");
+    text.push_str(event);
+    text.push_str("\ndata: ");
+    text.push_str(data);
+    text.push_str("\n\n");
+    Bytes::from(text)
+}
+
+fn event_frame(stream: &OpsStream, event: &OpsEvent) -> Bytes {
+    frame(
+        Some(&stream.id_of(event.seq)),
+        event.kind.as_str(),
+        &event.data.to_string(),
+    )
+}
+
+impl Api {
+    /// `GET /v1/ops/stream[?place=P]` with an optional `Last-Event-ID`.
+    pub(super) fn ops_stream(&self, actor: &str, req: &Request<Incoming>) -> ApiResult {
+        let mut place = None;
+        for (pair, name, value) in query::pairs(req.uri().query()) {
+            match (name, value) {
+                ("place", Some(value)) if !value.is_empty() => place = Some(value.to_owned()),
+                _ => {
+                    return Err(ApiError::new(
+                        ErrorKind::InvalidQuery,
+                        format!("`{pair}`: the stream takes only place=PLACE_ID"),
+                    ));
+                }
+            }
+        }
+        if let Some(place) = &place
+            && self.places.tree().get(place).is_none()
+        {
+            return Err(ApiError::new(
+                ErrorKind::PlaceNotFound,
+                format!("no place `{place}` in the place tree (see GET /v1/places)"),
+            ));
+        }
+        let last_event_id = match req.headers().get("last-event-id") {
+            None => None,
+            Some(value) => Some(value.to_str().map_err(|_| {
+                ApiError::new(
+                    ErrorKind::InvalidRequest,
+                    "the Last-Event-ID header is not text",
+                )
+            })?),
+        };
+        let stream = self.service.ops_stream().clone();
+        let subscription = stream
+            .subscribe(last_event_id)
+            .map_err(|e| ApiError::new(ErrorKind::InvalidRequest, e.to_string()))?;
+        let permit = self.ops_streams.clone().try_acquire_owned().map_err(|_| {
+            ApiError::new(
+                ErrorKind::TooManyStreams,
+                "too many operations streams are open; close one or raise [limits] max_ops_streams",
+            )
+        })?;
+        tracing::info!(%actor, place = place.as_deref().unwrap_or(""), "ops stream opened");
+        let (tx, frames) = mpsc::channel(64);
+        tokio::spawn(feed(tx, stream, subscription, place, permit));
+        let mut response = Response::new(EventBody { frames }.boxed());
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream"),
+        );
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        Ok(response)
+    }
+
+    /// Ends every operations stream (the host is stopping), so that the
+    /// connections they hold can close.
+    pub fn close_streams(&self) {
+        self.service.ops_stream().close();
+    }
+}
+
+/// Writes a stream's frames until the screen goes or the host stops.
+async fn feed(
+    tx: mpsc::Sender<Bytes>,
+    stream: Arc<OpsStream>,
+    subscription: crate::ops::Subscription,
+    place: Option<String>,
+    _permit: OwnedSemaphorePermit,
+) {
+    let mut closed = stream.closed();
+    let under = place.as_deref();
+    let mut first = vec![Bytes::from_static(
+        b": onething ops stream\nretry: 2000\n\n",
+    )];
+    match &subscription.resume {
+        Resume::Replay(events) => first.extend(
+            events
+                .iter()
+                .filter(|e| e.is_under(under))
+                .map(|e| event_frame(&stream, e)),
+        ),
+        Resume::Reset => first.push(frame(
+            Some(&stream.id_of(subscription.after)),
+            OpsEventKind::Reset.as_str(),
+            "{}",
+        )),
+    }
+    for bytes in first {
+        if tx.send(bytes).await.is_err() {
+            return;
+        }
+    }
+    let mut after = subscription.after;
+    let mut live = subscription.live;
+    let mut heartbeat =
+        tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
+    loop {
+        let bytes = tokio::select! {
+            received = live.recv() => match received {
+                Ok(event) if event.seq <= after || !event.is_under(under) => {
+                    after = after.max(event.seq);
+                    continue;
+                }
+                Ok(event) => {
+                    after = event.seq;
+                    event_frame(&stream, &event)
+                }
+                // Fell behind the backlog: the screen reloads, then follows.
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    frame(None, OpsEventKind::Reset.as_str(), "{}")
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+            _ = heartbeat.tick() => Bytes::from_static(b": keep-alive\n\n"),
+            _ = closed.changed() => return,
+            () = tx.closed() => return,
+        };
+        if tx.send(bytes).await.is_err() {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_frame_is_id_event_and_one_data_line() {
+        assert_eq!(
+            frame(Some("7-3"), "item-overdue", r#"{"a":1}"#),
+            Bytes::from_static(b"id: 7-3\nevent: item-overdue\ndata: {\"a\":1}\n\n")
+        );
+        assert_eq!(
+            frame(None, "reset", "{}"),
+            Bytes::from_static(b"event: reset\ndata: {}\n\n")
+        );
+    }
+}
