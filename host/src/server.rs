@@ -110,7 +110,10 @@ impl Server {
         std::fs::create_dir_all(&config.data_dir).map_err(|e| {
             StorageError::Backend(format!("cannot create {}: {e}", config.data_dir.display()))
         })?;
-        let storage: Arc<dyn Storage> = Arc::new(SledStorage::open(&config.data_dir)?);
+        let storage: Arc<dyn Storage> = Arc::new(SledStorage::open_in(
+            &config.data_dir,
+            config.timezone_offset_hours * 60,
+        )?);
         Self::start_with(config, storage, clock).await
     }
 

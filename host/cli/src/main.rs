@@ -96,6 +96,30 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// The operations centre's counters (一屏统揽).
+    Ops {
+        #[command(subcommand)]
+        command: OpsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum OpsCommand {
+    /// Count every case and item of a stopped host's data dir again and
+    /// replace the overview's counters with the result (or, with --check,
+    /// only say how many differ; exit 1 if any).
+    Recount {
+        /// Data directory [default: ./data].
+        #[arg(long, default_value = "./data")]
+        data_dir: PathBuf,
+        /// Only compare; write nothing.
+        #[arg(long)]
+        check: bool,
+        /// The host's `timezone_offset_hours` (the months of the monthly
+        /// figures) [default: 8, the host's default].
+        #[arg(long, default_value_t = 8, allow_negative_numbers = true)]
+        utc_offset_hours: i32,
+    },
 }
 
 #[derive(Subcommand)]
@@ -204,7 +228,47 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Ops {
+            command:
+                OpsCommand::Recount {
+                    data_dir,
+                    check,
+                    utc_offset_hours,
+                },
+        } => recount(&data_dir, check, utc_offset_hours).await,
     }
+}
+
+/// `onething ops recount`.
+async fn recount(
+    data_dir: &std::path::Path,
+    check: bool,
+    utc_offset_hours: i32,
+) -> anyhow::Result<()> {
+    use onething_host::storage::CounterStore;
+    existing_data_dir(data_dir)?;
+    let storage = SledStorage::open_in(data_dir, utc_offset_hours * 60).with_context(|| {
+        format!(
+            "cannot open the data dir {} (is a host running on it? stop it first)",
+            data_dir.display()
+        )
+    })?;
+    let report = storage.recount(check).await?;
+    let counted = format!(
+        "{} cases and {} items: {} counters",
+        report.cases, report.items, report.counters
+    );
+    match (check, report.differing) {
+        (true, 0) => println!("counters match: {counted}"),
+        (true, n) => {
+            println!(
+                "{n} counters differ from a recount of {counted}; run without --check to rebuild them"
+            );
+            std::process::exit(1);
+        }
+        (false, n) => println!("recounted {counted} ({n} had differed)"),
+    }
+    Ok(())
 }
 
 /// `dist/plugins` of the checkout this binary was built in
@@ -223,18 +287,24 @@ fn plugins_beside_binary() -> Option<PathBuf> {
 
 /// Opens a data dir that must already exist (verification never creates one).
 fn open_existing(data_dir: &std::path::Path) -> anyhow::Result<SledStorage> {
-    if !data_dir.join("db").is_dir() {
-        anyhow::bail!(
-            "{} is not a onething data dir (no db inside)",
-            data_dir.display()
-        );
-    }
+    existing_data_dir(data_dir)?;
     SledStorage::open(data_dir).with_context(|| {
         format!(
             "cannot open the data dir {} (is a host running on it? stop it first)",
             data_dir.display()
         )
     })
+}
+
+/// Refuses a directory that holds no data dir.
+fn existing_data_dir(data_dir: &std::path::Path) -> anyhow::Result<()> {
+    if !data_dir.join("db").is_dir() {
+        anyhow::bail!(
+            "{} is not a onething data dir (no db inside)",
+            data_dir.display()
+        );
+    }
+    Ok(())
 }
 
 /// Opens (creating it if needed) the data dir of a stopped host for an

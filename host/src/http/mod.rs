@@ -253,6 +253,14 @@ impl Api {
                 department,
                 item_id,
             } => self.reject(department, item_id, req).await,
+            Route::OpsOverview => {
+                self.authorize_admin(&req)?;
+                self.ops_overview(&req).await
+            }
+            Route::OpsRanking => {
+                self.authorize_admin(&req)?;
+                self.ops_ranking(&req).await
+            }
             Route::OpsStream => {
                 let actor = self.authorize_admin(&req)?;
                 self.ops_stream(&actor, &req)

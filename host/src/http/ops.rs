@@ -1,7 +1,15 @@
-//! `/v1/ops/…`: what the operations centre reads. `GET /v1/ops/stream` is
-//! Server-Sent Events of what changes the screen (see
-//! [`crate::ops::stream`] for ids, the backlog and `reset`), for
-//! operators, optionally narrowed to a subtree with `?place=P`.
+//! `/v1/ops/…`: what the operations centre reads, for operators.
+//!
+//! - `GET /v1/ops/overview[?place=P]`: the figures of P's subtree, of each
+//!   office at P and of each child place (one level of drill-down), from
+//!   the counters (`crate::ops::counters`): a handful of prefix reads,
+//!   whatever the number of cases.
+//! - `GET /v1/ops/ranking?level=L&month=YYYY-MM[&department=D]`: the
+//!   offices at the places of level L ranked by their on-time rate in that
+//!   local month, with the counts behind it.
+//! - `GET /v1/ops/stream` is Server-Sent Events of what changes the screen
+//!   (see [`crate::ops::stream`] for ids, the backlog and `reset`),
+//!   optionally narrowed to a subtree with `?place=P`.
 //!
 //! Each stream is fed by one small task that ends when the screen goes,
 //! when the host stops, or never otherwise: a comment line every
@@ -22,8 +30,8 @@ use hyper::{Request, Response};
 use tokio::sync::{OwnedSemaphorePermit, broadcast, mpsc};
 
 use super::error::{ApiError, ErrorKind};
-use super::query;
-use super::{Api, ApiResult};
+use super::views::ops::{ChildFigures, OfficeFigures, Overview, PlaceRef, Ranked, Ranking, Tally};
+use super::{Api, ApiResult, ok, query};
 use crate::ops::{OpsEvent, OpsEventKind, OpsStream, Resume};
 
 /// How often an idle stream sends a comment line.
@@ -72,7 +80,117 @@ fn event_frame(stream: &OpsStream, event: &OpsEvent) -> Bytes {
     )
 }
 
+/// The query's pairs as a map; any other key than `allowed` is 400.
+fn ops_query<'a>(
+    query: Option<&'a str>,
+    allowed: &[&str],
+) -> Result<std::collections::HashMap<&'a str, &'a str>, ApiError> {
+    let mut out = std::collections::HashMap::new();
+    for (pair, name, value) in query::pairs(query) {
+        match value {
+            Some(value) if !value.is_empty() && allowed.contains(&name) => {
+                out.insert(name, value);
+            }
+            _ => {
+                return Err(ApiError::new(
+                    ErrorKind::InvalidQuery,
+                    format!("`{pair}`: this takes {}", allowed.join("=…, ") + "=…"),
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
 impl Api {
+    /// The place `id` names, 404 when the tree has none.
+    fn known_place(
+        tree: &crate::places::PlaceTree,
+        id: &str,
+    ) -> Result<crate::places::Place, ApiError> {
+        tree.get(id).cloned().ok_or_else(|| {
+            ApiError::new(
+                ErrorKind::PlaceNotFound,
+                format!("no place `{id}` in the place tree (see GET /v1/places)"),
+            )
+        })
+    }
+
+    /// `GET /v1/ops/overview[?place=P]`.
+    pub(super) async fn ops_overview(&self, req: &Request<Incoming>) -> ApiResult {
+        let query = ops_query(req.uri().query(), &["place"])?;
+        let tree = self.places.tree();
+        let place = query
+            .get("place")
+            .map(|id| Self::known_place(&tree, id))
+            .transpose()?;
+        let scope = place.as_ref().map_or("", |p| p.id.as_str());
+        let counters = self.service.counters_at(scope).await?;
+        let offices = Tally::departments(&counters)
+            .into_iter()
+            .map(|department| OfficeFigures {
+                figures: Tally::of(&counters, &department).figures(),
+                department,
+                place: scope.to_owned(),
+            })
+            .collect();
+        let mut children = Vec::new();
+        for child in tree.children(place.as_ref().map(|p| p.id.as_str())) {
+            let counters = self.service.counters_at(&child.id).await?;
+            children.push(ChildFigures {
+                place: PlaceRef::of(child),
+                figures: Tally::of(&counters, "").figures(),
+            });
+        }
+        ok(&Overview {
+            place: place.as_ref().map(PlaceRef::of),
+            figures: Tally::of(&counters, "").figures(),
+            offices,
+            children,
+        })
+    }
+
+    /// `GET /v1/ops/ranking?level=L&month=YYYY-MM[&department=D]`.
+    pub(super) async fn ops_ranking(&self, req: &Request<Incoming>) -> ApiResult {
+        let query = ops_query(req.uri().query(), &["level", "month", "department"])?;
+        let missing = |what: &str| {
+            ApiError::new(
+                ErrorKind::InvalidQuery,
+                format!("give {what}: /v1/ops/ranking?level=district&month=2026-11"),
+            )
+        };
+        let level = *query.get("level").ok_or_else(|| missing("level="))?;
+        let month = *query.get("month").ok_or_else(|| missing("month="))?;
+        if chrono::NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d").is_err()
+            || month.len() != 7
+        {
+            return Err(ApiError::new(
+                ErrorKind::InvalidQuery,
+                format!("month={month}: write the month as YYYY-MM, e.g. 2026-11"),
+            ));
+        }
+        let department = query.get("department").copied();
+        let tree = self.places.tree();
+        let places = tree.at_level(level);
+        if places.is_empty() {
+            return Err(ApiError::new(
+                ErrorKind::InvalidQuery,
+                format!("level={level}: no place of the tree is at that level"),
+            ));
+        }
+        let mut offices = Vec::new();
+        for place in places {
+            let counters = self.service.monthly_counters_at(month, &place.id).await?;
+            for office in tree.departments_at(&place.id) {
+                if department.is_some_and(|d| d != office) {
+                    continue;
+                }
+                offices.push(Ranked::new(office, place, &Tally::of(&counters, office)));
+            }
+        }
+        ok(&Ranking::rank(level, month, offices))
+    }
+
     /// `GET /v1/ops/stream[?place=P]` with an optional `Last-Event-ID`.
     pub(super) fn ops_stream(&self, actor: &str, req: &Request<Incoming>) -> ApiResult {
         let mut place = None;

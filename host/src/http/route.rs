@@ -71,6 +71,10 @@ pub enum Route<'a> {
         /// The item.
         item_id: &'a str,
     },
+    /// `GET /v1/ops/overview[?place=P]`: the one-screen figures.
+    OpsOverview,
+    /// `GET /v1/ops/ranking?level=L&month=YYYY-MM`: the monthly assessment.
+    OpsRanking,
     /// `GET /v1/ops/stream[?place=P]`: Server-Sent Events of what changes
     /// the operations screen, resumable with `Last-Event-ID`.
     OpsStream,
@@ -219,6 +223,8 @@ impl<'a> Route<'a> {
             }
             ["v1", "me", "access-log"] => pick(m, [(Method::GET, Route::AccessLog)]),
             ["v1", "places"] => pick(m, [(Method::GET, Route::Places)]),
+            ["v1", "ops", "overview"] => pick(m, [(Method::GET, Route::OpsOverview)]),
+            ["v1", "ops", "ranking"] => pick(m, [(Method::GET, Route::OpsRanking)]),
             ["v1", "ops", "stream"] => pick(m, [(Method::GET, Route::OpsStream)]),
             ["v1", "cases", case_id] => pick(m, [(Method::GET, Route::Case { case_id })]),
             ["v1", "cases", case_id, "supplements"] => {
@@ -345,6 +351,8 @@ mod tests {
             ),
             (Method::GET, "/v1/me/access-log", Route::AccessLog),
             (Method::GET, "/v1/places", Route::Places),
+            (Method::GET, "/v1/ops/overview", Route::OpsOverview),
+            (Method::GET, "/v1/ops/ranking", Route::OpsRanking),
             (Method::GET, "/v1/ops/stream", Route::OpsStream),
             (Method::GET, "/v1/cases/c1", Route::Case { case_id: "c1" }),
             (

@@ -13,6 +13,8 @@ use super::{Office, Place, PlaceImport, TaskList, TaskScope};
 #[derive(Debug, Clone, Default)]
 pub struct PlaceTree {
     places: HashMap<String, Place>,
+    /// Parent id (`""` for the roots) → the ids of its children, sorted.
+    children: HashMap<String, Vec<String>>,
     /// Department → the ids of the places it has an office at.
     offices: HashMap<String, HashSet<String>>,
     office_count: usize,
@@ -29,7 +31,17 @@ impl PlaceTree {
 
     fn extend(&mut self, places: Vec<Place>, offices: Vec<Office>) {
         for place in places {
-            self.places.insert(place.id.clone(), place);
+            let parent = place.parent.clone().unwrap_or_default();
+            if self
+                .places
+                .insert(place.id.clone(), place.clone())
+                .is_none()
+            {
+                let siblings = self.children.entry(parent).or_default();
+                if let Err(at) = siblings.binary_search(&place.id) {
+                    siblings.insert(at, place.id);
+                }
+            }
         }
         for office in offices {
             if self
@@ -49,6 +61,34 @@ impl PlaceTree {
             self.task_lists.insert(list.scope.clone(), list);
         }
         self
+    }
+
+    /// The children of place `id` (none: the roots), in id order.
+    pub fn children<'a>(&'a self, id: Option<&str>) -> impl Iterator<Item = &'a Place> {
+        self.children
+            .get(id.unwrap_or_default())
+            .into_iter()
+            .flatten()
+            .filter_map(|child| self.places.get(child))
+    }
+
+    /// The places of `level`, in id order.
+    pub fn at_level(&self, level: &str) -> Vec<&Place> {
+        let mut places: Vec<&Place> = self.places.values().filter(|p| p.level == level).collect();
+        places.sort_by(|a, b| a.id.cmp(&b.id));
+        places
+    }
+
+    /// The departments with an office at place `id`, in name order.
+    pub fn departments_at(&self, id: &str) -> Vec<&str> {
+        let mut departments: Vec<&str> = self
+            .offices
+            .iter()
+            .filter(|(_, places)| places.contains(id))
+            .map(|(department, _)| department.as_str())
+            .collect();
+        departments.sort_unstable();
+        departments
     }
 
     /// A copy of this tree with what `import` adds.

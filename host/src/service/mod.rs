@@ -47,6 +47,7 @@ mod commit;
 mod events;
 mod held;
 mod officers;
+mod ops;
 mod subject;
 
 pub use apply::validate_application;

@@ -10,6 +10,7 @@
 //! | [`RegistryRecords`] | the plugin registry's records | `registry.rs` |
 //! | [`FailureLog`] | calls that failed before a case existed | `failures.rs` |
 //! | [`PlaceStore`] | the place tree and the departments' offices | `places.rs` |
+//! | [`CounterStore`] | the one-screen counters, kept in each commit | `counters.rs` |
 //!
 //! Each trait's module states what a backend must make atomic with what,
 //! in what order, and what a caller may rely on; `docs/design/storage.md`
@@ -37,6 +38,7 @@
 
 mod audit;
 mod cases;
+mod counters;
 mod datasets;
 mod failures;
 mod places;
@@ -46,6 +48,7 @@ pub mod sled;
 
 pub use audit::{AuditEntry, AuditLog, AuditRecord, GENESIS_HASH};
 pub use cases::{CaseStore, Commit, IdempotencyRecord, ItemReader};
+pub use counters::{CounterStore, Recount};
 pub use datasets::{DatasetReader, DatasetRecord, DatasetStore};
 pub use failures::{FailureLog, FailureRecord};
 pub use places::{PlaceFilter, PlaceStore};
@@ -103,12 +106,26 @@ pub struct WriterStats {
 /// every store in one. A backend implements each store trait and gets this
 /// one for free.
 pub trait Storage:
-    CaseStore + QueueStore + DatasetStore + AuditLog + RegistryRecords + FailureLog + PlaceStore
+    CaseStore
+    + QueueStore
+    + DatasetStore
+    + AuditLog
+    + RegistryRecords
+    + FailureLog
+    + PlaceStore
+    + CounterStore
 {
 }
 
 impl<T> Storage for T where
-    T: CaseStore + QueueStore + DatasetStore + AuditLog + RegistryRecords + FailureLog + PlaceStore
+    T: CaseStore
+        + QueueStore
+        + DatasetStore
+        + AuditLog
+        + RegistryRecords
+        + FailureLog
+        + PlaceStore
+        + CounterStore
 {
 }
 
@@ -116,7 +133,7 @@ impl<T> Storage for T where
 /// `use`.
 pub mod prelude {
     pub use super::{
-        AuditLog, CaseStore, DatasetReader, DatasetStore, FailureLog, ItemReader, PlaceStore,
-        QueueStore, RegistryRecords, Storage,
+        AuditLog, CaseStore, CounterStore, DatasetReader, DatasetStore, FailureLog, ItemReader,
+        PlaceStore, QueueStore, RegistryRecords, Storage,
     };
 }

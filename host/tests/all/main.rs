@@ -28,6 +28,7 @@ mod newborn_places;
 mod officers;
 mod ops_stream;
 mod overdue;
+mod overview;
 mod places;
 mod queue;
 mod registry;

@@ -9,6 +9,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 mod admin;
+pub mod ops;
 mod places;
 
 use crate::model::{

@@ -38,6 +38,7 @@
 mod audit;
 mod backfill;
 mod cases;
+mod counters;
 mod datasets;
 mod failures;
 #[cfg(test)]
@@ -83,8 +84,17 @@ fn decode<T: for<'de> Deserialize<'de>>(key: &[u8], bytes: &[u8]) -> Result<T, S
 }
 
 impl SledStorage {
-    /// Opens (or creates) the database in `dir` and starts its writer.
+    /// Opens (or creates) the database in `dir` and starts its writer,
+    /// counting months in UTC (see [`SledStorage::open_in`]).
     pub fn open(dir: &Path) -> Result<Self, StorageError> {
+        Self::open_in(dir, 0)
+    }
+
+    /// Opens (or creates) the database in `dir` and starts its writer; the
+    /// monthly counters count months in the local time `utc_offset_minutes`
+    /// east of UTC (the host's time zone). The counters of a data dir from
+    /// before them are counted once, here.
+    pub fn open_in(dir: &Path, utc_offset_minutes: i32) -> Result<Self, StorageError> {
         let db = sled::Config::new()
             .path(dir.join("db"))
             .open()
@@ -92,6 +102,7 @@ impl SledStorage {
         let db = Arc::new(db);
         backfill_access_index(&db)?;
         backfill_case_indexes(&db)?;
+        counters::backfill_counters(&db, utc_offset_minutes)?;
         let head = match db.get(AUDIT_HEAD).map_err(backend)? {
             Some(bytes) => decode(AUDIT_HEAD, &bytes)?,
             None => AuditHead {
@@ -108,6 +119,7 @@ impl SledStorage {
             db: db.clone(),
             head,
             counters: counters.clone(),
+            utc_offset_minutes,
         };
         let writer = std::thread::Builder::new()
             .name("onething-sled-writer".into())

@@ -17,12 +17,14 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
+use super::counters::{RecountSlot, stage_deltas, stage_recount};
 use super::keys::{
     AUDIT, AUDIT_HEAD, CASES, DATASETS, FAILURES, IDEMPOTENCY, ITEMS, Indexed, REGISTRY,
     access_keys, due_key, index_case, index_item, key,
 };
 use super::{backend, decode, encode};
 use crate::model::{Case, ItemStatus};
+use crate::ops::counters::{CaseFacts, ItemFacts, commit_deltas};
 use crate::storage::{
     AuditEntry, AuditRecord, Commit, DatasetRecord, FailureRecord, IdempotencyRecord, StorageError,
 };
@@ -73,6 +75,11 @@ pub(super) enum Write {
     Registry(Vec<(String, Option<Vec<u8>>)>, Vec<AuditRecord>),
     /// Place-tree keys and values (already encoded), with their audit.
     Places(Vec<(Vec<u8>, Vec<u8>)>, Vec<AuditRecord>),
+    /// Count every case and item again (see `counters.rs`).
+    Recount {
+        check_only: bool,
+        report: RecountSlot,
+    },
 }
 
 /// A commit with its case and items already encoded, on the caller's
@@ -105,6 +112,9 @@ pub(super) struct WriterState {
     pub(super) db: Arc<sled::Db>,
     pub(super) head: AuditHead,
     pub(super) counters: Arc<Counters>,
+    /// Minutes east of UTC of the host's local time: the months of the
+    /// monthly counters.
+    pub(super) utc_offset_minutes: i32,
 }
 
 /// Writes staged for a batch, by key (`None` removes the key), so that a
@@ -221,6 +231,14 @@ impl WriterState {
                 }
                 self.stage_audit(audit, own)
             }
+            Write::Recount { check_only, report } => {
+                let mut batch = Pending::default();
+                batch.written.clone_from(&pending.written);
+                let counted =
+                    stage_recount(&self.db, &batch, own, self.utc_offset_minutes, check_only)?;
+                *report.lock().unwrap_or_else(|e| e.into_inner()) = Some(counted);
+                Ok(())
+            }
             Write::Import(dataset, records) => {
                 let audit = vec![AuditRecord::DatasetImport {
                     dataset: dataset.clone(),
@@ -316,16 +334,18 @@ impl WriterState {
             items: item_bytes,
         } = encoded;
         let case_key = key(CASES, &[case.id.as_bytes()]);
-        match (expected_revision, self.current(&case_key, pending, own)?) {
-            (None, None) => {}
+        let case_before = match (expected_revision, self.current(&case_key, pending, own)?) {
+            (None, None) => None,
             (Some(expected), Some(bytes)) => {
                 let stored: Case = decode(&case_key, &bytes)?;
                 if stored.revision != expected {
                     return Err(StorageError::Conflict { case_id: case.id });
                 }
+                Some(CaseFacts::from(&stored))
             }
             _ => return Err(StorageError::Conflict { case_id: case.id }),
-        }
+        };
+        let mut items_before = Vec::with_capacity(items.len());
         if let Some(record) = &idempotency {
             let idem_key = key(
                 IDEMPOTENCY,
@@ -350,10 +370,14 @@ impl WriterState {
         own.insert(case_key, case_bytes);
         for (item, bytes) in items.iter().zip(item_bytes) {
             let item_key = key(ITEMS, &[item.id.as_bytes()]);
-            let stored = match self.current(&item_key, pending, own)? {
-                Some(old) => Some(decode::<Indexed>(&item_key, &old)?),
-                None => None,
+            let (stored, facts) = match self.current(&item_key, pending, own)? {
+                Some(old) => (
+                    Some(decode::<Indexed>(&item_key, &old)?),
+                    Some(decode::<ItemFacts>(&item_key, &old)?),
+                ),
+                None => (None, None),
             };
+            items_before.push(facts);
             own.insert(item_key, bytes);
             index_item(item, stored.as_ref(), own);
             if item.status == ItemStatus::Pending && item.overdue_at.is_none() {
@@ -362,6 +386,15 @@ impl WriterState {
                 own.remove(due_key(item));
             }
         }
+        let deltas = commit_deltas(
+            self.utc_offset_minutes,
+            case_before.as_ref(),
+            &CaseFacts::from(&case),
+            items_before.into_iter().zip(&items),
+        );
+        let mut counted = Pending::default();
+        stage_deltas(&deltas, |k| self.current(k, pending, own), &mut counted)?;
+        own.written.extend(counted.written);
         self.stage_audit(audit, own)
     }
 
