@@ -18,5 +18,6 @@ mod audit;
 mod cli;
 mod crash;
 mod data;
+mod ops;
 mod places;
 mod tokens;
