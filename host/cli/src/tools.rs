@@ -80,8 +80,9 @@ pub enum TokenCommand {
         operator: Option<String>,
         /// The place the caller is at (a place id, e.g.
         /// cq/yubei/longxi/jinlong/g07): a device's place of installation,
-        /// which its events' cases take, or the place of an officer's
-        /// office.
+        /// which its events' cases take, the place of an officer's office,
+        /// or a leader's place (with --operator: the token reads
+        /// /v1/ops/… for that place and below, and opens no admin route).
         #[arg(long)]
         place: Option<String>,
         /// How long the token is valid.
@@ -150,9 +151,9 @@ pub fn token(command: TokenCommand) -> anyhow::Result<()> {
                 bail!("the subject must not be empty and --ttl-hours must be at least 1");
             }
             if let Some(place) = &place {
-                if role != Role::Device && officer.is_none() {
+                if !matches!(role, Role::Device | Role::Operator) && officer.is_none() {
                     bail!(
-                        "--place is for a device's token (--device ID) or an officer's (--officer ID --department D)"
+                        "--place is for a device's token (--device ID), an officer's (--officer ID --department D) or a leader's (--operator NAME)"
                     );
                 }
                 if !place.split('/').all(onething_host::places::is_slug) {

@@ -113,6 +113,39 @@ impl Api {
     /// neither is configured; 403 with a token that opens nothing here (any
     /// other string, another role's token, a development-provider token).
     pub(super) fn authorize_admin(&self, req: &Request<Incoming>) -> Result<String, ApiError> {
+        let (actor, place) = self.authorize_operator(req)?;
+        if let Some(place) = place {
+            return Err(ApiError::new(
+                ErrorKind::Forbidden,
+                format!(
+                    "an operator token with a place claim ({place}) is a leader's: it reads /v1/ops/… for {place} and below, and opens no /v1/admin route"
+                ),
+            ));
+        }
+        Ok(actor)
+    }
+
+    /// Who reads `/v1/ops/…`: an operator (as for the admin API: place
+    /// none, the whole host), or a leader — an operator token with a
+    /// `place` claim — with that place, to which every answer is narrowed.
+    pub(super) fn authorize_ops(&self, req: &Request<Incoming>) -> Result<OpsReader, ApiError> {
+        let (actor, place) = self.authorize_operator(req)?;
+        if let Some(place) = &place
+            && self.places.tree().get(place).is_none()
+        {
+            return Err(ApiError::new(
+                ErrorKind::Forbidden,
+                format!("the token's place {place} is not in the place tree"),
+            ));
+        }
+        Ok(OpsReader { actor, place })
+    }
+
+    /// The operator a token names, with its place claim if it has one.
+    fn authorize_operator(
+        &self,
+        req: &Request<Incoming>,
+    ) -> Result<(String, Option<String>), ApiError> {
         let operators = self.identity.as_ref().filter(|v| !v.is_development());
         if self.admin_token.is_none() && operators.is_none() {
             return Err(ApiError::new(
@@ -129,7 +162,7 @@ impl Api {
         if let Some(expected) = &self.admin_token
             && same_secret(given, expected)
         {
-            return Ok(ADMIN_TOKEN_ACTOR.to_owned());
+            return Ok((ADMIN_TOKEN_ACTOR.to_owned(), None));
         }
         let forbidden = |why: String| ApiError::new(ErrorKind::Forbidden, why);
         // Only something shaped like a JWT is checked as one.
@@ -148,7 +181,41 @@ impl Api {
                 caller.role.as_str()
             )));
         }
-        Ok(caller.subject)
+        Ok((caller.subject, caller.place))
+    }
+}
+
+/// Who reads `/v1/ops/…`, and the place they are narrowed to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct OpsReader {
+    /// The operator's name (`admin` for the admin token).
+    pub(super) actor: String,
+    /// A leader's place (none: an operator, the whole host).
+    pub(super) place: Option<String>,
+}
+
+impl OpsReader {
+    /// The place a request about `asked` (none: the reader's whole area)
+    /// is about: 403 when it is outside a leader's place.
+    pub(super) fn scope(&self, asked: Option<&str>) -> Result<Option<String>, ApiError> {
+        match (&self.place, asked) {
+            (None, asked) => Ok(asked.map(str::to_owned)),
+            (Some(own), None) => Ok(Some(own.clone())),
+            (Some(own), Some(asked)) if crate::service::at_or_below(asked, own) => {
+                Ok(Some(asked.to_owned()))
+            }
+            (Some(own), Some(asked)) => Err(ApiError::new(
+                ErrorKind::Forbidden,
+                format!("{asked} is outside your place {own}: a leader reads {own} and below"),
+            )),
+        }
+    }
+
+    /// Whether a leader may see `place` (an operator sees everything).
+    pub(super) fn sees(&self, place: &str) -> bool {
+        self.place
+            .as_deref()
+            .is_none_or(|own| crate::service::at_or_below(place, own))
     }
 }
 

@@ -254,16 +254,16 @@ impl Api {
                 item_id,
             } => self.reject(department, item_id, req).await,
             Route::OpsOverview => {
-                self.authorize_admin(&req)?;
-                self.ops_overview(&req).await
+                let reader = self.authorize_ops(&req)?;
+                self.ops_overview(&reader, &req).await
             }
             Route::OpsRanking => {
-                self.authorize_admin(&req)?;
-                self.ops_ranking(&req).await
+                let reader = self.authorize_ops(&req)?;
+                self.ops_ranking(&reader, &req).await
             }
             Route::OpsStream => {
-                let actor = self.authorize_admin(&req)?;
-                self.ops_stream(&actor, &req)
+                let reader = self.authorize_ops(&req)?;
+                self.ops_stream(&reader, &req)
             }
             Route::Admin(route) => {
                 let actor = self.authorize_admin(&req)?;

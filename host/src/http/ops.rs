@@ -29,6 +29,7 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response};
 use tokio::sync::{OwnedSemaphorePermit, broadcast, mpsc};
 
+use super::auth::OpsReader;
 use super::error::{ApiError, ErrorKind};
 use super::views::ops::{ChildFigures, OfficeFigures, Overview, PlaceRef, Ranked, Ranking, Tally};
 use super::{Api, ApiResult, ok, query};
@@ -117,12 +118,16 @@ impl Api {
     }
 
     /// `GET /v1/ops/overview[?place=P]`.
-    pub(super) async fn ops_overview(&self, req: &Request<Incoming>) -> ApiResult {
+    pub(super) async fn ops_overview(
+        &self,
+        reader: &OpsReader,
+        req: &Request<Incoming>,
+    ) -> ApiResult {
         let query = ops_query(req.uri().query(), &["place"])?;
         let tree = self.places.tree();
-        let place = query
-            .get("place")
-            .map(|id| Self::known_place(&tree, id))
+        let place = reader
+            .scope(query.get("place").copied())?
+            .map(|id| Self::known_place(&tree, &id))
             .transpose()?;
         let scope = place.as_ref().map_or("", |p| p.id.as_str());
         let counters = self.service.counters_at(scope).await?;
@@ -151,7 +156,11 @@ impl Api {
     }
 
     /// `GET /v1/ops/ranking?level=L&month=YYYY-MM[&department=D]`.
-    pub(super) async fn ops_ranking(&self, req: &Request<Incoming>) -> ApiResult {
+    pub(super) async fn ops_ranking(
+        &self,
+        reader: &OpsReader,
+        req: &Request<Incoming>,
+    ) -> ApiResult {
         let query = ops_query(req.uri().query(), &["level", "month", "department"])?;
         let missing = |what: &str| {
             ApiError::new(
@@ -179,7 +188,7 @@ impl Api {
             ));
         }
         let mut offices = Vec::new();
-        for place in places {
+        for place in places.into_iter().filter(|p| reader.sees(&p.id)) {
             let counters = self.service.monthly_counters_at(month, &place.id).await?;
             for office in tree.departments_at(&place.id) {
                 if department.is_some_and(|d| d != office) {
@@ -192,26 +201,11 @@ impl Api {
     }
 
     /// `GET /v1/ops/stream[?place=P]` with an optional `Last-Event-ID`.
-    pub(super) fn ops_stream(&self, actor: &str, req: &Request<Incoming>) -> ApiResult {
-        let mut place = None;
-        for (pair, name, value) in query::pairs(req.uri().query()) {
-            match (name, value) {
-                ("place", Some(value)) if !value.is_empty() => place = Some(value.to_owned()),
-                _ => {
-                    return Err(ApiError::new(
-                        ErrorKind::InvalidQuery,
-                        format!("`{pair}`: the stream takes only place=PLACE_ID"),
-                    ));
-                }
-            }
-        }
-        if let Some(place) = &place
-            && self.places.tree().get(place).is_none()
-        {
-            return Err(ApiError::new(
-                ErrorKind::PlaceNotFound,
-                format!("no place `{place}` in the place tree (see GET /v1/places)"),
-            ));
+    pub(super) fn ops_stream(&self, reader: &OpsReader, req: &Request<Incoming>) -> ApiResult {
+        let query = ops_query(req.uri().query(), &["place"])?;
+        let place = reader.scope(query.get("place").copied())?;
+        if let Some(place) = &place {
+            Self::known_place(&self.places.tree(), place)?;
         }
         let last_event_id = match req.headers().get("last-event-id") {
             None => None,
@@ -232,7 +226,7 @@ impl Api {
                 "too many operations streams are open; close one or raise [limits] max_ops_streams",
             )
         })?;
-        tracing::info!(%actor, place = place.as_deref().unwrap_or(""), "ops stream opened");
+        tracing::info!(actor = %reader.actor, place = place.as_deref().unwrap_or(""), "ops stream opened");
         let (tx, frames) = mpsc::channel(64);
         tokio::spawn(feed(tx, stream, subscription, place, permit));
         let mut response = Response::new(EventBody { frames }.boxed());

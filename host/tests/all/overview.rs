@@ -201,3 +201,65 @@ async fn the_overview_is_for_operators_and_says_what_is_wrong() {
     assert_eq!(whole["children"][0]["place"]["id"], "cq");
     host.stop().await;
 }
+
+#[tokio::test]
+async fn a_leader_reads_the_figures_of_their_place_and_below_only() {
+    use onething_host::identity::{DEV_ISSUER, Role, dev_public_key_hex, issue_dev_at};
+    let host = ebike_host_with(TREE, |config| {
+        config.identity = Some(onething_host::config::IdentityConfig {
+            issuer: DEV_ISSUER.into(),
+            public_key: dev_public_key_hex(),
+            leeway_s: 60,
+        });
+    })
+    .await;
+    let now = chrono::Utc::now().timestamp();
+    let leader = issue_dev_at(Role::Operator, "leader-zhao", Some(LONGXI), now, 600);
+    let get = |path: String| {
+        let (host, leader) = (&host, &leader);
+        async move {
+            into_json(
+                reqwest::Client::new()
+                    .get(format!("{}{path}", host.api.base))
+                    .bearer_auth(leader)
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await
+        }
+    };
+    let (status, own) = get("/v1/ops/overview".into()).await;
+    assert_eq!(status, StatusCode::OK, "{own}");
+    assert_eq!(own["place"]["id"], LONGXI, "no place: the leader's own");
+    let (status, below) = get(format!("/v1/ops/overview?place={JINLONG}")).await;
+    assert_eq!(status, StatusCode::OK, "{below}");
+    assert_error(
+        get("/v1/ops/overview?place=cq".into()).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
+    assert_error(
+        get("/v1/ops/stream?place=cq/yubei".into()).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
+    // The districts are above the town: none of their offices is shown.
+    let (status, ranking) = get("/v1/ops/ranking?level=town&month=2026-11".into()).await;
+    assert_eq!(status, StatusCode::OK, "{ranking}");
+    let places: Vec<&str> = ranking["offices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["place"].as_str().unwrap())
+        .collect();
+    assert!(places.iter().all(|p| *p == LONGXI), "{ranking}");
+    assert!(!places.is_empty());
+    // A leader's token opens no admin route.
+    assert_error(
+        get("/v1/admin/clock".into()).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
+    host.stop().await;
+}
