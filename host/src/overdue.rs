@@ -382,6 +382,11 @@ mod tests {
             escalation: None,
             escalated_from: Vec::new(),
             note: None,
+            report_due: None,
+            report_due_at: None,
+            reported_at: None,
+            reported_by: None,
+            report_missed_by: Vec::new(),
         };
         let case = Case {
             id: "case-1".into(),

@@ -238,6 +238,10 @@ impl Api {
                 department,
                 item_id,
             } => self.reject(department, item_id, req).await,
+            Route::Report {
+                department,
+                item_id,
+            } => self.report(department, item_id, req).await,
             Route::Admin(route) => {
                 let actor = self.authorize_admin(&req)?;
                 self.admin(route, &actor, req).await

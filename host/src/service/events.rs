@@ -77,7 +77,15 @@ impl Service {
         let Some(mut item) = self.storage.item(item_id).await? else {
             return Ok(OverdueReport::Skipped);
         };
-        if item.status != ItemStatus::Pending || item.overdue_at.is_some() || item.due_at > now {
+        if item.status != ItemStatus::Pending {
+            return Ok(OverdueReport::Skipped);
+        }
+        // A missed report (报到) first: it moves the item, or marks it once.
+        if item.report_deadline().is_some_and(|at| at <= now) {
+            let case = self.load_case(case_id).await?;
+            return self.report_missed(case, item, now).await;
+        }
+        if item.overdue_at.is_some() || item.due_at > now {
             return Ok(OverdueReport::Skipped);
         }
         let case = self.load_case(case_id).await?;
@@ -108,47 +116,67 @@ impl Service {
 
     /// Moves `item`, whose time ran out, to its department's office one
     /// level up, if it escalates and such an office exists (else `None`:
-    /// it is reported overdue). The move, the new deadline, the timeline
-    /// entry and the audit record are committed whether or not the plugin
-    /// handles `item-escalated` (a 0.1.0 plugin is not told): the item is
-    /// due again at the new deadline and so escalates once per level, also
-    /// across a restart, and always has one owner office.
+    /// it is reported overdue), with its next time limit from now.
     async fn escalate(
         &self,
         case: Case,
         item: &mut WorkItem,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<Option<OverdueReport>, ServiceError> {
-        let (Some(next_due), Some(from)) = (item.escalation, item.office.clone()) else {
+        let Some(next_due) = item.escalation else {
             return Ok(None);
         };
+        let Some((from, to)) = self.office_above(item) else {
+            return Ok(None);
+        };
+        item.due = next_due;
+        item.due_at = self.calendar.due_at(now, next_due);
+        self.move_up(case, item, from, to, now).await.map(Some)
+    }
+
+    /// The places of `item`'s office and of its department's office one
+    /// level up, if both exist.
+    pub(super) fn office_above(&self, item: &WorkItem) -> Option<(String, String)> {
+        let from = item.office.clone()?;
         let tree = self.places.tree();
-        let Some(from_place) = tree.get(&from) else {
-            return Ok(None);
-        };
-        let Some(to) = tree.office_above(&item.department, from_place) else {
-            return Ok(None);
-        };
-        let to = to.id.clone();
-        let due_at = self.calendar.due_at(now, next_due);
+        let to = tree.office_above(&item.department, tree.get(&from)?)?;
+        Some((from, to.id.clone()))
+    }
+
+    /// Moves `item` from the office at `from` to the one at `to` (its
+    /// deadline already set by the caller; an unreported item gets a new
+    /// report deadline at the new office). The move, the timeline entry
+    /// and the audit record are committed whether or not the plugin
+    /// handles `item-escalated` (a 0.1.0 plugin is not told): the item is
+    /// due again at its new deadline and so escalates once per level, also
+    /// across a restart, and always has one owner office.
+    pub(super) async fn move_up(
+        &self,
+        case: Case,
+        item: &mut WorkItem,
+        from: String,
+        to: String,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<OverdueReport, ServiceError> {
         item.escalated_from.push(from.clone());
         item.office = Some(to.clone());
-        item.due = next_due;
-        item.due_at = due_at;
+        if let (Some(report_due), None) = (item.report_due, item.reported_at) {
+            item.report_due_at = Some(self.calendar.due_at(now, report_due));
+        }
         let event = CaseEvent::ItemEscalated {
             item_id: item.id.clone(),
             department: item.department.clone(),
             task: item.task.clone(),
             from_office: office_name(&item.department, Some(&from)),
             to_office: office_name(&item.department, Some(&to)),
-            due: next_due,
+            due: item.due,
         };
         let entry = TimelineEvent::ItemEscalated {
             item_id: item.id.clone(),
             department: item.department.clone(),
             from_office: from.clone(),
             to_office: to.clone(),
-            due_at,
+            due_at: item.due_at,
         };
         let audit = AuditRecord::Escalated {
             case_id: case.id.clone(),
@@ -156,7 +184,7 @@ impl Service {
             department: item.department.clone(),
             from_office: from,
             to_office: to,
-            due_at,
+            due_at: item.due_at,
         };
         tracing::info!(item_id = %item.id, case_id = %case.id, "item escalated");
         let delivered = self
@@ -176,7 +204,7 @@ impl Service {
         };
         // Committed either way: the item moved.
         self.metrics.record_escalated();
-        Ok(Some(report))
+        Ok(report)
     }
 
     /// Records that handling the overdue `item_id` failed in the host
@@ -341,6 +369,8 @@ impl Service {
         let now = self.clock.now();
         item.finished_at = Some(now);
         item.handled_by = Some(officer.id.clone());
+        // An item never reported is taken by the action itself (报到).
+        let took_report = super::reports::take(&mut item, &officer.id, now);
         let (event, entry) = match action {
             ItemAction::Complete(result) => {
                 let event = CaseEvent::ItemCompleted {
@@ -388,6 +418,9 @@ impl Service {
             .deliver(case, event, entry, Some(item), KeepItem::No)
             .await?;
         let item = item.ok_or_else(not_found)?;
+        if let Some(on_time) = took_report {
+            self.metrics.record_reported(on_time);
+        }
         Ok(ItemActed { item, case })
     }
 

@@ -25,6 +25,7 @@
 //! place a call's answer becomes a commit and its audit records (routing
 //! results, items held off a task list); `officers.rs` who may see and act
 //! on a department's items; `held.rs` the operators' review of held items;
+//! `reports.rs` the report step (报到) and missed report deadlines;
 //! `subject.rs` the person a case is about and mandates.
 
 use std::sync::Arc;
@@ -46,6 +47,7 @@ mod commit;
 mod events;
 mod held;
 mod officers;
+mod reports;
 mod subject;
 
 pub use apply::validate_application;

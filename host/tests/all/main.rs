@@ -34,4 +34,5 @@ mod routing;
 mod startup;
 mod task_lists;
 mod transfer;
+mod whistle;
 mod world_0_1;

@@ -12,8 +12,8 @@ mod admin;
 mod places;
 
 use crate::model::{
-    Case, CaseStatus, DeadlineState, Due, FieldSpec, ItemStatus, Priority, TimelineEntry,
-    TimelineEvent, WorkItem,
+    Case, CaseStatus, DeadlineState, Due, FieldSpec, ItemStatus, Priority, ReportState,
+    TimelineEntry, TimelineEvent, WorkItem,
 };
 use crate::runtime::LoadedPlugin;
 use crate::service::{Applied, CaseWithItems, Officer};
@@ -331,6 +331,19 @@ pub struct ItemView<'a> {
     status: &'static str,
     task: &'a str,
     escalated_from: &'a [String],
+    /// The report step (报到): absent when the item has none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    report_due: Option<&'a Due>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    report_due_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reported_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reported_by: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    report_state: Option<ReportState>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    report_missed_by: &'a [String],
 }
 
 impl<'a> ItemView<'a> {
@@ -368,6 +381,12 @@ impl<'a> ItemView<'a> {
             status: item.status.as_str(),
             task: &item.task,
             escalated_from: &item.escalated_from,
+            report_due: item.report_due.as_ref(),
+            report_due_at: item.report_due_at,
+            reported_at: item.reported_at,
+            reported_by: item.reported_by.as_deref(),
+            report_state: item.report_state(),
+            report_missed_by: &item.report_missed_by,
         }
     }
 }
