@@ -591,3 +591,98 @@ async fn whistle_applicants_are_the_manifests_officers_within_their_area() {
         1
     );
 }
+
+#[tokio::test]
+async fn whistle_a_report_missed_while_the_host_is_down_moves_the_item_once() {
+    use onething_host::config::Config;
+    use onething_host::server::Server;
+
+    let dirs = tempfile::tempdir().unwrap();
+    let plugins = crate::support::copy_plugins(dirs.path(), &["whistle"]);
+    let config = |interval_ms| Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dirs.path().join("data"),
+        plugins_dir: plugins.clone(),
+        demo_data: false,
+        admin_token: Some(ADMIN.into()),
+        deadline_check_interval_ms: interval_ms,
+        ..Config::default()
+    };
+    let clock = crate::support::TestClock::at("2026-11-24T21:00:00+08:00");
+    let server = Server::start_with_clock(config(3_600_000), clock.clone())
+        .await
+        .unwrap();
+    let base = format!("http://{}", server.addr());
+    let places = reqwest::Client::new()
+        .post(format!("{base}/v1/admin/places"))
+        .bearer_auth(ADMIN)
+        .body(WHISTLE_TREE)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(places.status(), StatusCode::OK);
+    let grid = officer_token("grid-li", "community-grid", G07);
+    let response = reqwest::Client::new()
+        .post(format!("{base}/v1/scenarios/whistle/cases"))
+        .bearer_auth(&grid)
+        .json(&whistle(G07))
+        .send()
+        .await
+        .unwrap();
+    let (status, case) = into_json(response).await;
+    assert_eq!(status, StatusCode::CREATED, "{case}");
+    let case_url = format!("/v1/cases/{}", case["case_id"].as_str().unwrap());
+    // Both report deadlines pass while the host is down.
+    clock.set("2026-11-24T21:40:00+08:00");
+    server.shutdown().await;
+
+    for round in 0..2 {
+        let server = Server::start_with_clock(config(20), clock.clone())
+            .await
+            .unwrap();
+        let base = format!("http://{}", server.addr());
+        let read = || async {
+            let response = reqwest::Client::new()
+                .get(format!("{base}{case_url}"))
+                .bearer_auth(&grid)
+                .send()
+                .await
+                .unwrap();
+            into_json(response).await.1
+        };
+        let moved = |case: &Value| {
+            case["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|i| i["office"]["place"] == YUBEI)
+                .count()
+        };
+        let mut view = read().await;
+        for _ in 0..150 {
+            if moved(&view) == 2 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            view = read().await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let view = read().await;
+        assert_eq!(moved(&view), 2, "round {round}: {view}");
+        let escalations = view["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["event"] == "item-escalated")
+            .count();
+        assert_eq!(
+            escalations, 2,
+            "each once, not again after a restart: {view}"
+        );
+        for item in view["items"].as_array().unwrap() {
+            assert_eq!(item["report_missed_by"], json!([LONGXI]), "{item}");
+            assert_eq!(item["report_state"], "missed");
+        }
+        server.shutdown().await;
+    }
+}

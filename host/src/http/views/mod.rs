@@ -58,6 +58,13 @@ pub struct ItemSummary<'a> {
     place: Option<&'a str>,
     status: ItemStatus,
     task: &'a str,
+    /// Whether the office took it (报到); absent without a report step.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    report_state: Option<ReportState>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reported_by: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    report_missed_by: &'a [String],
 }
 
 impl<'a> ItemSummary<'a> {
@@ -74,6 +81,9 @@ impl<'a> ItemSummary<'a> {
             place: item.place.as_deref(),
             status: item.status,
             task: &item.task,
+            report_state: item.report_state(),
+            reported_by: item.reported_by.as_deref(),
+            report_missed_by: &item.report_missed_by,
         }
     }
 }
