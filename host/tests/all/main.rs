@@ -30,6 +30,7 @@ mod overdue;
 mod places;
 mod queue;
 mod registry;
+mod report_step;
 mod routing;
 mod startup;
 mod task_lists;
