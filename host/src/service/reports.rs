@@ -68,7 +68,10 @@ impl Service {
         if let (Some(at), Some(by)) = (item.reported_at, &item.reported_by) {
             return Err(ServiceError::Conflict {
                 code: "already_reported",
-                message: format!("work item {item_id} was already reported by {by} at {at}"),
+                message: format!(
+                    "work item {item_id} was already reported by {by} at {}",
+                    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                ),
             });
         }
         if item.status != ItemStatus::Pending {

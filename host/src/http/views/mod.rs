@@ -62,6 +62,8 @@ pub struct ItemSummary<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     report_state: Option<ReportState>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    report_due_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     reported_by: Option<&'a str>,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     report_missed_by: &'a [String],
@@ -82,6 +84,7 @@ impl<'a> ItemSummary<'a> {
             status: item.status,
             task: &item.task,
             report_state: item.report_state(),
+            report_due_at: item.report_due_at,
             reported_by: item.reported_by.as_deref(),
             report_missed_by: &item.report_missed_by,
         }
