@@ -493,6 +493,48 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn whistle_a_report_missed_at_the_top_is_recorded_once_and_the_item_stays_due_later() {
+        let dir = tempfile::tempdir().unwrap();
+        let (service, storage) = service_with_a_due_item(dir.path()).await;
+        // The item's report deadline passed; its completion is due later.
+        let mut item = storage.item("item-1").await.unwrap().unwrap();
+        let now = Utc::now();
+        item.due_at = now + chrono::Duration::hours(1);
+        item.report_due = Some(Due::Minutes(30));
+        item.report_due_at = Some(now - chrono::Duration::minutes(1));
+        let mut case = storage.case("case-1").await.unwrap().unwrap();
+        case.revision = 1;
+        storage
+            .commit(Commit {
+                case,
+                expected_revision: Some(0),
+                items: vec![item],
+                audit: Vec::new(),
+                idempotency: None,
+            })
+            .await
+            .unwrap();
+        // No office above (no office at all): recorded, no plugin needed.
+        assert_eq!(service.report_overdue().await.unwrap(), 1);
+        let item = storage.item("item-1").await.unwrap().unwrap();
+        assert_eq!(item.report_missed_by, ["desk"]);
+        assert!(
+            item.overdue_at.is_none(),
+            "the completion deadline is not touched"
+        );
+        assert_eq!(service.report_overdue().await.unwrap(), 0, "once");
+        let case = storage.case("case-1").await.unwrap().unwrap();
+        let missed = case
+            .timeline
+            .iter()
+            .filter(|e| matches!(e.event, TimelineEvent::ReportMissed { .. }))
+            .count();
+        assert_eq!(missed, 1);
+        let text = service.metrics().render(&[], None);
+        assert!(text.contains("onething_reports_missed_total 1"), "{text}");
+    }
+
     #[test]
     fn panic_payloads_are_read_as_text() {
         assert_eq!(panic_message(Box::new("static")), "static");

@@ -209,7 +209,8 @@ impl Service {
 
     /// Records that handling the overdue `item_id` failed in the host
     /// (`code`, `message`): a `call-failed` entry on the case, committed
-    /// with the item's `overdue_at`, so that it is not handled again.
+    /// with the item's `overdue_at` (or, for a missed report, the office
+    /// added to `report_missed_by`), so that it is not handled again.
     /// Returns `false` if the item needs no record any more (finished or
     /// reported meanwhile).
     pub(crate) async fn record_overdue_failure(
@@ -224,11 +225,21 @@ impl Service {
         let Some(mut item) = self.storage.item(item_id).await? else {
             return Ok(false);
         };
-        if item.status != ItemStatus::Pending || item.overdue_at.is_some() {
+        if item.status != ItemStatus::Pending {
             return Ok(false);
         }
+        // What failed was a missed report (报到) when its deadline is due:
+        // it is marked as fired at this office, and the completion
+        // deadline stays to be reported in its time.
+        if item.report_deadline().is_some_and(|at| at <= now) {
+            let holder = item.report_holder().to_owned();
+            item.report_missed_by.push(holder);
+        } else if item.overdue_at.is_some() {
+            return Ok(false);
+        } else {
+            item.overdue_at = Some(now);
+        }
         let mut case = self.load_case(case_id).await?;
-        item.overdue_at = Some(now);
         let Stamp {
             expected_revision, ..
         } = Stamp::change(&mut case, now);
