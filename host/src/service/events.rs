@@ -187,24 +187,43 @@ impl Service {
             due_at: item.due_at,
         };
         tracing::info!(item_id = %item.id, case_id = %case.id, "item escalated");
+        let report = self
+            .deliver_host_step(case, event, entry, item.clone(), audit)
+            .await?;
+        // Committed either way: the item moved.
+        self.metrics.record_escalated();
+        Ok(report)
+    }
+
+    /// Delivers `event`, about what the host itself did to `item` (a move,
+    /// a report): the item, the `entry` and the `audit` record are committed
+    /// whatever the plugin makes of it. `CallFailed` when the plugin's call
+    /// failed or refused (on the timeline), else `Reported`.
+    pub(super) async fn deliver_host_step(
+        &self,
+        case: Case,
+        event: CaseEvent,
+        entry: TimelineEvent,
+        item: WorkItem,
+        audit: AuditRecord,
+    ) -> Result<OverdueReport, ServiceError> {
         let delivered = self
             .deliver_with(
                 case,
                 event,
                 entry,
-                Some(item.clone()),
+                Some(item),
                 KeepItem::AndHappened,
                 vec![audit],
             )
             .await;
-        let report = match delivered {
-            Ok(_) => OverdueReport::Reported,
-            Err(ServiceError::Refused(_) | ServiceError::Plugin(_)) => OverdueReport::CallFailed,
-            Err(e) => return Err(e),
-        };
-        // Committed either way: the item moved.
-        self.metrics.record_escalated();
-        Ok(report)
+        match delivered {
+            Ok(_) => Ok(OverdueReport::Reported),
+            Err(ServiceError::Refused(_) | ServiceError::Plugin(_)) => {
+                Ok(OverdueReport::CallFailed)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Records that handling the overdue `item_id` failed in the host
@@ -354,19 +373,8 @@ impl Service {
         item_id: &str,
         action: ItemAction,
     ) -> Result<ItemActed, ServiceError> {
-        let not_found = || ServiceError::NotFound {
-            what: "work item",
-            id: format!("{}/{item_id}", officer.department),
-        };
-        let item = self.storage.item(item_id).await?.ok_or_else(not_found)?;
-        if item.department != officer.department {
-            return Err(not_found());
-        }
-        let _guard = self.locks.lock(&item.case_id).await;
-        // Read again under the case's lock: another action (or an
-        // escalation that moved it) may have won.
-        let mut item = self.storage.item(item_id).await?.ok_or_else(not_found)?;
-        officer.may_act(&item, &self.places.tree())?;
+        let not_found = || item_not_found(officer, item_id);
+        let (_guard, mut item) = self.own_item(officer, item_id).await?;
         if item.status != ItemStatus::Pending {
             return Err(ServiceError::Conflict {
                 code: "item_not_pending",
@@ -433,6 +441,27 @@ impl Service {
             self.metrics.record_reported(on_time);
         }
         Ok(ItemActed { item, case })
+    }
+
+    /// `officer`'s item `item_id`, read under its case's lock (held by the
+    /// guard), that they may act on: another department's item is 404, an
+    /// item outside their area 404, another office's 403 `not_owner`.
+    pub(super) async fn own_item(
+        &self,
+        officer: &Officer,
+        item_id: &str,
+    ) -> Result<(crate::locks::KeyedGuard<'_>, WorkItem), ServiceError> {
+        let not_found = || item_not_found(officer, item_id);
+        let item = self.storage.item(item_id).await?.ok_or_else(not_found)?;
+        if item.department != officer.department {
+            return Err(not_found());
+        }
+        let guard = self.locks.lock(&item.case_id).await;
+        // Read again under the case's lock: another action (or an
+        // escalation that moved it) may have won.
+        let item = self.storage.item(item_id).await?.ok_or_else(not_found)?;
+        officer.may_act(&item, &self.places.tree())?;
+        Ok((guard, item))
     }
 
     /// Hands an event to the case's plugin version and commits what it
@@ -564,6 +593,14 @@ pub(super) enum KeepItem {
     /// whatever the plugin makes of it.
     AndHappened,
     No,
+}
+
+/// The 404 of an item an officer cannot see (or that does not exist).
+pub(super) fn item_not_found(officer: &Officer, item_id: &str) -> ServiceError {
+    ServiceError::NotFound {
+        what: "work item",
+        id: format!("{}/{item_id}", officer.department),
+    }
 }
 
 enum ItemAction {

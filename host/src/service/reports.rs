@@ -19,7 +19,7 @@ use crate::runtime::{CaseEvent, office_name};
 use crate::storage::{AuditRecord, OfficeStatus};
 
 use super::commit::Stamp;
-use super::events::KeepItem;
+use super::events::item_not_found;
 use super::{ItemActed, Officer, OverdueReport, Service, ServiceError};
 
 /// Takes `item`'s report for `by` at `now` if it has a report step and was
@@ -46,17 +46,8 @@ impl Service {
         officer: &Officer,
         item_id: &str,
     ) -> Result<ItemActed, ServiceError> {
-        let not_found = || ServiceError::NotFound {
-            what: "work item",
-            id: format!("{}/{item_id}", officer.department),
-        };
-        let item = self.storage.item(item_id).await?.ok_or_else(not_found)?;
-        if item.department != officer.department {
-            return Err(not_found());
-        }
-        let _guard = self.locks.lock(&item.case_id).await;
-        let mut item = self.storage.item(item_id).await?.ok_or_else(not_found)?;
-        officer.may_act(&item, &self.places.tree())?;
+        let not_found = || item_not_found(officer, item_id);
+        let (_guard, mut item) = self.own_item(officer, item_id).await?;
         if item.report_due.is_none() {
             return Err(ServiceError::Conflict {
                 code: "no_report_step",
@@ -108,21 +99,9 @@ impl Service {
             handled_by: officer.id.clone(),
             on_time,
         };
-        let delivered = self
-            .deliver_with(
-                case,
-                event,
-                entry,
-                Some(item.clone()),
-                KeepItem::AndHappened,
-                vec![audit],
-            )
-            .await;
-        match delivered {
-            // Committed either way: the office took it.
-            Ok(_) | Err(ServiceError::Refused(_) | ServiceError::Plugin(_)) => {}
-            Err(e) => return Err(e),
-        }
+        // Committed either way: the office took it.
+        self.deliver_host_step(case, event, entry, item, audit)
+            .await?;
         self.metrics.record_reported(on_time);
         tracing::info!(item_id, on_time, "item reported");
         let item = self.storage.item(item_id).await?.ok_or_else(not_found)?;

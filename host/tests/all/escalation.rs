@@ -35,7 +35,7 @@ const TREE: &str = r#"{"id":"cq","name":"重庆市","level":"city"}
 
 /// Moves the host's test clock on by `minutes`; returns how many overdue
 /// items the deadline round handled.
-async fn advance(host: &TestHost, minutes: u64) -> u64 {
+pub(crate) async fn advance(host: &TestHost, minutes: u64) -> u64 {
     let (status, body) = admin(
         host,
         reqwest::Method::POST,

@@ -11,7 +11,8 @@ use onething_host::storage::AuditRecord;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::routing::{ADMIN, admin, import_tree};
+pub(crate) use crate::escalation::advance;
+use crate::routing::{ADMIN, import_tree};
 use crate::support::{TestHost, assert_error, into_json, scrape, value};
 
 pub(crate) const YUBEI: &str = "cq/yubei";
@@ -25,18 +26,33 @@ const TREE: &str = r#"{"id":"cq","name":"重庆市","level":"city"}
 {"office":{"department":"public-security","place":"cq/yubei"}}
 "#;
 
-/// Moves the test clock on by `minutes`; returns how many due items the
-/// deadline round handled.
-pub(crate) async fn advance(host: &TestHost, minutes: u64) -> u64 {
-    let (status, body) = admin(
-        host,
-        reqwest::Method::POST,
-        "/v1/admin/clock",
-        json!({"advance_seconds": minutes * 60}),
+/// A request with `token`: POST with a body (or to `…/report`, which
+/// takes none), else GET.
+pub(crate) async fn call(
+    host: &TestHost,
+    token: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let client = reqwest::Client::new();
+    let url = format!("{}{path}", host.api.base);
+    let request = match body {
+        Some(body) => client.post(url).json(&body),
+        None if path.ends_with("/report") => client.post(url),
+        None => client.get(url),
+    };
+    into_json(request.bearer_auth(token).send().await.unwrap()).await
+}
+
+/// An officer's token: `id` of `department` at `place`.
+pub(crate) fn officer_token(id: &str, department: &str, place: &str) -> String {
+    issue_dev_officer(
+        id,
+        department,
+        Some(place),
+        chrono::Utc::now().timestamp(),
+        600,
     )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    body["overdue_handled"].as_u64().unwrap()
 }
 
 /// A public-security officer's request at `place`.
@@ -46,22 +62,8 @@ async fn officer(
     path: &str,
     body: Option<Value>,
 ) -> (StatusCode, Value) {
-    let token = issue_dev_officer(
-        &format!("officer@{place}"),
-        "public-security",
-        Some(place),
-        chrono::Utc::now().timestamp(),
-        600,
-    );
-    let client = reqwest::Client::new();
-    let url = format!("{}{path}", host.api.base);
-    // A report takes no body; a queue is read.
-    let request = match body {
-        Some(body) => client.post(url).json(&body),
-        None if path.ends_with("/report") => client.post(url),
-        None => client.get(url),
-    };
-    into_json(request.bearer_auth(token).send().await.unwrap()).await
+    let token = officer_token(&format!("officer@{place}"), "public-security", place);
+    call(host, &token, path, body).await
 }
 
 fn submit(task: &str, report_due: Option<Value>) -> Value {

@@ -5,12 +5,11 @@
 //! grid sends the result back once and then confirms it. Citizens and
 //! other officers may not whistle, nor an officer outside their area.
 
-use onething_host::identity::issue_dev_officer;
 use onething_host::storage::AuditRecord;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::report_step::{LONGXI, YUBEI, advance, item};
+use crate::report_step::{LONGXI, YUBEI, advance, call, item, officer_token};
 use crate::routing::{ADMIN, import_tree};
 use crate::support::{TestHost, assert_error, into_json, scrape, value};
 
@@ -40,32 +39,6 @@ async fn case_items(host: &TestHost, case_id: &str) -> Vec<onething_host::model:
         items.push(item(host, id).await);
     }
     items
-}
-
-fn officer_token(id: &str, department: &str, place: &str) -> String {
-    issue_dev_officer(
-        id,
-        department,
-        Some(place),
-        chrono::Utc::now().timestamp(),
-        600,
-    )
-}
-
-/// A request with `token`: POST with a body, else GET.
-async fn call(
-    host: &TestHost,
-    token: &str,
-    path: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let client = reqwest::Client::new();
-    let url = format!("{}{path}", host.api.base);
-    let request = match body {
-        Some(body) => client.post(url).json(&body),
-        None => client.get(url),
-    };
-    into_json(request.bearer_auth(token).send().await.unwrap()).await
 }
 
 fn whistle(location: &str) -> Value {
