@@ -375,3 +375,60 @@ async fn whistle_a_report_missed_while_the_host_is_down_moves_the_item_once() {
         server.shutdown().await;
     }
 }
+
+#[tokio::test]
+async fn whistle_from_an_ebike_review_sends_fire_safety_a_report_step() {
+    let host = crate::routing::ebike_host_with(WHISTLE_TREE, |_| {}).await;
+    let (status, case) = crate::routing::report(&host, "S-7", Some(G07)).await;
+    assert_eq!(status, StatusCode::CREATED, "{case}");
+    let case_id = case["case_id"].as_str().unwrap().to_owned();
+    let grid_item = case["items"][0]["item_id"].as_str().unwrap().to_owned();
+    let grid = officer_token("grid-li", "community-grid", G07);
+    let complete = |dept: &str, id: &str| format!("/v1/departments/{dept}/items/{id}/complete");
+    let (status, _) = call(
+        &host,
+        &grid,
+        &complete("community-grid", &grid_item),
+        Some(json!({"result": {"found": "a blocked exit"}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let review = case_items(&host, &case_id)
+        .await
+        .into_iter()
+        .find(|i| i.task == "review")
+        .unwrap();
+    // The town's review whistles fire safety before the case closes.
+    let centre = officer_token("centre-1", "town-command-centre", LONGXI);
+    let (status, acted) = call(
+        &host,
+        &centre,
+        &complete("town-command-centre", &review.id),
+        Some(json!({"result": {"whistle": ["fire-safety"]}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{acted}");
+    assert_eq!(acted["case"]["status"], "in-progress");
+    let fire = case_items(&host, &case_id)
+        .await
+        .into_iter()
+        .find(|i| i.department == "fire-safety")
+        .unwrap();
+    assert_eq!(fire.task, "handle-whistle");
+    assert_eq!(fire.office.as_deref(), Some(LONGXI));
+    assert_eq!(
+        fire.report_due_at.unwrap() - fire.created_at,
+        chrono::Duration::minutes(30)
+    );
+    let fire_officer = officer_token("fire-wang", "fire-safety", LONGXI);
+    let (status, acted) = call(
+        &host,
+        &fire_officer,
+        &complete("fire-safety", &fire.id),
+        Some(json!({"result": {"cleared": "yes"}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{acted}");
+    assert_eq!(acted["item"]["report_state"], "reported");
+    assert_eq!(acted["case"]["status"], "completed");
+}
