@@ -1,6 +1,9 @@
 //! The deadline loop: every `deadline_check_interval_ms` it takes the
 //! pending items whose time ran out and tells each case's plugin, once,
-//! that its item is overdue (`item-overdue`).
+//! that its item is overdue (`item-overdue`), and the items whose report
+//! deadline (报到) passed untaken, each moved one office up or its miss
+//! recorded once (`service/reports.rs`; counted as
+//! `onething_reports_missed_total`, not as overdue items).
 //!
 //! Nothing one item or one plugin does can stop or stall it:
 //! - **Each item is handled in its own task.** A failure while handling one
@@ -289,7 +292,8 @@ impl DeadlineLoop {
                 match report {
                     OverdueReport::Reported => metrics.record_overdue(OverdueOutcome::Reported),
                     OverdueReport::CallFailed => metrics.record_overdue(OverdueOutcome::CallFailed),
-                    OverdueReport::Skipped => {}
+                    // Counted as `onething_reports_missed_total`.
+                    OverdueReport::ReportMissed | OverdueReport::Skipped => {}
                 }
             }
             Ok(Done::Reported(Err(error))) => {

@@ -357,6 +357,10 @@ pub enum OverdueReport {
     CallFailed,
     /// Nothing to do: the item is finished, reported already, or not due.
     Skipped,
+    /// Its report deadline (报到) passed untaken: it moved up, or the top
+    /// office's miss was recorded (counted as a missed report, not as an
+    /// overdue item).
+    ReportMissed,
 }
 
 impl Service {

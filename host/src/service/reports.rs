@@ -153,9 +153,11 @@ impl Service {
         item.report_missed_by.push(holder.clone());
         tracing::info!(item_id = %item.id, case_id = %case.id, office = %holder, "report missed");
         if let Some((from, to)) = self.office_above(&item) {
-            let report = self.move_up(case, &mut item, from, to, now).await?;
+            // A failure of the plugin's call is on the timeline; the item
+            // moved either way.
+            self.move_up(case, &mut item, from, to, now).await?;
             self.metrics.record_report_missed();
-            return Ok(report);
+            return Ok(OverdueReport::ReportMissed);
         }
         let stamp = Stamp::change(&mut case, now);
         case.timeline.push(TimelineEntry {
@@ -176,6 +178,6 @@ impl Service {
             .commit(stamp.commit(case, vec![item], vec![audit]))
             .await?;
         self.metrics.record_report_missed();
-        Ok(OverdueReport::Reported)
+        Ok(OverdueReport::ReportMissed)
     }
 }
