@@ -73,6 +73,11 @@ fn item(n: usize, case_id: &str, office: Option<String>) -> WorkItem {
         escalation: None,
         escalated_from: Vec::new(),
         note: None,
+        report_due: None,
+        report_due_at: None,
+        reported_at: None,
+        reported_by: None,
+        report_missed_by: Vec::new(),
     }
 }
 

@@ -79,6 +79,11 @@ fn item(n: usize, case_id: &str) -> WorkItem {
         escalation: None,
         escalated_from: from,
         note: None,
+        report_due: None,
+        report_due_at: None,
+        reported_at: None,
+        reported_by: None,
+        report_missed_by: Vec::new(),
     }
 }
 

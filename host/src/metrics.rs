@@ -118,6 +118,9 @@ pub struct Metrics {
     overdue: [AtomicU64; OVERDUE_OUTCOMES.len()],
     overdue_in_flight: AtomicI64,
     escalated: AtomicU64,
+    /// Items taken (报到): `[late, on time]`.
+    reported: [AtomicU64; 2],
+    reports_missed: AtomicU64,
     held: AtomicU64,
     connections_open: AtomicI64,
     connections_evicted: AtomicU64,
@@ -174,6 +177,16 @@ impl Metrics {
     /// Counts an item moved one office up because its time ran out.
     pub fn record_escalated(&self) {
         self.escalated.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts an item an office took (报到), on time or late.
+    pub fn record_reported(&self, on_time: bool) {
+        self.reported[usize::from(on_time)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a report deadline that passed unreported at an office.
+    pub fn record_report_missed(&self) {
+        self.reports_missed.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts `n` items held off a task list at dispatch.
@@ -335,6 +348,28 @@ impl Metrics {
             out,
             "onething_items_escalated_total {}",
             self.escalated.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP onething_items_reported_total Items an office took (报到), by whether by their report deadline."
+        );
+        let _ = writeln!(out, "# TYPE onething_items_reported_total counter");
+        for (on_time, label) in [(1, "true"), (0, "false")] {
+            let _ = writeln!(
+                out,
+                "onething_items_reported_total{{on_time=\"{label}\"}} {}",
+                self.reported[on_time].load(Ordering::Relaxed)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP onething_reports_missed_total Report deadlines that passed unreported at an office (the item moved up, or the top office missed it)."
+        );
+        let _ = writeln!(out, "# TYPE onething_reports_missed_total counter");
+        let _ = writeln!(
+            out,
+            "onething_reports_missed_total {}",
+            self.reports_missed.load(Ordering::Relaxed)
         );
         let _ = writeln!(
             out,

@@ -193,6 +193,41 @@ pub struct WorkItem {
     /// then approved.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// The time the owner office has to take the item (报到), as the
+    /// plugin gave it; none: the item has no report step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report_due: Option<Due>,
+    /// When the report deadline at the current office runs out (set again
+    /// from `report_due` when a missed report moves the item up).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report_due_at: Option<DateTime<Utc>>,
+    /// When an office took it (explicitly, or by completing or rejecting
+    /// it unreported).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reported_at: Option<DateTime<Utc>>,
+    /// Who took it: the officer's id, or the department's for a token that
+    /// names no officer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reported_by: Option<String>,
+    /// The offices (places) whose report deadline passed unreported, oldest
+    /// first; the last is the current office when the top office missed it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub report_missed_by: Vec<String>,
+}
+
+/// Where an item with a report step stands (报到).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReportState {
+    /// Not taken yet, and no office has missed its deadline.
+    Awaiting,
+    /// Taken by its report deadline.
+    Reported,
+    /// Taken after its report deadline.
+    Late,
+    /// Not taken, and the deadline passed at an office (it moved up, or
+    /// the top office missed it).
+    Missed,
 }
 
 /// Where a pending item stands against its time limit.
@@ -227,6 +262,39 @@ impl WorkItem {
         } else {
             DeadlineState::OnTime
         }
+    }
+}
+
+impl WorkItem {
+    /// Where its report step stands; none when it has no report step.
+    pub fn report_state(&self) -> Option<ReportState> {
+        let due_at = self.report_due_at?;
+        Some(match self.reported_at {
+            Some(at) if at <= due_at => ReportState::Reported,
+            Some(_) => ReportState::Late,
+            None if self.report_missed_by.is_empty() => ReportState::Awaiting,
+            None => ReportState::Missed,
+        })
+    }
+
+    /// The office a report is owed by: the owner office's place, or the
+    /// department for an item no office owns.
+    pub fn report_holder(&self) -> &str {
+        self.office.as_deref().unwrap_or(&self.department)
+    }
+
+    /// The report deadline the deadline loop still has to act on: the
+    /// item is pending, not taken, and its current office has not already
+    /// missed it (a missed report fires once per office). The sled index
+    /// `d/` holds exactly these.
+    pub fn report_deadline(&self) -> Option<DateTime<Utc>> {
+        let due_at = self.report_due_at?;
+        let missed_here = self
+            .report_missed_by
+            .last()
+            .is_some_and(|office| office == self.report_holder());
+        (self.status == ItemStatus::Pending && self.reported_at.is_none() && !missed_here)
+            .then_some(due_at)
     }
 }
 
@@ -353,6 +421,28 @@ pub enum TimelineEvent {
         to_office: String,
         /// Its new deadline.
         due_at: DateTime<Utc>,
+    },
+    /// An office took an item (报到).
+    ItemReported {
+        /// The item's id.
+        item_id: String,
+        /// Its department.
+        department: String,
+        /// The place of the office that took it, if routed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        office: Option<String>,
+        /// The officer who took it (or the department).
+        handled_by: String,
+    },
+    /// An item's report deadline passed at its department's top office:
+    /// recorded once, nothing moves.
+    ReportMissed {
+        /// The item's id.
+        item_id: String,
+        /// Its department.
+        department: String,
+        /// The office (place, or the department) that missed it.
+        office: String,
     },
     /// An item's time ran out; the plugin was told.
     ItemOverdue {

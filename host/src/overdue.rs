@@ -1,6 +1,9 @@
 //! The deadline loop: every `deadline_check_interval_ms` it takes the
 //! pending items whose time ran out and tells each case's plugin, once,
-//! that its item is overdue (`item-overdue`).
+//! that its item is overdue (`item-overdue`), and the items whose report
+//! deadline (报到) passed untaken, each moved one office up or its miss
+//! recorded once (`service/reports.rs`; counted as
+//! `onething_reports_missed_total`, not as overdue items).
 //!
 //! Nothing one item or one plugin does can stop or stall it:
 //! - **Each item is handled in its own task.** A failure while handling one
@@ -289,7 +292,8 @@ impl DeadlineLoop {
                 match report {
                     OverdueReport::Reported => metrics.record_overdue(OverdueOutcome::Reported),
                     OverdueReport::CallFailed => metrics.record_overdue(OverdueOutcome::CallFailed),
-                    OverdueReport::Skipped => {}
+                    // Counted as `onething_reports_missed_total`.
+                    OverdueReport::ReportMissed | OverdueReport::Skipped => {}
                 }
             }
             Ok(Done::Reported(Err(error))) => {
@@ -382,6 +386,11 @@ mod tests {
             escalation: None,
             escalated_from: Vec::new(),
             note: None,
+            report_due: None,
+            report_due_at: None,
+            reported_at: None,
+            reported_by: None,
+            report_missed_by: Vec::new(),
         };
         let case = Case {
             id: "case-1".into(),
@@ -486,6 +495,48 @@ mod tests {
             text.contains("onething_overdue_items_total{outcome=\"failed\"} 1"),
             "{text}"
         );
+    }
+
+    #[tokio::test]
+    async fn whistle_a_report_missed_at_the_top_is_recorded_once_and_the_item_stays_due_later() {
+        let dir = tempfile::tempdir().unwrap();
+        let (service, storage) = service_with_a_due_item(dir.path()).await;
+        // The item's report deadline passed; its completion is due later.
+        let mut item = storage.item("item-1").await.unwrap().unwrap();
+        let now = Utc::now();
+        item.due_at = now + chrono::Duration::hours(1);
+        item.report_due = Some(Due::Minutes(30));
+        item.report_due_at = Some(now - chrono::Duration::minutes(1));
+        let mut case = storage.case("case-1").await.unwrap().unwrap();
+        case.revision = 1;
+        storage
+            .commit(Commit {
+                case,
+                expected_revision: Some(0),
+                items: vec![item],
+                audit: Vec::new(),
+                idempotency: None,
+            })
+            .await
+            .unwrap();
+        // No office above (no office at all): recorded, no plugin needed.
+        assert_eq!(service.report_overdue().await.unwrap(), 1);
+        let item = storage.item("item-1").await.unwrap().unwrap();
+        assert_eq!(item.report_missed_by, ["desk"]);
+        assert!(
+            item.overdue_at.is_none(),
+            "the completion deadline is not touched"
+        );
+        assert_eq!(service.report_overdue().await.unwrap(), 0, "once");
+        let case = storage.case("case-1").await.unwrap().unwrap();
+        let missed = case
+            .timeline
+            .iter()
+            .filter(|e| matches!(e.event, TimelineEvent::ReportMissed { .. }))
+            .count();
+        assert_eq!(missed, 1);
+        let text = service.metrics().render(&[], None);
+        assert!(text.contains("onething_reports_missed_total 1"), "{text}");
     }
 
     #[test]

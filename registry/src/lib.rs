@@ -22,7 +22,7 @@ pub mod registry;
 pub mod world;
 
 pub use keys::{PublicKeyFile, SigningKeyFile};
-pub use manifest::{Grants, Limits, Manifest, ManifestError, is_name};
+pub use manifest::{ApplicantRole, Grants, Limits, Manifest, ManifestError, is_name};
 pub use package::{Package, PackageError};
 pub use registry::{
     AdminAction, Ceiling, MemoryStore, PluginState, Published, Registry, RegistryError,

@@ -8,6 +8,8 @@
 //! description = "Birth registration, insurance, social security card and vaccination in one application."
 //! # device_events = true   # only for a scenario a sensor reports, no citizen files
 //! # one_open_case_per_subject = true   # a second application while one is open: 409
+//! # applicants = ["officer"]   # who may apply: "citizen" (the default), "officer"
+//! # officer_departments = ["community-grid"]   # narrows the officers who may
 //!
 //! [grants]
 //! datasets = ["health/birth-certificates", "public-security/residents"]
@@ -53,12 +55,67 @@ pub struct Manifest {
     /// open case's id. Off by default.
     #[serde(default, skip_serializing_if = "is_false")]
     pub one_open_case_per_subject: bool,
+    /// Who may open a case of the scenario with `POST
+    /// /v1/scenarios/{id}/cases`: citizens (the default) and/or officers
+    /// (a whistle, 吹哨). A caller of another role is refused
+    /// `403 wrong_applicant`. Devices are `device_events`' business.
+    #[serde(default = "citizens_only", skip_serializing_if = "is_citizens_only")]
+    pub applicants: Vec<ApplicantRole>,
+    /// Narrows officer applicants to the officers of these departments
+    /// (e.g. `["community-grid", "town-command-centre"]`); empty: any
+    /// officer. Only with `"officer"` in `applicants`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub officer_departments: Vec<String>,
     /// What the plugin may touch; nothing else is allowed.
     #[serde(default)]
     pub grants: Grants,
     /// How much the plugin may use per call.
     #[serde(default)]
     pub limits: Limits,
+}
+
+/// A role that may open a scenario's cases (manifest key `applicants`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ApplicantRole {
+    /// A citizen, with a citizen token (the default).
+    Citizen,
+    /// An officer, with an officer token (`department` and `place`
+    /// claims): a grid worker who whistles (吹哨).
+    Officer,
+}
+
+impl ApplicantRole {
+    /// The role as the manifest writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApplicantRole::Citizen => "citizen",
+            ApplicantRole::Officer => "officer",
+        }
+    }
+}
+
+fn citizens_only() -> Vec<ApplicantRole> {
+    vec![ApplicantRole::Citizen]
+}
+
+fn is_citizens_only(roles: &[ApplicantRole]) -> bool {
+    roles == [ApplicantRole::Citizen]
+}
+
+impl Manifest {
+    /// Whether `role` may open a case of this scenario.
+    pub fn admits(&self, role: ApplicantRole) -> bool {
+        self.applicants.contains(&role)
+    }
+
+    /// Whether an officer of `department` may open a case (with `"officer"`
+    /// in `applicants`).
+    pub fn admits_officer_of(&self, department: &str) -> bool {
+        self.admits(ApplicantRole::Officer)
+            && (self.officer_departments.is_empty()
+                || self.officer_departments.iter().any(|d| d == department))
+    }
 }
 
 /// What a plugin is allowed: deny by default.
@@ -140,6 +197,21 @@ impl Manifest {
         }
         for department in &self.grants.dispatch {
             check_name("grants.dispatch", department)?;
+        }
+        if self.applicants.is_empty() {
+            return Err(field_error(
+                "applicants",
+                "must name at least one of \"citizen\", \"officer\"",
+            ));
+        }
+        for department in &self.officer_departments {
+            check_name("officer_departments", department)?;
+        }
+        if !self.officer_departments.is_empty() && !self.admits(ApplicantRole::Officer) {
+            return Err(field_error(
+                "officer_departments",
+                "narrows officer applicants: add \"officer\" to applicants",
+            ));
         }
         if self.limits.memory_mib == Some(0) {
             return Err(field_error("limits.memory_mib", "must be at least 1"));
@@ -249,6 +321,28 @@ memory_mib = 32
                 GOOD.replace("[grants]", "device_events = \"yes\"\n[grants]"),
                 "device_events",
             ),
+            (
+                GOOD.replace("[grants]", "applicants = [\"mayor\"]\n[grants]"),
+                "applicants",
+            ),
+            (
+                GOOD.replace("[grants]", "applicants = []\n[grants]"),
+                "applicants",
+            ),
+            (
+                GOOD.replace(
+                    "[grants]",
+                    "officer_departments = [\"community-grid\"]\n[grants]",
+                ),
+                "officer_departments",
+            ),
+            (
+                GOOD.replace(
+                    "[grants]",
+                    "applicants = [\"officer\"]\nofficer_departments = [\"Grid\"]\n[grants]",
+                ),
+                "officer_departments",
+            ),
         ];
         for (text, field) in cases {
             let err = Manifest::parse(&text).unwrap_err().to_string();
@@ -282,12 +376,37 @@ memory_mib = 32
                 description: String::new(),
                 device_events,
                 one_open_case_per_subject: one_open,
+                applicants: vec![ApplicantRole::Citizen],
+                officer_departments: vec![],
                 grants: Grants { datasets, dispatch: vec![] },
                 limits: Limits { memory_mib: memory, deadline_ms: None },
             };
             let text = toml::to_string(&manifest).unwrap();
             proptest::prop_assert_eq!(Manifest::parse(&text).unwrap(), manifest);
         }
+    }
+
+    #[test]
+    fn citizens_apply_unless_the_manifest_says_officers_do() {
+        let m = Manifest::parse(GOOD).unwrap();
+        assert!(m.admits(ApplicantRole::Citizen));
+        assert!(!m.admits_officer_of("community-grid"));
+        assert!(!toml::to_string(&m).unwrap().contains("applicants"));
+        let m = Manifest::parse(&GOOD.replace(
+            "[grants]",
+            "applicants = [\"officer\"]\nofficer_departments = [\"community-grid\"]\n[grants]",
+        ))
+        .unwrap();
+        assert!(!m.admits(ApplicantRole::Citizen));
+        assert!(m.admits_officer_of("community-grid"));
+        assert!(!m.admits_officer_of("public-security"));
+        assert_eq!(Manifest::parse(&toml::to_string(&m).unwrap()).unwrap(), m);
+        let any = Manifest::parse(&GOOD.replace(
+            "[grants]",
+            "applicants = [\"citizen\", \"officer\"]\n[grants]",
+        ))
+        .unwrap();
+        assert!(any.admits(ApplicantRole::Citizen) && any.admits_officer_of("tax"));
     }
 
     #[test]

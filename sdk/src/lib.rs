@@ -36,9 +36,10 @@
 //! a [`Case`] knows its place, subject, mode and clock ([`Case::now`]); a
 //! [`WorkItem`] names the office that takes it ([`WorkItem::at_level`],
 //! [`WorkItem::at_place`]); an [`Outcome`] may place the case
-//! ([`Outcome::at_place`]) and escalate ([`WorkItem::escalates`]). What
-//! the host does not honour yet ([`WorkItem::reports_within`],
-//! [`Field::subject`]) it refuses with an error that says so.
+//! ([`Outcome::at_place`]), escalate ([`WorkItem::escalates`]) and ask the
+//! office to take it by a report deadline ([`WorkItem::reports_within`],
+//! 报到). What the host does not honour yet it refuses with an error that
+//! says so.
 //!
 //! Every call runs in a fresh instance: keep what you must remember in the
 //! case's state (`Scenario::State`), never in statics. Whatever a call

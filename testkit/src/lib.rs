@@ -244,6 +244,16 @@ impl TestKit {
         self.case(&acted.case.id).await
     }
 
+    /// The office that owns the item takes it (报到: the report step of an
+    /// item dispatched with `reports_within`), at the office that owns it
+    /// (its top office when the item has none); the plugin gets
+    /// `item-reported`.
+    pub async fn report(&self, item_id: &str) -> Result<KitCase, KitError> {
+        let owner = self.owner_of(item_id).await?;
+        let acted = self.service.report_item(&owner, item_id).await?;
+        self.case(&acted.case.id).await
+    }
+
     /// The applicant supplies `material`.
     pub async fn supplement(&self, case_id: &str, material: Value) -> Result<KitCase, KitError> {
         self.service.supplement(case_id, material).await?;

@@ -13,10 +13,11 @@ use super::{ADMIN_TOKEN_ACTOR, Api};
 use crate::identity::{Caller, IdentityError, Role};
 use crate::service::{Applicant, CaseWithItems, Officer, ServiceError};
 
-/// Who may see and act on a case: its applicant, a citizen or a device (a
+/// Who may see and act on a case: its applicant, a citizen, a device (a
 /// device's case, from `POST /v1/scenarios/{s}/events`, belongs to that
-/// device alone: `sensor:ID`; no citizen's token opens it).
-pub(super) const CASE_ROLES: &[Role] = &[Role::Citizen, Role::Device];
+/// device alone: `sensor:ID`; no citizen's token opens it) or an officer
+/// (their whistle: `officer:ID`).
+pub(super) const CASE_ROLES: &[Role] = &[Role::Citizen, Role::Device, Role::Department];
 
 /// The token of `Authorization: Bearer <token>`, if one is given.
 pub(super) fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -33,7 +34,10 @@ fn owner(caller: &Caller) -> Option<String> {
     match caller.role {
         Role::Citizen => Applicant::Citizen(caller.subject.clone()).owner(),
         Role::Device => Some(crate::service::device_owner(&caller.subject)),
-        Role::Department | Role::Operator => None,
+        // An officer's own cases (a whistle); a department token opens no
+        // citizen's case.
+        Role::Department => Some(crate::service::officer_owner(&caller.subject)),
+        Role::Operator => None,
     }
 }
 

@@ -3,8 +3,9 @@
 //! (`POST …/supplements`), confirm or decline the evidence
 //! (`POST …/evidence/{confirm|decline}`), withdraw (`POST …/cancel`), and
 //! read who read their data (`GET /v1/me/access-log`). A device's token
-//! opens the cases it filed the same way (see `device.rs`); anyone else's
-//! case is 404.
+//! opens the cases it filed the same way (see `device.rs`), and an
+//! officer's token the cases the officer opened (a whistle, where the
+//! scenario's `applicants` name officers); anyone else's case is 404.
 
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
@@ -16,14 +17,18 @@ use super::error::{ApiError, ErrorKind};
 use super::views::{AccessLogView, AccessRow, AppliedView, CaseView};
 use super::{Api, ApiResult, json_response, ok};
 use crate::identity::Role;
-use crate::service::{Applicant, CaseWithItems};
+use crate::service::{Applicant, CaseWithItems, Officer};
 
 impl Api {
-    /// `POST /v1/scenarios/{scenario}/cases`.
+    /// `POST /v1/scenarios/{scenario}/cases`: a citizen's application, or
+    /// an officer's (a whistle) where the scenario's `applicants` allow it.
     pub(super) async fn citizen_apply(&self, scenario: &str, req: Request<Incoming>) -> ApiResult {
-        let caller = self.caller(&req, &[Role::Citizen])?;
-        self.apply(scenario, Applicant::Citizen(caller.subject), req)
-            .await
+        let caller = self.caller(&req, &[Role::Citizen, Role::Department])?;
+        let applicant = match Officer::from_caller(&caller) {
+            Some(officer) => Applicant::Officer(officer),
+            None => Applicant::Citizen(caller.subject),
+        };
+        self.apply(scenario, applicant, req).await
     }
 
     /// Files an application of `applicant` (a citizen's, or a device's

@@ -67,6 +67,8 @@ pub enum ErrorKind {
     NotOwner,
     /// 403: an application for someone else without their mandate.
     NoMandate,
+    /// 403: a caller of a role the scenario's `applicants` does not name.
+    WrongApplicant,
     // ---- what is not there ---------------------------------------------
     /// No such scenario.
     ScenarioNotFound,
@@ -160,6 +162,7 @@ impl ErrorKind {
             K::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
             K::NotOwner => (StatusCode::FORBIDDEN, "not_owner"),
             K::NoMandate => (StatusCode::FORBIDDEN, "no_mandate"),
+            K::WrongApplicant => (StatusCode::FORBIDDEN, "wrong_applicant"),
             K::ScenarioNotFound => (StatusCode::NOT_FOUND, "scenario_not_found"),
             K::CaseNotFound => (StatusCode::NOT_FOUND, "case_not_found"),
             K::ItemNotFound => (StatusCode::NOT_FOUND, "item_not_found"),
@@ -294,6 +297,7 @@ impl From<&ServiceError> for ErrorKind {
             ServiceError::Forbidden(_) => K::Forbidden,
             ServiceError::NotOwner(_) => K::NotOwner,
             ServiceError::NoMandate { .. } => K::NoMandate,
+            ServiceError::WrongApplicant { .. } => K::WrongApplicant,
             ServiceError::InvalidField { .. } => K::InvalidField,
             ServiceError::DeviceEventsNotAccepted { .. } => K::DeviceEventsNotAccepted,
             ServiceError::Conflict { code, .. } => K::CaseConflict(code),
@@ -525,6 +529,7 @@ mod tests {
             K::InvalidToken,
             K::IdentityNotConfigured,
             K::Forbidden,
+            K::WrongApplicant,
             K::ScenarioNotFound,
             K::CaseNotFound,
             K::ItemNotFound,

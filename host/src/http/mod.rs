@@ -265,6 +265,10 @@ impl Api {
                 let reader = self.authorize_ops(&req)?;
                 self.ops_stream(&reader, &req)
             }
+            Route::Report {
+                department,
+                item_id,
+            } => self.report(department, item_id, req).await,
             Route::Admin(route) => {
                 let actor = self.authorize_admin(&req)?;
                 self.admin(route, &actor, req).await

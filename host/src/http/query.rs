@@ -68,6 +68,8 @@ pub(super) struct DepartmentPage {
     /// Only items of this status (or, for an officer, those that moved up
     /// from their office: `escalated`).
     pub status: Option<OfficeStatus>,
+    /// `?report=awaiting`: only pending items not yet reported (报到).
+    pub awaiting_report: bool,
     /// Items after this id (the previous page's `next_after`).
     pub after: Option<String>,
     /// At most this many.
@@ -99,6 +101,7 @@ impl Paging {
     pub(super) fn department(&self, query: Option<&str>) -> Result<DepartmentPage, ApiError> {
         let mut page = DepartmentPage {
             status: None,
+            awaiting_report: false,
             after: None,
             limit: self.department_default,
         };
@@ -114,6 +117,12 @@ impl Paging {
                             ))
                         })?),
                     });
+                }
+                "report" if value == "awaiting" => page.awaiting_report = true,
+                "report" => {
+                    return Err(invalid(format!(
+                        "report `{value}` is not a filter; use report=awaiting for the pending items not yet reported"
+                    )));
                 }
                 "limit" => {
                     page.limit = self.limit(value).ok_or_else(|| {
@@ -131,10 +140,20 @@ impl Paging {
                 }
                 other => {
                     return Err(invalid(format!(
-                        "unknown query parameter `{other}`; use status, limit and after"
+                        "unknown query parameter `{other}`; use status, report, limit and after"
                     )));
                 }
             }
+        }
+        if page.awaiting_report
+            && page
+                .status
+                .is_some_and(|s| s != OfficeStatus::Is(ItemStatus::Pending))
+        {
+            return Err(invalid(
+                "report=awaiting lists pending items: leave status out or give status=pending"
+                    .into(),
+            ));
         }
         Ok(page)
     }
@@ -218,10 +237,17 @@ mod tests {
             page,
             DepartmentPage {
                 status: Some(OfficeStatus::Is(ItemStatus::Pending)),
+                awaiting_report: false,
                 after: Some("i9".into()),
                 limit: 2
             }
         );
+        let awaiting = paging().department(Some("report=awaiting")).unwrap();
+        assert!(awaiting.awaiting_report && awaiting.status.is_none());
+        for bad in ["report=late", "report=awaiting&status=completed"] {
+            let err = paging().department(Some(bad)).unwrap_err();
+            assert_eq!(err.code(), "invalid_query", "{bad}");
+        }
         for bad in ["status=done", "after=", "after", "page=2", "limit=x"] {
             let err = paging().department(Some(bad)).unwrap_err();
             assert_eq!(err.code(), "invalid_query", "{bad}");

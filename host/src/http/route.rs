@@ -78,6 +78,14 @@ pub enum Route<'a> {
     /// `GET /v1/ops/stream[?place=P]`: Server-Sent Events of what changes
     /// the operations screen, resumable with `Last-Event-ID`.
     OpsStream,
+    /// `POST /v1/departments/{department}/items/{item_id}/report`: the
+    /// office takes the item (报到).
+    Report {
+        /// The department.
+        department: &'a str,
+        /// The item.
+        item_id: &'a str,
+    },
     /// `/v1/admin/…`: the operators' API.
     Admin(AdminRoute<'a>),
 }
@@ -273,6 +281,16 @@ impl<'a> Route<'a> {
                     },
                 )],
             ),
+            ["v1", "departments", department, "items", item_id, "report"] => pick(
+                m,
+                [(
+                    Method::POST,
+                    Route::Report {
+                        department,
+                        item_id,
+                    },
+                )],
+            ),
             ["v1", "admin", rest @ ..] => Self::parse_admin(m, rest),
             _ => Err(NoRoute {
                 known_path: false,
@@ -398,6 +416,14 @@ mod tests {
                 Method::POST,
                 "/v1/departments/hrss/items/i1/reject",
                 Route::Reject {
+                    department: "hrss",
+                    item_id: "i1",
+                },
+            ),
+            (
+                Method::POST,
+                "/v1/departments/hrss/items/i1/report",
+                Route::Report {
                     department: "hrss",
                     item_id: "i1",
                 },

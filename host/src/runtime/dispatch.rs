@@ -113,13 +113,6 @@ impl Host for HostState {
                 Some(Target::Place(place))
             }
         };
-        // Parts of 0.2.0 whose host side has not landed are refused, so
-        // that nothing looks honoured that is not (docs/design/wit-0.2.md).
-        if item.report_due.is_some() {
-            return Err(WitError::Invalid(
-                "report deadlines need a host with the report step".into(),
-            ));
-        }
         let max_items = self.limits.max_items_per_call;
         if self.effects.items.len() >= max_items {
             let count = self.effects.items.len() + 1;
@@ -140,6 +133,11 @@ impl Host for HostState {
         let due = self.due(item.due)?;
         let escalation = match item.escalation {
             Some(escalation) => Some(self.due(escalation.next_due)?),
+            None => None,
+        };
+        // The report step (报到): the office takes the item by then.
+        let report_due = match item.report_due {
+            Some(report_due) => Some(self.due(report_due)?),
             None => None,
         };
         let payload: serde_json::Value = serde_json::from_str(&item.payload)
@@ -164,6 +162,7 @@ impl Host for HostState {
                 WitPriority::Urgent => Priority::Urgent,
             },
             escalation,
+            report_due,
             target,
             routed: Routed::default(),
         });

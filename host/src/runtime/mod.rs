@@ -169,6 +169,19 @@ pub enum CaseEvent {
         /// Its new time limit.
         due: Due,
     },
+    /// An office took an item (报到).
+    ItemReported {
+        /// The item.
+        item_id: String,
+        /// The department.
+        department: String,
+        /// The item's task.
+        task: String,
+        /// The officer who took it, or the department.
+        handled_by: String,
+        /// The office that owns it (see [`office_name`]).
+        office: String,
+    },
     /// An item is past its time limit.
     ItemOverdue {
         /// The item.
@@ -190,6 +203,7 @@ impl CaseEvent {
             CaseEvent::ItemRejected { .. } => "item-rejected",
             CaseEvent::ItemOverdue { .. } => "item-overdue",
             CaseEvent::ItemEscalated { .. } => "item-escalated",
+            CaseEvent::ItemReported { .. } => "item-reported",
             CaseEvent::Supplement(_) => "supplement",
         }
     }

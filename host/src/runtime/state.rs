@@ -103,6 +103,8 @@ pub struct Dispatched {
     pub priority: Priority,
     /// The time limit at each level up, if it escalates.
     pub escalation: Option<Due>,
+    /// The time the office has to take it (报到), if it has a report step.
+    pub report_due: Option<Due>,
     /// Where the plugin sent it (none: the case's place).
     pub target: Option<Target>,
     /// Where the host routed it when the call returned (see

@@ -13,6 +13,7 @@ use crate::ops::OpsEventKind;
 use crate::places::PlaceTree;
 use crate::runtime::{CaseContext, LoadedPlugin};
 use crate::storage::{IdempotencyRecord, StorageError};
+use onething_registry::ApplicantRole;
 
 use super::commit::{Stamp, start_failure};
 use super::{
@@ -52,7 +53,31 @@ impl Service {
                 scenario: scenario.to_owned(),
             });
         }
-        Ok(plugin)
+        let manifest = plugin.manifest();
+        let yours = match applicant {
+            Applicant::Citizen(_) if !manifest.admits(ApplicantRole::Citizen) => {
+                "yours is a citizen's token".to_owned()
+            }
+            Applicant::Officer(officer) if !manifest.admits_officer_of(&officer.department) => {
+                format!("yours is an officer's token of `{}`", officer.department)
+            }
+            _ => return Ok(plugin),
+        };
+        let mut who: Vec<String> = Vec::new();
+        if manifest.admits(ApplicantRole::Citizen) {
+            who.push("citizens".into());
+        }
+        if manifest.admits(ApplicantRole::Officer) {
+            who.push(match manifest.officer_departments.as_slice() {
+                [] => "officers".into(),
+                departments => format!("officers of {}", departments.join(", ")),
+            });
+        }
+        Err(ServiceError::WrongApplicant {
+            scenario: scenario.to_owned(),
+            who: who.join(" and "),
+            yours,
+        })
     }
 
     /// An identified caller applies to `scenario`. The applicant is the
@@ -101,7 +126,9 @@ impl Service {
         let places = self.places.tree();
         let form_place = validate_application(&plugin.info().fields, form, scenario, &places)?;
         let place = match (form_place, &applicant) {
-            (Some(place), _) => Some((place, "application")),
+            (Some(place), applicant) if !matches!(applicant, Applicant::Officer(_)) => {
+                Some((place, "application"))
+            }
             (
                 None,
                 Applicant::Device {
@@ -114,6 +141,10 @@ impl Service {
                     )));
                 }
                 Some((place.clone(), "device"))
+            }
+            (form_place, Applicant::Officer(officer)) => {
+                officer_place(officer, form_place.as_deref(), &places)?
+                    .map(|(place, source)| (place.to_owned(), source))
             }
             _ => None,
         };
@@ -297,6 +328,8 @@ fn identify(
         });
     }
     let (field, id) = match applicant {
+        // An officer whistles for a place, not for a person.
+        Applicant::Officer(officer) => return Ok(super::officer_owner(&officer.id)),
         Applicant::FromForm => {
             return Ok(match (form.get(APPLICANT_FIELD), form.get(SENSOR_FIELD)) {
                 (Some(Value::String(id)), _) if !id.is_empty() => id.clone(),
@@ -330,6 +363,28 @@ fn identify(
         Applicant::Device { id, .. } => device_owner(id),
         _ => id.clone(),
     })
+}
+
+/// The place of an officer's case: the form's place (`given`), which must
+/// be at or below the officer's place (else `403 forbidden`), or else the
+/// officer's place; the officer's token must name a place of one of their
+/// department's offices (a department-wide token: any place, or none).
+fn officer_place<'a>(
+    officer: &'a super::Officer,
+    given: Option<&'a str>,
+    places: &PlaceTree,
+) -> Result<Option<(&'a str, &'static str)>, ServiceError> {
+    officer.check(places)?;
+    match (given, officer.place.as_deref()) {
+        (Some(place), Some(area)) if !super::at_or_below(place, area) => {
+            Err(ServiceError::Forbidden(format!(
+                "the place `{place}` is outside your area `{area}`: an officer applies for places at or below their own office's"
+            )))
+        }
+        (Some(place), _) => Ok(Some((place, "application"))),
+        (None, Some(area)) => Ok(Some((area, "officer"))),
+        (None, None) => Ok(None),
+    }
 }
 
 /// A digest of an application, to tell a retry from a different

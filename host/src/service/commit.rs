@@ -216,6 +216,11 @@ impl Service {
                 escalation: d.escalation,
                 escalated_from: Vec::new(),
                 note: None,
+                report_due: d.report_due,
+                report_due_at: d.report_due.map(|due| self.calendar.due_at(now, due)),
+                reported_at: None,
+                reported_by: None,
+                report_missed_by: Vec::new(),
             });
         }
         for mut item in cancelled {

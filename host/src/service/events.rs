@@ -78,7 +78,15 @@ impl Service {
         let Some(mut item) = self.storage.item(item_id).await? else {
             return Ok(OverdueReport::Skipped);
         };
-        if item.status != ItemStatus::Pending || item.overdue_at.is_some() || item.due_at > now {
+        if item.status != ItemStatus::Pending {
+            return Ok(OverdueReport::Skipped);
+        }
+        // A missed report (报到) first: it moves the item, or marks it once.
+        if item.report_deadline().is_some_and(|at| at <= now) {
+            let case = self.load_case(case_id).await?;
+            return self.report_missed(case, item, now).await;
+        }
+        if item.overdue_at.is_some() || item.due_at > now {
             return Ok(OverdueReport::Skipped);
         }
         let case = self.load_case(case_id).await?;
@@ -111,47 +119,67 @@ impl Service {
 
     /// Moves `item`, whose time ran out, to its department's office one
     /// level up, if it escalates and such an office exists (else `None`:
-    /// it is reported overdue). The move, the new deadline, the timeline
-    /// entry and the audit record are committed whether or not the plugin
-    /// handles `item-escalated` (a 0.1.0 plugin is not told): the item is
-    /// due again at the new deadline and so escalates once per level, also
-    /// across a restart, and always has one owner office.
+    /// it is reported overdue), with its next time limit from now.
     async fn escalate(
         &self,
         case: Case,
         item: &mut WorkItem,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<Option<OverdueReport>, ServiceError> {
-        let (Some(next_due), Some(from)) = (item.escalation, item.office.clone()) else {
+        let Some(next_due) = item.escalation else {
             return Ok(None);
         };
+        let Some((from, to)) = self.office_above(item) else {
+            return Ok(None);
+        };
+        item.due = next_due;
+        item.due_at = self.calendar.due_at(now, next_due);
+        self.move_up(case, item, from, to, now).await.map(Some)
+    }
+
+    /// The places of `item`'s office and of its department's office one
+    /// level up, if both exist.
+    pub(super) fn office_above(&self, item: &WorkItem) -> Option<(String, String)> {
+        let from = item.office.clone()?;
         let tree = self.places.tree();
-        let Some(from_place) = tree.get(&from) else {
-            return Ok(None);
-        };
-        let Some(to) = tree.office_above(&item.department, from_place) else {
-            return Ok(None);
-        };
-        let to = to.id.clone();
-        let due_at = self.calendar.due_at(now, next_due);
+        let to = tree.office_above(&item.department, tree.get(&from)?)?;
+        Some((from, to.id.clone()))
+    }
+
+    /// Moves `item` from the office at `from` to the one at `to` (its
+    /// deadline already set by the caller; an unreported item gets a new
+    /// report deadline at the new office). The move, the timeline entry
+    /// and the audit record are committed whether or not the plugin
+    /// handles `item-escalated` (a 0.1.0 plugin is not told): the item is
+    /// due again at its new deadline and so escalates once per level, also
+    /// across a restart, and always has one owner office.
+    pub(super) async fn move_up(
+        &self,
+        case: Case,
+        item: &mut WorkItem,
+        from: String,
+        to: String,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<OverdueReport, ServiceError> {
         item.escalated_from.push(from.clone());
         item.office = Some(to.clone());
-        item.due = next_due;
-        item.due_at = due_at;
+        if let (Some(report_due), None) = (item.report_due, item.reported_at) {
+            item.report_due_at = Some(self.calendar.due_at(now, report_due));
+        }
         let event = CaseEvent::ItemEscalated {
             item_id: item.id.clone(),
             department: item.department.clone(),
             task: item.task.clone(),
             from_office: office_name(&item.department, Some(&from)),
             to_office: office_name(&item.department, Some(&to)),
-            due: next_due,
+            due: item.due,
         };
         let entry = TimelineEvent::ItemEscalated {
             item_id: item.id.clone(),
             department: item.department.clone(),
             from_office: from.clone(),
             to_office: to.clone(),
-            due_at,
+            due_at: item.due_at,
         };
         let audit = AuditRecord::Escalated {
             case_id: case.id.clone(),
@@ -159,34 +187,54 @@ impl Service {
             department: item.department.clone(),
             from_office: from,
             to_office: to,
-            due_at,
+            due_at: item.due_at,
         };
         tracing::info!(item_id = %item.id, case_id = %case.id, "item escalated");
         let told = OpsNotice::escalated(item);
+        let report = self
+            .deliver_host_step(case, event, entry, item.clone(), audit)
+            .await?;
+        // Committed either way: the item moved.
+        self.metrics.record_escalated();
+        told.publish(&self.ops);
+        Ok(report)
+    }
+
+    /// Delivers `event`, about what the host itself did to `item` (a move,
+    /// a report): the item, the `entry` and the `audit` record are committed
+    /// whatever the plugin makes of it. `CallFailed` when the plugin's call
+    /// failed or refused (on the timeline), else `Reported`.
+    pub(super) async fn deliver_host_step(
+        &self,
+        case: Case,
+        event: CaseEvent,
+        entry: TimelineEvent,
+        item: WorkItem,
+        audit: AuditRecord,
+    ) -> Result<OverdueReport, ServiceError> {
         let delivered = self
             .deliver_with(
                 case,
                 event,
                 entry,
-                Some(item.clone()),
+                Some(item),
                 KeepItem::AndHappened,
                 vec![audit],
             )
             .await;
-        let report = match delivered {
-            Ok(_) => OverdueReport::Reported,
-            Err(ServiceError::Refused(_) | ServiceError::Plugin(_)) => OverdueReport::CallFailed,
-            Err(e) => return Err(e),
-        };
-        // Committed either way: the item moved.
-        self.metrics.record_escalated();
-        told.publish(&self.ops);
-        Ok(Some(report))
+        match delivered {
+            Ok(_) => Ok(OverdueReport::Reported),
+            Err(ServiceError::Refused(_) | ServiceError::Plugin(_)) => {
+                Ok(OverdueReport::CallFailed)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Records that handling the overdue `item_id` failed in the host
     /// (`code`, `message`): a `call-failed` entry on the case, committed
-    /// with the item's `overdue_at`, so that it is not handled again.
+    /// with the item's `overdue_at` (or, for a missed report, the office
+    /// added to `report_missed_by`), so that it is not handled again.
     /// Returns `false` if the item needs no record any more (finished or
     /// reported meanwhile).
     pub(crate) async fn record_overdue_failure(
@@ -201,11 +249,21 @@ impl Service {
         let Some(mut item) = self.storage.item(item_id).await? else {
             return Ok(false);
         };
-        if item.status != ItemStatus::Pending || item.overdue_at.is_some() {
+        if item.status != ItemStatus::Pending {
             return Ok(false);
         }
+        // What failed was a missed report (报到) when its deadline is due:
+        // it is marked as fired at this office, and the completion
+        // deadline stays to be reported in its time.
+        if item.report_deadline().is_some_and(|at| at <= now) {
+            let holder = item.report_holder().to_owned();
+            item.report_missed_by.push(holder);
+        } else if item.overdue_at.is_some() {
+            return Ok(false);
+        } else {
+            item.overdue_at = Some(now);
+        }
         let mut case = self.load_case(case_id).await?;
-        item.overdue_at = Some(now);
         let Stamp {
             expected_revision, ..
         } = Stamp::change(&mut case, now);
@@ -322,19 +380,8 @@ impl Service {
         item_id: &str,
         action: ItemAction,
     ) -> Result<ItemActed, ServiceError> {
-        let not_found = || ServiceError::NotFound {
-            what: "work item",
-            id: format!("{}/{item_id}", officer.department),
-        };
-        let item = self.storage.item(item_id).await?.ok_or_else(not_found)?;
-        if item.department != officer.department {
-            return Err(not_found());
-        }
-        let _guard = self.locks.lock(&item.case_id).await;
-        // Read again under the case's lock: another action (or an
-        // escalation that moved it) may have won.
-        let mut item = self.storage.item(item_id).await?.ok_or_else(not_found)?;
-        officer.may_act(&item, &self.places.tree())?;
+        let not_found = || item_not_found(officer, item_id);
+        let (_guard, mut item) = self.own_item(officer, item_id).await?;
         if item.status != ItemStatus::Pending {
             return Err(ServiceError::Conflict {
                 code: "item_not_pending",
@@ -348,6 +395,8 @@ impl Service {
         let now = self.clock.now();
         item.finished_at = Some(now);
         item.handled_by = Some(officer.id.clone());
+        // An item never reported is taken by the action itself (报到).
+        let took_report = super::reports::take(&mut item, &officer.id, now);
         let (event, entry) = match action {
             ItemAction::Complete(result) => {
                 let event = CaseEvent::ItemCompleted {
@@ -395,7 +444,31 @@ impl Service {
             .deliver(case, event, entry, Some(item), KeepItem::No)
             .await?;
         let item = item.ok_or_else(not_found)?;
+        if let Some(on_time) = took_report {
+            self.metrics.record_reported(on_time);
+        }
         Ok(ItemActed { item, case })
+    }
+
+    /// `officer`'s item `item_id`, read under its case's lock (held by the
+    /// guard), that they may act on: another department's item is 404, an
+    /// item outside their area 404, another office's 403 `not_owner`.
+    pub(super) async fn own_item(
+        &self,
+        officer: &Officer,
+        item_id: &str,
+    ) -> Result<(crate::locks::KeyedGuard<'_>, WorkItem), ServiceError> {
+        let not_found = || item_not_found(officer, item_id);
+        let item = self.storage.item(item_id).await?.ok_or_else(not_found)?;
+        if item.department != officer.department {
+            return Err(not_found());
+        }
+        let guard = self.locks.lock(&item.case_id).await;
+        // Read again under the case's lock: another action (or an
+        // escalation that moved it) may have won.
+        let item = self.storage.item(item_id).await?.ok_or_else(not_found)?;
+        officer.may_act(&item, &self.places.tree())?;
+        Ok((guard, item))
     }
 
     /// Hands an event to the case's plugin version and commits what it
@@ -527,6 +600,14 @@ pub(super) enum KeepItem {
     /// whatever the plugin makes of it.
     AndHappened,
     No,
+}
+
+/// The 404 of an item an officer cannot see (or that does not exist).
+pub(super) fn item_not_found(officer: &Officer, item_id: &str) -> ServiceError {
+    ServiceError::NotFound {
+        what: "work item",
+        id: format!("{}/{item_id}", officer.department),
+    }
 }
 
 enum ItemAction {

@@ -25,6 +25,7 @@
 //! place a call's answer becomes a commit and its audit records (routing
 //! results, items held off a task list); `officers.rs` who may see and act
 //! on a department's items; `held.rs` the operators' review of held items;
+//! `reports.rs` the report step (报到) and missed report deadlines;
 //! `subject.rs` the person a case is about and mandates.
 
 use std::sync::Arc;
@@ -48,6 +49,7 @@ mod events;
 mod held;
 mod officers;
 mod ops;
+mod reports;
 mod subject;
 
 pub use apply::validate_application;
@@ -72,6 +74,10 @@ pub enum Applicant {
     FromForm,
     /// An identified citizen.
     Citizen(String),
+    /// An officer (a department token with a `place` claim, or none for
+    /// the department as a whole), to a scenario whose manifest names
+    /// `"officer"` in `applicants`: a whistle (吹哨).
+    Officer(Officer),
     /// An identified device, reporting an event.
     Device {
         /// Its id (the token's `sub`).
@@ -89,8 +95,15 @@ impl Applicant {
             Applicant::FromForm => None,
             Applicant::Citizen(id) => Some(id.clone()),
             Applicant::Device { id, .. } => Some(device_owner(id)),
+            Applicant::Officer(officer) => Some(officer_owner(&officer.id)),
         }
     }
+}
+
+/// The `applicant` of an officer's cases: `officer:ID` (the token's `sub`),
+/// which no citizen's id can be (the one place this form is written).
+pub fn officer_owner(officer_id: &str) -> String {
+    format!("officer:{officer_id}")
 }
 
 /// The `applicant` of a device's cases: `sensor:ID`, which no citizen's id
@@ -149,6 +162,17 @@ pub enum ServiceError {
     DeviceEventsNotAccepted {
         /// The scenario.
         scenario: String,
+    },
+    /// The caller's role may not open cases of this scenario (its
+    /// manifest's `applicants` and `officer_departments`).
+    #[error("scenario `{scenario}` takes applications from {who}; {yours}")]
+    WrongApplicant {
+        /// The scenario.
+        scenario: String,
+        /// Who may apply, in words.
+        who: String,
+        /// What the caller is, in words.
+        yours: String,
     },
     /// The state of the case or item does not allow this.
     #[error("{message}")]
@@ -344,6 +368,10 @@ pub enum OverdueReport {
     CallFailed,
     /// Nothing to do: the item is finished, reported already, or not due.
     Skipped,
+    /// Its report deadline (报到) passed untaken: it moved up, or the top
+    /// office's miss was recorded (counted as a missed report, not as an
+    /// overdue item).
+    ReportMissed,
 }
 
 impl Service {

@@ -62,12 +62,12 @@ impl Service {
         };
         match applicant {
             Applicant::FromForm => Ok(given),
-            Applicant::Device { .. } => match given {
+            Applicant::Device { .. } | Applicant::Officer(_) => match given {
                 None => Ok(None),
                 Some(_) => Err(ServiceError::InvalidField {
                     field: field.to_owned(),
                     message: format!(
-                        "a device reports events for itself and cannot name a person: leave `{field}` out"
+                        "a device or an officer applies for itself and cannot name a person: leave `{field}` out"
                     ),
                 }),
             },

@@ -141,6 +141,36 @@ pub enum AuditRecord {
         /// Its new deadline.
         due_at: chrono::DateTime<chrono::Utc>,
     },
+    /// An office took an item (报到): explicitly, or by completing or
+    /// rejecting it unreported (then with the department's action).
+    Reported {
+        /// The case.
+        case_id: String,
+        /// The item.
+        item_id: String,
+        /// Its department.
+        department: String,
+        /// The place of the office that took it, if routed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        office: Option<String>,
+        /// The officer (or the department) who took it.
+        handled_by: String,
+        /// Whether it was taken by its report deadline.
+        on_time: bool,
+    },
+    /// An item's report deadline passed at its department's top office:
+    /// recorded once, nothing moved (below the top the move is recorded
+    /// as [`AuditRecord::Escalated`]).
+    ReportMissed {
+        /// The case.
+        case_id: String,
+        /// The item.
+        item_id: String,
+        /// Its department.
+        department: String,
+        /// The office (place, or the department) that missed it.
+        office: String,
+    },
     /// A plugin cancelled a pending work item.
     Cancelled {
         /// The plugin id.

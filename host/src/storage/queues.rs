@@ -13,6 +13,8 @@
 //!   item that moves office in the same write.
 //! - The due view holds exactly the items that are `pending` with no
 //!   `overdue_at`, ordered by `due_at` (then id).
+//! - The report view holds exactly the items whose
+//!   [`WorkItem::report_deadline`] is set, ordered by it (then id).
 //! - A read may interleave with commits: an item that changes status while
 //!   a page is read may be left out of that page (a later read lists it
 //!   under its new status), and no item appears twice on one page.
@@ -72,7 +74,9 @@ pub trait QueueStore: Send + Sync + 'static {
     ) -> Result<Vec<WorkItem>, StorageError>;
 
     /// Pending items due at or before `by` whose plugin has not yet been
-    /// told they are overdue, soonest first, at most `limit`.
+    /// told they are overdue, and those whose report deadline (报到) passed
+    /// by `by` unacted on ([`WorkItem::report_deadline`]), soonest first
+    /// (by whichever deadline brought them), each once, at most `limit`.
     async fn items_due(
         &self,
         by: DateTime<Utc>,

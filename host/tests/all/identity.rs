@@ -92,7 +92,8 @@ async fn wrong_or_missing_credentials_are_401() {
         );
         assert!(!message.is_empty(), "{why}");
     }
-    // A valid token of the wrong kind.
+    // A valid token of a role the scenario does not take (its manifest's
+    // `applicants`): the answer names who may apply.
     let message = assert_error(
         send(
             &host,
@@ -102,10 +103,10 @@ async fn wrong_or_missing_credentials_are_401() {
             body.clone(),
         )
         .await,
-        StatusCode::UNAUTHORIZED,
-        "wrong_role",
+        StatusCode::FORBIDDEN,
+        "wrong_applicant",
     );
-    assert!(message.contains("citizen"), "{message}");
+    assert!(message.contains("citizens"), "{message}");
     assert_error(
         send(
             &host,

@@ -7,6 +7,9 @@
 //! up to the community's office, then the next one up, 30 minutes each;
 //! when it runs out at the top, the town command centre of the sensor's
 //! town gets a second item; once handled, a review item closes the loop.
+//! The review may whistle (吹哨): a result with `"whistle": ["fire-safety",
+//! …]` sends each named department a `handle-whistle` item that it must
+//! report (报到) within 30 minutes, and the case closes when they are done.
 //! See README.md.
 
 use onething_sdk::{
@@ -18,6 +21,8 @@ use serde_json::{Value, json};
 
 const GRID: &str = "community-grid";
 const CENTRE: &str = "town-command-centre";
+/// The departments a review may whistle (the manifest grants them).
+const WHISTLE: &[&str] = &["fire-safety", "urban-management"];
 
 #[derive(Debug, Deserialize, Serialize, Clone)]
 struct Reading {
@@ -34,6 +39,8 @@ enum Stage {
     Handling,
     Escalated,
     Review,
+    /// The review whistled departments; waiting for them.
+    Whistled,
     Closed,
 }
 
@@ -50,6 +57,39 @@ struct State {
     reading: Option<Value>,
     #[serde(default)]
     handled_by: Option<String>,
+    /// The whistled departments' items still open.
+    #[serde(default)]
+    whistled: Vec<String>,
+}
+
+/// The departments a review's result whistles (`"whistle": [..]`), each
+/// one the scenario may whistle.
+fn whistled(result: &Value) -> Result<Vec<String>, Error> {
+    let Some(named) = result.get("whistle") else {
+        return Ok(Vec::new());
+    };
+    let Some(named) = named.as_array() else {
+        return Err(Error::Invalid(
+            "whistle: a list of departments, e.g. [\"fire-safety\"]".into(),
+        ));
+    };
+    let mut departments: Vec<String> = Vec::new();
+    for department in named {
+        match department.as_str() {
+            Some(d) if WHISTLE.contains(&d) => {
+                if !departments.iter().any(|x| x == d) {
+                    departments.push(d.to_owned());
+                }
+            }
+            _ => {
+                return Err(Error::Invalid(format!(
+                    "whistle: {department} is not one of {}",
+                    WHISTLE.join(", ")
+                )));
+            }
+        }
+    }
+    Ok(departments)
 }
 
 struct Ebike;
@@ -187,15 +227,52 @@ impl Scenario for Ebike {
                     ));
                 }
                 if state.review_item.as_deref() == Some(item_id.as_str()) {
+                    let departments = whistled(&result)?;
+                    if !departments.is_empty() {
+                        // The hazard needs other departments (吹哨报到).
+                        for department in &departments {
+                            let id = dispatch::submit(
+                                WorkItem::new(
+                                    department,
+                                    "handle-whistle",
+                                    Due::Hours(72),
+                                    json!({"reading": state.reading, "review": result}),
+                                )
+                                .reports_within(Due::Minutes(30))
+                                .escalates(Due::Hours(72)),
+                            )?;
+                            state.whistled.push(id);
+                        }
+                        state.stage = Stage::Whistled;
+                        return Ok(Outcome::in_progress(
+                            state,
+                            format!(
+                                "Reviewed; whistled {}: each must report within 30 minutes.",
+                                departments.join(", ")
+                            ),
+                        ));
+                    }
                     state.stage = Stage::Closed;
                     return Ok(Outcome::completed(
                         state,
                         "Handled and reviewed: the loop is closed.",
                     ));
                 }
+                if let Some(outcome) = whistle_done(&mut state, &item_id) {
+                    return Ok(outcome(state));
+                }
                 Err(Error::NotFound(format!(
                     "item {item_id} is not a step of this event"
                 )))
+            }
+            Event::ItemRejected { item_id, .. } if state.whistled.contains(&item_id) => {
+                match whistle_done(&mut state, &item_id) {
+                    Some(outcome) => Ok(outcome(state)),
+                    None => Ok(Outcome::in_progress(
+                        state,
+                        "A whistled department refused.",
+                    )),
+                }
             }
             Event::ItemRejected {
                 department, reason, ..
@@ -211,6 +288,24 @@ impl Scenario for Ebike {
                 _ => Outcome::in_progress(state, "The event is being handled."),
             }),
         }
+    }
+}
+
+/// A whistled item finished: how the case stands now, or `None` if
+/// `item_id` is not a whistled item.
+fn whistle_done(state: &mut State, item_id: &str) -> Option<fn(State) -> Outcome<State>> {
+    let at = state.whistled.iter().position(|id| id == item_id)?;
+    state.whistled.remove(at);
+    if state.whistled.is_empty() {
+        state.stage = Stage::Closed;
+        Some(|state| {
+            Outcome::completed(
+                state,
+                "Handled, reviewed, and the whistled departments finished: the loop is closed.",
+            )
+        })
+    } else {
+        Some(|state| Outcome::in_progress(state, "A whistled department finished."))
     }
 }
 

@@ -197,9 +197,13 @@ impl WorkItem {
         self
     }
 
-    /// The office must take the item (报到) within `due`, or it counts as
-    /// not reported. **Not honoured yet**: today's host refuses an item with
-    /// a report deadline (the call fails as `invalid`).
+    /// The office must take the item (报到) within `due`
+    /// (`POST /v1/departments/{d}/items/{id}/report`, or by completing or
+    /// rejecting it); you get [`Event::ItemReported`](crate::Event) when it
+    /// does. If it does not, the host moves the item to its department's
+    /// office one level up (you get `ItemEscalated`; the completion deadline
+    /// stays), with a new report deadline of `due` there; at the top office
+    /// the miss is recorded once and nothing moves.
     ///
     /// ```
     /// use onething_sdk::{Due, WorkItem};

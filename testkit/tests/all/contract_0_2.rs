@@ -141,14 +141,34 @@ async fn a_place_that_is_not_in_the_tree_fails_the_call() {
 }
 
 #[tokio::test]
-async fn report_deadlines_are_refused_until_the_host_has_them() {
+async fn a_report_deadline_is_kept_and_the_office_takes_the_item() {
     let kit = kit().await;
-    let error = kit
+    let case = kit
         .apply(form(json!({"stop_on_error": true,
                            "start": [submit(json!({"report_due": {"minutes": 10}}))]})))
         .await
-        .unwrap_err();
-    assert!(error.to_string().contains("report deadlines"), "{error}");
+        .unwrap();
+    let item = &case.items[0];
+    assert_eq!(item.report_due, Some(Due::Minutes(10)));
+    assert_eq!(
+        item.report_due_at.unwrap() - item.created_at,
+        chrono::Duration::minutes(10)
+    );
+    let id = item.id.clone();
+    let case = kit.report(&id).await.unwrap();
+    let item = case.items.iter().find(|i| i.id == id).unwrap();
+    assert!(item.reported_at.is_some());
+    assert_eq!(
+        item.report_state(),
+        Some(onething_testkit::model::ReportState::Reported)
+    );
+    assert!(
+        kit.report(&id)
+            .await
+            .unwrap_err()
+            .to_string()
+            .contains("already reported")
+    );
 }
 
 #[tokio::test]

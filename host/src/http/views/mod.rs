@@ -13,8 +13,8 @@ pub mod ops;
 mod places;
 
 use crate::model::{
-    Case, CaseStatus, DeadlineState, Due, FieldSpec, ItemStatus, Priority, TimelineEntry,
-    TimelineEvent, WorkItem,
+    Case, CaseStatus, DeadlineState, Due, FieldSpec, ItemStatus, Priority, ReportState,
+    TimelineEntry, TimelineEvent, WorkItem,
 };
 use crate::runtime::LoadedPlugin;
 use crate::service::{Applied, CaseWithItems, Officer};
@@ -59,6 +59,15 @@ pub struct ItemSummary<'a> {
     place: Option<&'a str>,
     status: ItemStatus,
     task: &'a str,
+    /// Whether the office took it (报到); absent without a report step.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    report_state: Option<ReportState>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    report_due_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reported_by: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    report_missed_by: &'a [String],
 }
 
 impl<'a> ItemSummary<'a> {
@@ -75,6 +84,10 @@ impl<'a> ItemSummary<'a> {
             place: item.place.as_deref(),
             status: item.status,
             task: &item.task,
+            report_state: item.report_state(),
+            report_due_at: item.report_due_at,
+            reported_by: item.reported_by.as_deref(),
+            report_missed_by: &item.report_missed_by,
         }
     }
 }
@@ -332,6 +345,19 @@ pub struct ItemView<'a> {
     status: &'static str,
     task: &'a str,
     escalated_from: &'a [String],
+    /// The report step (报到): absent when the item has none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    report_due: Option<&'a Due>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    report_due_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reported_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reported_by: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    report_state: Option<ReportState>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    report_missed_by: &'a [String],
 }
 
 impl<'a> ItemView<'a> {
@@ -369,6 +395,12 @@ impl<'a> ItemView<'a> {
             status: item.status.as_str(),
             task: &item.task,
             escalated_from: &item.escalated_from,
+            report_due: item.report_due.as_ref(),
+            report_due_at: item.report_due_at,
+            reported_at: item.reported_at,
+            reported_by: item.reported_by.as_deref(),
+            report_state: item.report_state(),
+            report_missed_by: &item.report_missed_by,
         }
     }
 }

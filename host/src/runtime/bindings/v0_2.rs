@@ -87,6 +87,19 @@ pub(in crate::runtime) fn to_wit_event(event: &CaseEvent) -> wit::CaseEvent {
                 Due::Minutes(n) => wit::Due::Minutes(n),
             },
         }),
+        CaseEvent::ItemReported {
+            item_id,
+            department,
+            task,
+            handled_by,
+            office,
+        } => wit::CaseEvent::ItemReported(wit::ItemReport {
+            item_id,
+            department,
+            task,
+            handled_by,
+            office,
+        }),
         CaseEvent::ItemOverdue {
             item_id,
             department,

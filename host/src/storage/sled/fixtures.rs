@@ -68,5 +68,10 @@ pub(super) fn item(n: usize, case_id: &str, status: ItemStatus) -> WorkItem {
         escalation: None,
         escalated_from: Vec::new(),
         note: None,
+        report_due: None,
+        report_due_at: None,
+        reported_at: None,
+        reported_by: None,
+        report_missed_by: Vec::new(),
     }
 }

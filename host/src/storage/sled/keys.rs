@@ -12,6 +12,12 @@ pub(super) const ITEMS: &[u8] = b"i/";
 // `d/<department>\0<item_id>` keys of data dirs written before the queue
 // index are no longer read or written: the queue index lists every item.
 pub(super) const DUE: &[u8] = b"u/";
+/// Report deadlines (报到) not yet acted on:
+/// `d/<report_due_at ms, 16 hex>\0<item_id>` → nothing, holding exactly
+/// the items whose [`WorkItem::report_deadline`] is set. (The old
+/// department keys under `d/` began with a letter past `f` or a hyphen,
+/// so they never parse as a time and are skipped.)
+pub(super) const REPORT_DUE: &[u8] = b"d/";
 pub(super) const IDEMPOTENCY: &[u8] = b"k/";
 pub(super) const DATASETS: &[u8] = b"s/";
 pub(super) const AUDIT: &[u8] = b"a/";
@@ -113,6 +119,41 @@ pub(super) fn due_key_at(item: &WorkItem, due_at: chrono::DateTime<chrono::Utc>)
     key(DUE, &[&millis.to_be_bytes(), item.id.as_bytes()])
 }
 
+/// The report-deadline key of an item whose report is due at `due_at`.
+pub(super) fn report_key_at(item_id: &str, due_at: chrono::DateTime<chrono::Utc>) -> Vec<u8> {
+    let millis = u64::try_from(due_at.timestamp_millis()).unwrap_or(0);
+    key(
+        REPORT_DUE,
+        &[format!("{millis:016x}").as_bytes(), item_id.as_bytes()],
+    )
+}
+
+/// The time and item id of a report-deadline key (`None`: not one).
+pub(super) fn parse_report_key(k: &[u8]) -> Option<(u64, &[u8])> {
+    let rest = k.strip_prefix(REPORT_DUE)?;
+    let (hex, tail) = (rest.get(..16)?, rest.get(16..)?);
+    let item_id = tail.strip_prefix(&[0u8])?;
+    let millis = u64::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?;
+    Some((millis, item_id))
+}
+
+/// Stages the report-deadline key of `item`, whose stored version had
+/// its report due at `stored` (see [`REPORT_DUE`]).
+pub(super) fn index_report(
+    item: &WorkItem,
+    stored: Option<chrono::DateTime<chrono::Utc>>,
+    out: &mut Pending,
+) {
+    if let Some(old) = stored.filter(|old| Some(*old) != item.report_due_at) {
+        out.remove(report_key_at(&item.id, old));
+    }
+    match (item.report_deadline(), item.report_due_at) {
+        (Some(at), _) => out.insert(report_key_at(&item.id, at), Vec::new()),
+        (None, Some(at)) => out.remove(report_key_at(&item.id, at)),
+        (None, None) => {}
+    }
+}
+
 /// The office-queue keys that show `item` as `escalated` at each office
 /// it moved up from.
 pub(super) fn escalated_keys<'a>(
@@ -169,6 +210,9 @@ pub(super) struct Indexed {
     pub(super) office: Option<String>,
     /// Its deadline: the due index's key (an escalation moves it).
     pub(super) due_at: chrono::DateTime<chrono::Utc>,
+    /// Its report deadline: the report index's key.
+    #[serde(default)]
+    pub(super) report_due_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Stages the queue keys of an item whose stored version was `stored`

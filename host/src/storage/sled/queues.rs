@@ -3,13 +3,17 @@
 //! over its subtree one of the office index (`w/department NUL place NUL
 //! status NUL item id`, a key per place at and above the owner office),
 //! the items due a
-//! scan of the due index (`u/` due time in ms, big endian), and only the
+//! scan of the due index (`u/` due time in ms, big endian) merged with one
+//! of the report index (`d/` report deadline in ms, hex), and only the
 //! items returned are read.
 
 use async_trait::async_trait;
 use chrono::Utc;
 
-use super::keys::{DUE, ESCALATED, HELD, ITEMS, OFFICE_QUEUE, QUEUE, key};
+use super::keys::{
+    DUE, ESCALATED, HELD, ITEMS, OFFICE_QUEUE, QUEUE, REPORT_DUE, key, parse_report_key,
+    report_key_at,
+};
 use super::{SledStorage, backend};
 use crate::model::{ItemStatus, WorkItem};
 use crate::storage::{OfficeStatus, QueueStore, StorageError};
@@ -109,7 +113,35 @@ impl QueueStore for SledStorage {
                 found.push(item);
             }
         }
-        Ok(found)
+        // The report deadlines (报到) passed by then, merged by time.
+        let mut reports = Vec::new();
+        // Up to and including `by`'s millisecond.
+        let end = report_key_at("", by + chrono::Duration::milliseconds(1));
+        for entry in self.db.range(REPORT_DUE.to_vec()..end).keys() {
+            if reports.len() >= limit {
+                break;
+            }
+            let k = entry.map_err(backend)?;
+            let Some((_, item_id)) = parse_report_key(&k) else {
+                continue;
+            };
+            if found.iter().any(|i| i.id.as_bytes() == item_id) {
+                continue;
+            }
+            if let Some(item) = self.get::<WorkItem>(&key(ITEMS, &[item_id]))?
+                && let Some(at) = item.report_deadline()
+            {
+                reports.push((at, item));
+            }
+        }
+        if reports.is_empty() {
+            return Ok(found);
+        }
+        let mut all: Vec<_> = found.into_iter().map(|i| (i.due_at, i)).collect();
+        all.extend(reports);
+        all.sort_by_key(|(at, _)| *at);
+        all.truncate(limit);
+        Ok(all.into_iter().map(|(_, item)| item).collect())
     }
 }
 
@@ -348,5 +380,39 @@ mod tests {
         );
         // Its old deadline left the due index with it.
         assert_eq!(storage.db.scan_prefix(DUE).count(), 2);
+    }
+
+    #[tokio::test]
+    async fn whistle_the_report_index_holds_exactly_the_untaken_report_deadlines() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = SledStorage::open(dir.path()).unwrap();
+        let now = Utc::now();
+        let reports = |s: &SledStorage| s.db.scan_prefix(REPORT_DUE).count();
+        // A key of the old department index under `d/` is never read.
+        storage.db.insert(b"d/civil-affairs\0old", b"").unwrap();
+        let mut untaken = item(1, "a", ItemStatus::Pending);
+        untaken.due_at = now + chrono::Duration::hours(10);
+        untaken.report_due = Some(crate::model::Due::Minutes(30));
+        untaken.report_due_at = Some(now - chrono::Duration::minutes(1));
+        let mut a = commit("a", None, 0, None);
+        a.items = vec![untaken.clone()];
+        storage.commit(a).await.unwrap();
+        let due = storage.items_due(now, 10).await.unwrap();
+        assert_eq!(due.len(), 1, "due by its report deadline only");
+        assert_eq!(reports(&storage), 2);
+        // Moved up with a new report deadline: the old key goes.
+        untaken.report_missed_by = vec!["x".into()];
+        untaken.report_due_at = Some(now + chrono::Duration::minutes(30));
+        let mut a1 = commit("a", Some(0), 1, None);
+        a1.items = vec![untaken.clone()];
+        storage.commit(a1).await.unwrap();
+        assert!(storage.items_due(now, 10).await.unwrap().is_empty());
+        assert_eq!(reports(&storage), 2);
+        // Taken: no key left but the old one.
+        untaken.reported_at = Some(now);
+        let mut a2 = commit("a", Some(1), 2, None);
+        a2.items = vec![untaken];
+        storage.commit(a2).await.unwrap();
+        assert_eq!(reports(&storage), 1);
     }
 }

@@ -20,7 +20,7 @@ use tokio::sync::oneshot;
 use super::counters::{RecountSlot, stage_deltas, stage_recount};
 use super::keys::{
     AUDIT, AUDIT_HEAD, CASES, DATASETS, FAILURES, IDEMPOTENCY, ITEMS, Indexed, REGISTRY,
-    access_keys, due_key, index_case, index_item, key,
+    access_keys, due_key, index_case, index_item, index_report, key,
 };
 use super::{backend, decode, encode};
 use crate::model::{Case, ItemStatus};
@@ -380,6 +380,7 @@ impl WriterState {
             items_before.push(facts);
             own.insert(item_key, bytes);
             index_item(item, stored.as_ref(), own);
+            index_report(item, stored.as_ref().and_then(|s| s.report_due_at), own);
             if item.status == ItemStatus::Pending && item.overdue_at.is_none() {
                 own.insert(due_key(item), Vec::new());
             } else {
