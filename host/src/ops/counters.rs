@@ -34,6 +34,8 @@
 //! | `items.done` | items completed or rejected |
 //! | `items.on-time` | of those, finished in time where they were first sent |
 //! | `ht.<minutes>` | of those, handled within that many minutes ([`HANDLING_BUCKETS`]; `ht.inf` for longer) |
+//! | `reports.on-time`, `reports.late` | items with a report step (报到) taken in time, or after its deadline, by the office that took it |
+//! | `reports.missed` | report deadlines that passed untaken, at each office that let one pass |
 
 use std::collections::BTreeMap;
 
@@ -88,6 +90,15 @@ pub struct ItemFacts {
     /// The offices it moved up from.
     #[serde(default)]
     pub escalated_from: Vec<String>,
+    /// When the report deadline at its current office runs out.
+    #[serde(default)]
+    pub report_due_at: Option<DateTime<Utc>>,
+    /// When an office took it.
+    #[serde(default)]
+    pub reported_at: Option<DateTime<Utc>>,
+    /// The offices whose report deadline passed untaken.
+    #[serde(default)]
+    pub report_missed_by: Vec<String>,
 }
 
 impl From<&WorkItem> for ItemFacts {
@@ -101,6 +112,9 @@ impl From<&WorkItem> for ItemFacts {
             finished_at: item.finished_at,
             overdue_at: item.overdue_at,
             escalated_from: item.escalated_from.clone(),
+            report_due_at: item.report_due_at,
+            reported_at: item.reported_at,
+            report_missed_by: item.report_missed_by.clone(),
         }
     }
 }
@@ -248,6 +262,7 @@ pub fn contribute_item(item: &ItemFacts, sign: i64, out: &mut Deltas) {
         }
         ItemStatus::Cancelled | ItemStatus::Refused => {}
     }
+    contribute_reports(item, sign, out);
     // Each office it left, and the subtrees above them, saw it go.
     let month = out.month(item.created_at);
     for from in &item.escalated_from {
@@ -258,6 +273,60 @@ pub fn contribute_item(item: &ItemFacts, sign: i64, out: &mut Deltas) {
         out.add(from, &item.department, "items.escalated-out", "", sign);
         out.add(from, &item.department, "items.escalated-out", &month, sign);
     }
+}
+
+/// Adds `n` × `metric` at the office of `department` at `office` and in
+/// the subtrees from it up, all time and in `month`.
+fn at_office(out: &mut Deltas, office: &str, department: &str, metric: &str, month: &str, n: i64) {
+    for scope in scopes(Some(office)) {
+        out.add(scope, "", metric, "", n);
+        out.add(scope, "", metric, month, n);
+    }
+    out.add(office, department, metric, "", n);
+    out.add(office, department, metric, month, n);
+}
+
+/// The report step's figures: each office that let its report deadline
+/// pass, and the office that took the item (the first on its way up that
+/// did not miss; at the top, the one that missed and took it late).
+fn contribute_reports(item: &ItemFacts, sign: i64, out: &mut Deltas) {
+    let Some(due_at) = item.report_due_at else {
+        return;
+    };
+    let month = out.month(item.created_at);
+    for missed in &item.report_missed_by {
+        at_office(
+            out,
+            missed,
+            &item.department,
+            "reports.missed",
+            &month,
+            sign,
+        );
+    }
+    let Some(reported_at) = item.reported_at else {
+        return;
+    };
+    let chain: Vec<&str> = item
+        .escalated_from
+        .iter()
+        .map(String::as_str)
+        .chain(item.office.as_deref())
+        .collect();
+    let Some(by) = chain
+        .iter()
+        .find(|office| !item.report_missed_by.iter().any(|m| m == *office))
+        .or(chain.last())
+    else {
+        return;
+    };
+    let metric = if reported_at <= due_at {
+        "reports.on-time"
+    } else {
+        "reports.late"
+    };
+    let month = out.month(reported_at);
+    at_office(out, by, &item.department, metric, &month, sign);
 }
 
 /// What one commit changes: the stored case and items (before) and the new
@@ -297,6 +366,9 @@ mod tests {
             finished_at: None,
             overdue_at: None,
             escalated_from: Vec::new(),
+            report_due_at: None,
+            reported_at: None,
+            report_missed_by: Vec::new(),
         }
     }
 
@@ -380,6 +452,46 @@ mod tests {
             get(&d, "cq/yubei", "", "items.pending", ""),
             0,
             "no longer there"
+        );
+    }
+
+    #[test]
+    fn a_report_counts_for_the_office_that_took_it_and_a_miss_against_the_one_that_did_not() {
+        // Missed at the grid, moved up, taken in time at the community.
+        let mut i = item(ItemStatus::Pending);
+        i.escalated_from = vec!["cq/yubei/g1".into()];
+        i.office = Some("cq/yubei".into());
+        i.report_missed_by = vec!["cq/yubei/g1".into()];
+        i.report_due_at = Some(i.created_at + chrono::Duration::minutes(60));
+        i.reported_at = Some(i.created_at + chrono::Duration::minutes(40));
+        let mut d = Deltas::new(0);
+        contribute_item(&i, 1, &mut d);
+        assert_eq!(
+            get(&d, "cq/yubei/g1", "public-security", "reports.missed", ""),
+            1
+        );
+        assert_eq!(
+            get(&d, "cq/yubei", "public-security", "reports.on-time", ""),
+            1
+        );
+        assert_eq!(
+            get(&d, "cq/yubei/g1", "public-security", "reports.on-time", ""),
+            0
+        );
+        assert_eq!(get(&d, "cq", "", "reports.missed", "2026-11"), 1);
+        // At the top office: missed there, then taken late there.
+        i.escalated_from.clear();
+        i.report_missed_by = vec!["cq/yubei".into()];
+        i.reported_at = Some(i.created_at + chrono::Duration::minutes(90));
+        let mut d = Deltas::new(0);
+        contribute_item(&i, 1, &mut d);
+        assert_eq!(
+            get(&d, "cq/yubei", "public-security", "reports.late", ""),
+            1
+        );
+        assert_eq!(
+            get(&d, "cq/yubei", "public-security", "reports.missed", ""),
+            1
         );
     }
 

@@ -133,6 +133,46 @@ async fn whistle_reported_on_time_and_missed_then_confirmed_after_one_send_back(
     assert_eq!(value(&metrics, "onething_reports_missed_total"), 1.0);
     assert!(item(&host, &fire.id).await.report_missed_by.is_empty());
 
+    // The month's ranking of the towns' offices: fire safety reported, urban
+    // management did not (报到率 1 and 0); the district's office took it.
+    let month = urban.created_at.format("%Y-%m").to_string();
+    let (status, ranking) = crate::routing::admin(
+        &host,
+        reqwest::Method::GET,
+        &format!("/v1/ops/ranking?level=town&month={month}"),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{ranking}");
+    let office = |dept: &str| {
+        ranking["offices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["department"] == dept && o["place"] == LONGXI)
+            .unwrap_or_else(|| panic!("no {dept} at the town in {ranking}"))
+            .clone()
+    };
+    let (fire_rank, urban_rank) = (office("fire-safety"), office("urban-management"));
+    assert_eq!(
+        (
+            fire_rank["report_rate"].as_f64(),
+            fire_rank["reports_on_time"].as_u64()
+        ),
+        (Some(1.0), Some(1))
+    );
+    assert_eq!(
+        (
+            urban_rank["report_rate"].as_f64(),
+            urban_rank["reports_missed"].as_u64()
+        ),
+        (Some(0.0), Some(1))
+    );
+    assert!(
+        fire_rank["rank"].as_u64() < urban_rank["rank"].as_u64(),
+        "{ranking}"
+    );
+
     // Both finish; the whistle waits for the grid to confirm.
     let (status, _) = call(
         &host,
@@ -227,6 +267,8 @@ async fn whistle_reported_on_time_and_missed_then_confirmed_after_one_send_back(
             .starts_with("Confirmed by the grid"),
         "{view}"
     );
+    // The one-screen counters agree with a recount of what is stored.
+    assert_eq!(host.storage.recount(true).await.unwrap().differing, 0);
 }
 
 #[tokio::test]

@@ -75,7 +75,14 @@ impl Tally {
                 (b, n)
             })
             .collect();
+        let reports = ReportFigures {
+            on_time: self.get("reports.on-time"),
+            late: self.get("reports.late"),
+            missed: self.get("reports.missed"),
+        };
         Figures {
+            report_rate: reports.rate(),
+            reports,
             cases: CaseFigures {
                 submitted: self.get("cases.submitted"),
                 in_progress: self.get("cases.in-progress"),
@@ -134,6 +141,24 @@ pub struct Figures {
     /// when none is done.
     on_time_rate: Option<f64>,
     handling_minutes: Handling,
+    reports: ReportFigures,
+    /// Report deadlines met, of all that were met, late or missed (报到率);
+    /// null when no item had a report step.
+    report_rate: Option<f64>,
+}
+
+/// The report step (报到) of items that had one.
+#[derive(Serialize, Clone, Copy)]
+struct ReportFigures {
+    on_time: u64,
+    late: u64,
+    missed: u64,
+}
+
+impl ReportFigures {
+    fn rate(self) -> Option<f64> {
+        rate(self.on_time, self.on_time + self.late + self.missed)
+    }
 }
 
 /// Cases by status.
@@ -215,13 +240,27 @@ pub struct Ranked {
     on_time: u64,
     /// Items that left it for the office above in the month.
     escalated_out: u64,
+    /// Reports made in time, of all owed, in the month; null when none.
+    report_rate: Option<f64>,
+    reports_on_time: u64,
+    reports_late: u64,
+    reports_missed: u64,
 }
 
 impl Ranked {
     /// `department`'s office at `place`, from its counters of the month.
     pub fn new(department: &str, place: &Place, tally: &Tally) -> Self {
         let (done, on_time) = (tally.get("items.done"), tally.get("items.on-time"));
+        let reports = ReportFigures {
+            on_time: tally.get("reports.on-time"),
+            late: tally.get("reports.late"),
+            missed: tally.get("reports.missed"),
+        };
         Ranked {
+            report_rate: reports.rate(),
+            reports_on_time: reports.on_time,
+            reports_late: reports.late,
+            reports_missed: reports.missed,
             rank: 0,
             department: department.to_owned(),
             place: place.id.clone(),
@@ -240,8 +279,8 @@ pub struct Ranking {
     level: String,
     month: String,
     /// Best first: on-time rate (offices that finished nothing last), then
-    /// fewer escalations out, then more done; ties share no rank (place
-    /// and department order them).
+    /// report rate (none owed last), then fewer escalations out, then more
+    /// done; ties share no rank (place and department order them).
     offices: Vec<Ranked>,
 }
 
@@ -250,8 +289,10 @@ impl Ranking {
     pub fn rank(level: &str, month: &str, mut offices: Vec<Ranked>) -> Self {
         offices.sort_by(|a, b| {
             let rate = |r: &Ranked| r.on_time_rate.unwrap_or(-1.0);
+            let reported = |r: &Ranked| r.report_rate.unwrap_or(-1.0);
             rate(b)
                 .total_cmp(&rate(a))
+                .then(reported(b).total_cmp(&reported(a)))
                 .then(a.escalated_out.cmp(&b.escalated_out))
                 .then(b.done.cmp(&a.done))
                 .then(a.place.cmp(&b.place))
